@@ -1,0 +1,83 @@
+// Reads one hypervisor's statistics through an open libvirt connection.
+//
+// Steady state is one round trip for all domains: virConnectGetAllDomainStats with the state,
+// cpu-total, balloon, vcpu, interface and block groups. Drivers without bulk stats (libvirt's
+// test:/// driver) get per-domain calls that fill the same structs. Domain XML, needed for MACs
+// and disk sources, is fetched when a domain is first seen or restarted and cached by UUID.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pulse/domain_xml.hpp"
+#include "pulse/libvirt.hpp"
+#include "pulse/stats.hpp"
+
+namespace pulse {
+
+struct DomainSample {
+    DomainStats stats;
+    std::shared_ptr<const DomainDevices> devices;
+};
+
+// Something the collector could not read, for the caller to log once.
+struct CollectIssue {
+    std::string key;
+    std::string message;
+};
+
+struct DomainCollection {
+    std::vector<DomainSample> domains;
+    std::vector<CollectIssue> issues;
+};
+
+class Collector {
+  public:
+    // `conn` must outlive the collector.
+    explicit Collector(virConnectPtr conn) : conn_(conn) {}
+
+    // Running and paused domains. Throws libvirt::LibvirtError when the connection fails;
+    // a problem with one domain becomes an issue and the others are still returned.
+    DomainCollection collect_domains();
+
+    // Node CPU times and memory. Throws libvirt::LibvirtError.
+    HostStats collect_host();
+
+    // The stats of domain `uuid` named devices its cached XML lacks (a hot-plugged disk or NIC):
+    // fetch the XML again next poll. Devices the fresh XML still lacks do not trigger another
+    // fetch, so an odd device costs one extra call per domain start, not one per poll.
+    void invalidate(const std::string& uuid, const std::vector<std::string>& unknown_devices);
+
+    bool using_bulk_stats() const { return bulk_supported_; }
+    // libvirt API calls made so far that go to the driver (round trips on a remote URI).
+    std::uint64_t libvirt_calls() const { return calls_; }
+
+  private:
+    struct CachedDevices {
+        unsigned int domain_id = 0;  // changes when the domain restarts, and with it tap names
+        std::shared_ptr<const DomainDevices> devices;
+        std::uint64_t seen_in_poll = 0;
+        bool refetch = false;
+        std::vector<std::string> unknown_after_refetch;
+    };
+
+    bool collect_bulk(DomainCollection& out);
+    void collect_per_domain(DomainCollection& out);
+    void read_domain(virDomainPtr domain, DomainCollection& out);
+    std::shared_ptr<const DomainDevices> devices_for(virDomainPtr domain, const std::string& name,
+                                                     const std::string& uuid,
+                                                     DomainCollection& out);
+    void forget_vanished();
+
+    virConnectPtr conn_;
+    bool bulk_supported_ = true;
+    int node_cpu_params_ = 0;
+    std::uint64_t calls_ = 0;
+    std::uint64_t poll_number_ = 0;
+    std::unordered_map<std::string, CachedDevices> device_cache_;
+};
+
+}  // namespace pulse

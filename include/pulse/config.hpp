@@ -1,0 +1,57 @@
+// Runtime configuration: one struct, built and validated in one place.
+//
+// Precedence, highest first: command-line flag, environment variable, built-in default.
+// The environment variable names are a public contract (see README); every one of them has a
+// flag of the same meaning. An invalid value is a ConfigError whose message names the variable
+// and the accepted values; main() prints it as one line and exits with status 2.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pulse {
+
+struct Config {
+    std::string kvm_host = "qemu:///system";
+    std::chrono::seconds pause{10};
+    std::vector<std::string> kafka_bootstrap;  // empty: write to stdout instead of Kafka
+    std::string kafka_topic = "kvm-metrics";
+    bool gather_host_stats = false;
+    bool debug = false;
+    bool once = false;
+
+    bool use_kafka() const { return !kafka_bootstrap.empty(); }
+    std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
+};
+
+class ConfigError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// What parse_config decided beyond the Config itself.
+enum class ParseOutcome { run, exit_ok };
+
+struct ParseResult {
+    ParseOutcome outcome = ParseOutcome::run;
+    Config config;
+    std::string message;  // --help or --version text when outcome == exit_ok
+};
+
+// Looks an environment variable up; std::nullopt when it is unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// The process environment, for main(). Tests pass their own lookup instead.
+EnvLookup process_env();
+
+// Builds and validates the configuration. Throws ConfigError on any invalid value.
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env);
+
+// The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
+std::optional<bool> parse_bool(std::string_view text);
+
+}  // namespace pulse

@@ -1,0 +1,66 @@
+// One hypervisor: keeps its libvirt connection, polls it, and hands the points to the outputs.
+//
+// The connection is opened once and kept; when libvirt reports it closed or a call fails with a
+// connection error, it is dropped and reopened on a later tick with exponential backoff, so an
+// unreachable hypervisor costs one connection attempt per backoff step, not one per poll.
+// No libvirt error ever escapes poll(): it is logged once per condition and counted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "pulse/collector.hpp"
+#include "pulse/condition_log.hpp"
+#include "pulse/libvirt.hpp"
+#include "pulse/point.hpp"
+#include "pulse/sink.hpp"
+
+namespace pulse {
+
+struct PollerOptions {
+    std::string uri;
+    bool gather_host_stats = false;
+    std::chrono::seconds max_backoff{300};
+};
+
+struct PollReport {
+    bool connected = false;
+    std::size_t domains = 0;
+    std::size_t messages = 0;
+    std::size_t points = 0;
+    std::uint64_t libvirt_calls = 0;
+    std::chrono::microseconds duration{0};
+};
+
+class Poller {
+  public:
+    Poller(PollerOptions options, Fanout& out);
+    ~Poller();
+
+    // One poll stamped `time`. Connects first if needed and the backoff allows it.
+    PollReport poll(Timestamp time);
+
+    const std::string& vm_host() const { return options_.uri; }
+
+  private:
+    bool ensure_connected();
+    void disconnect(const std::string& why);
+    void publish_host(Timestamp time, PollReport& report);
+    void publish_domains(DomainCollection& collection, Timestamp time, PollReport& report);
+
+    PollerOptions options_;
+    Fanout& out_;
+    ConditionLog log_;
+    std::unique_ptr<libvirt::Connection> connection_;
+    std::unique_ptr<Collector> collector_;
+    std::chrono::seconds backoff_{0};
+    std::optional<std::chrono::steady_clock::time_point> retry_at_;
+    std::uint64_t reconnects_ = 0;
+    std::minstd_rand jitter_{std::random_device{}()};
+};
+
+}  // namespace pulse

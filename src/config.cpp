@@ -1,0 +1,257 @@
+// Configuration from flags and environment; see config.hpp for the precedence.
+//
+// CLI11 parses the flags into optional strings; every setting, whether it came from a flag or
+// the environment, then goes through the same validator, so an error names both spellings.
+#include "pulse/config.hpp"
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+
+namespace pulse {
+namespace {
+
+struct Setting {
+    const char* env;
+    const char* flag;
+};
+
+constexpr Setting kKvmHost{"KVM_HOST", "--kvm-host"};
+constexpr Setting kPause{"PAUSE", "--pause"};
+constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap"};
+constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic"};
+constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats"};
+constexpr Setting kDebug{"DEBUG", "--debug"};
+
+constexpr long kMaxPauseSeconds = 86400;
+
+[[noreturn]] void invalid(const Setting& s, const std::string& value, const std::string& accepted) {
+    throw ConfigError(
+        fmt::format("invalid {} ({}) '{}': expected {}", s.env, s.flag, value, accepted));
+}
+
+// The flag when given, else the environment variable when set.
+std::optional<std::string> resolve(const std::optional<std::string>& flag, const Setting& s,
+                                   const EnvLookup& env) {
+    if (flag) {
+        return flag;
+    }
+    return env(s.env);
+}
+
+std::string trim(std::string_view text) {
+    auto begin = text.find_first_not_of(" \t\r\n");
+    if (begin == std::string_view::npos) {
+        return {};
+    }
+    auto end = text.find_last_not_of(" \t\r\n");
+    return std::string(text.substr(begin, end - begin + 1));
+}
+
+bool bool_setting(const std::optional<std::string>& value, const Setting& s, bool fallback) {
+    if (!value) {
+        return fallback;
+    }
+    auto parsed = parse_bool(trim(*value));
+    if (!parsed) {
+        invalid(s, *value, "one of true/false, 1/0, yes/no, on/off (any case)");
+    }
+    return *parsed;
+}
+
+std::chrono::seconds pause_setting(const std::optional<std::string>& value) {
+    if (!value) {
+        return std::chrono::seconds{10};
+    }
+    const std::string text = trim(*value);
+    long seconds = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds < 1 ||
+        seconds > kMaxPauseSeconds) {
+        invalid(kPause, *value, fmt::format("whole seconds from 1 to {}", kMaxPauseSeconds));
+    }
+    return std::chrono::seconds{seconds};
+}
+
+bool valid_port(std::string_view text) {
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+    return !text.empty() && ec == std::errc{} && end == text.data() + text.size() && port >= 1 &&
+           port <= 65535;
+}
+
+// host:port, [v6addr]:port; librdkafka also takes a protocol prefix (SSL://host:port).
+bool valid_broker(std::string_view broker) {
+    if (auto scheme = broker.find("://"); scheme != std::string_view::npos) {
+        broker.remove_prefix(scheme + 3);
+    }
+    auto colon = broker.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return false;
+    }
+    std::string_view host = broker.substr(0, colon);
+    if (host.front() == '[' ? host.back() != ']' : host.find(':') != std::string_view::npos) {
+        return false;
+    }
+    bool clean = std::none_of(host.begin(), host.end(), [](unsigned char c) {
+        return std::isspace(c) || c == ',' || c == '/';
+    });
+    return clean && valid_port(broker.substr(colon + 1));
+}
+
+std::vector<std::string> bootstrap_setting(const std::optional<std::string>& value) {
+    std::vector<std::string> brokers;
+    if (!value || trim(*value).empty()) {
+        return brokers;  // unset or empty: stdout mode
+    }
+    std::string_view rest = *value;
+    while (true) {
+        auto comma = rest.find(',');
+        std::string broker = trim(rest.substr(0, comma));
+        if (!valid_broker(broker)) {
+            invalid(
+                kBootstrap, *value,
+                "a comma-separated list of host:port (port 1-65535), e.g. kafka1:9092,kafka2:9092");
+        }
+        brokers.push_back(std::move(broker));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    return brokers;
+}
+
+std::string topic_setting(const std::optional<std::string>& value) {
+    if (!value) {
+        return "kvm-metrics";
+    }
+    // Kafka's own rule for topic names.
+    const std::string& topic = *value;
+    bool legal = !topic.empty() && topic.size() <= 249 && topic != "." && topic != ".." &&
+                 std::all_of(topic.begin(), topic.end(), [](unsigned char c) {
+                     return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+                 });
+    if (!legal) {
+        invalid(kTopic, topic, "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
+    }
+    return topic;
+}
+
+std::string kvm_host_setting(const std::optional<std::string>& value) {
+    if (!value) {
+        return "qemu:///system";
+    }
+    const std::string& uri = *value;
+    bool has_space = std::any_of(uri.begin(), uri.end(),
+                                 [](unsigned char c) { return std::isspace(c) || c < 0x20; });
+    if (uri.empty() || has_space || uri.find(':') == std::string::npos) {
+        invalid(kKvmHost, uri,
+                "a libvirt URI such as qemu:///system or qemu+ssh://root@host/system");
+    }
+    return uri;
+}
+
+constexpr const char* kEnvironmentHelp = R"(
+Environment (a flag wins over its variable):
+  KVM_HOST           libvirt URI to watch                   (default qemu:///system)
+  PAUSE              seconds between poll starts            (default 10)
+  KAFKA_BOOTSTRAP    Kafka brokers host:port[,host:port]    (unset: print to stdout)
+  KAFKA_TOPIC        topic to produce to                    (default kvm-metrics)
+  GATHER_HOST_STATS  also emit the host's nodeInfo point    (default false)
+  DEBUG              print messages indented, log more      (default false)
+Booleans accept true/false, 1/0, yes/no, on/off in any case.
+
+Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once), 1 when --once could not
+poll or deliver, 2 for an invalid setting.
+)";
+
+}  // namespace
+
+std::optional<bool> parse_bool(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
+        return true;
+    }
+    if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+std::string Config::bootstrap_servers() const {
+    return fmt::format("{}", fmt::join(kafka_bootstrap, ","));
+}
+
+EnvLookup process_env() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        if (const char* value = std::getenv(name.c_str())) {
+            return std::string(value);
+        }
+        return std::nullopt;
+    };
+}
+
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
+    CLI::App app{
+        "pulse-sensor: streams libvirt/KVM host and VM resource usage to Kafka as "
+        "InfluxDB-style points.",
+        "pulse-sensor"};
+    app.footer(kEnvironmentHelp);
+    app.set_version_flag("--version", std::string("pulse-sensor ") + PULSE_VERSION);
+
+    std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug;
+    bool once = false;
+    app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
+    app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
+    app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
+    app.add_option("--kafka-topic", topic, "Kafka topic (KAFKA_TOPIC)");
+    app.add_option("--gather-host-stats", host_stats,
+                   "emit nodeInfo: true|false (GATHER_HOST_STATS)")
+        ->expected(0, 1)
+        ->default_str("true");
+    app.add_option("--debug", debug, "indented output and debug logs: true|false (DEBUG)")
+        ->expected(0, 1)
+        ->default_str("true");
+    app.add_flag("--once", once, "poll once, deliver, and exit");
+
+    // CLI11 wants argv order reversed when given a vector.
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    try {
+        app.parse(reversed);
+    } catch (const CLI::CallForHelp&) {
+        return {ParseOutcome::exit_ok, {}, app.help()};
+    } catch (const CLI::CallForVersion&) {
+        return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n"};
+    } catch (const CLI::ParseError& e) {
+        throw ConfigError(fmt::format("{} (see --help)", e.what()));
+    }
+
+    // A bare boolean flag ("--debug") means true.
+    auto flag_bool = [](std::optional<std::string>& v) {
+        if (v && v->empty()) {
+            v = "true";
+        }
+    };
+    flag_bool(host_stats);
+    flag_bool(debug);
+
+    ParseResult result;
+    Config& c = result.config;
+    c.kvm_host = kvm_host_setting(resolve(kvm_host, kKvmHost, env));
+    c.pause = pause_setting(resolve(pause, kPause, env));
+    c.kafka_bootstrap = bootstrap_setting(resolve(bootstrap, kBootstrap, env));
+    c.kafka_topic = topic_setting(resolve(topic, kTopic, env));
+    c.gather_host_stats = bool_setting(resolve(host_stats, kHostStats, env), kHostStats, false);
+    c.debug = bool_setting(resolve(debug, kDebug, env), kDebug, false);
+    c.once = once;
+    return result;
+}
+
+}  // namespace pulse

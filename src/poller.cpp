@@ -1,0 +1,134 @@
+// One hypervisor's poll cycle and connection lifecycle; see poller.hpp.
+#include "pulse/poller.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "pulse/measurements.hpp"
+
+namespace pulse {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using libvirt::LibvirtError;
+
+}  // namespace
+
+Poller::Poller(PollerOptions options, Fanout& out) : options_(std::move(options)), out_(out) {}
+
+Poller::~Poller() = default;
+
+PollReport Poller::poll(Timestamp time) {
+    const auto started = Clock::now();
+    PollReport report;
+    if (ensure_connected()) {
+        const std::uint64_t calls_before = collector_->libvirt_calls();
+        try {
+            if (options_.gather_host_stats) {
+                publish_host(time, report);
+            }
+            DomainCollection collection = collector_->collect_domains();
+            publish_domains(collection, time, report);
+            report.connected = true;
+        } catch (const LibvirtError& e) {
+            if (e.connection_lost() || !connection_->alive()) {
+                disconnect(e.what());
+            } else {
+                log_.report("poll", spdlog::level::err, fmt::format("{}: {}", vm_host(), e.what()));
+            }
+        }
+        if (collector_) {
+            report.libvirt_calls = collector_->libvirt_calls() - calls_before;
+        }
+    }
+    log_.end_cycle();
+    report.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+    return report;
+}
+
+void Poller::publish_host(Timestamp time, PollReport& report) {
+    try {
+        const Point point = host_point(collector_->collect_host(), vm_host(), time);
+        out_.deliver(vm_host(), {&point, 1});
+        ++report.messages;
+        ++report.points;
+    } catch (const LibvirtError& e) {
+        if (e.connection_lost()) {
+            throw;
+        }
+        // Host stats failing must not cost the domains' points.
+        log_.report("host", spdlog::level::warn, fmt::format("{}: {}", vm_host(), e.what()));
+    }
+}
+
+void Poller::publish_domains(DomainCollection& collection, Timestamp time, PollReport& report) {
+    for (const CollectIssue& issue : collection.issues) {
+        log_.report(issue.key, spdlog::level::warn, issue.message);
+    }
+    for (const DomainSample& sample : collection.domains) {
+        DomainPoints built = domain_points(sample.stats, *sample.devices, vm_host(), time);
+        for (const Anomaly& anomaly : built.anomalies) {
+            log_.report(anomaly.key, spdlog::level::warn, anomaly.message);
+        }
+        if (!built.unknown_devices.empty()) {
+            collector_->invalidate(sample.stats.uuid, built.unknown_devices);
+        }
+        // Keyed by UUID so one domain's messages stay in one partition, in order.
+        out_.deliver(sample.stats.uuid, built.points);
+        ++report.messages;
+        report.points += built.points.size();
+    }
+    report.domains = collection.domains.size();
+}
+
+bool Poller::ensure_connected() {
+    const std::string key = "connection";
+    if (connection_ && connection_->alive()) {
+        return true;
+    }
+    if (connection_) {
+        disconnect("libvirt closed the connection");
+    }
+    const auto now = Clock::now();
+    if (retry_at_ && now < *retry_at_) {
+        log_.report(key, spdlog::level::err, "");  // still down: keep the condition open, quietly
+        return false;
+    }
+    try {
+        connection_ = std::make_unique<libvirt::Connection>(options_.uri);
+        collector_ = std::make_unique<Collector>(connection_->get());
+    } catch (const LibvirtError& e) {
+        connection_.reset();
+        backoff_ = backoff_ == std::chrono::seconds::zero()
+                       ? std::chrono::seconds(1)
+                       : std::min(backoff_ * 2, options_.max_backoff);
+        // Jitter spreads the reconnects of many sensors after a shared outage.
+        std::uniform_real_distribution<double> spread(0.8, 1.2);
+        auto wait = std::chrono::duration_cast<Clock::duration>(backoff_ * spread(jitter_));
+        retry_at_ = now + wait;
+        log_.report(key, spdlog::level::err,
+                    fmt::format("{} (retrying with backoff up to {} s)", e.what(),
+                                options_.max_backoff.count()));
+        spdlog::debug("{}: next connection attempt in {} ms", vm_host(),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
+        return false;
+    }
+    backoff_ = std::chrono::seconds::zero();
+    retry_at_.reset();
+    if (log_.active(key)) {
+        log_.resolve(key, fmt::format("reconnected to {}", vm_host()));
+    } else {
+        spdlog::info("connected to {}", vm_host());
+    }
+    return true;
+}
+
+void Poller::disconnect(const std::string& why) {
+    collector_.reset();
+    connection_.reset();
+    ++reconnects_;
+    log_.report("connection", spdlog::level::err,
+                fmt::format("lost the connection to {}: {}", vm_host(), why));
+}
+
+}  // namespace pulse

@@ -1,0 +1,91 @@
+// Fixed-rate scheduling and synchronous signal handling; see scheduler.hpp.
+#include "pulse/scheduler.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace pulse {
+
+void FixedRateSchedule::advance(SteadyTime now) {
+    next_ += period_;
+    if (next_ <= now) {
+        auto behind = (now - next_) / period_ + 1;
+        missed_ += static_cast<std::uint64_t>(behind);
+        next_ += behind * period_;
+    }
+}
+
+StopSignals::StopSignals() {
+    sigemptyset(&stop_set_);
+    sigaddset(&stop_set_, SIGTERM);
+    sigaddset(&stop_set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_set_, &previous_);
+}
+
+StopSignals::~StopSignals() {
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+bool StopSignals::wait_until(SteadyTime deadline) {
+    while (signal_ == 0) {
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::nanoseconds::zero()) {
+            return stop_requested();
+        }
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(left);
+        timespec timeout{static_cast<time_t>(secs.count()),
+                         static_cast<long>((left - secs) / std::chrono::nanoseconds(1))};
+        int sig = sigtimedwait(&stop_set_, nullptr, &timeout);
+        if (sig > 0) {
+            signal_ = sig;
+        }
+        // EAGAIN (timed out) and EINTR (another signal) both just re-check the deadline.
+    }
+    return true;
+}
+
+bool StopSignals::stop_requested() {
+    if (signal_ == 0) {
+        timespec zero{0, 0};
+        int sig = sigtimedwait(&stop_set_, nullptr, &zero);
+        if (sig > 0) {
+            signal_ = sig;
+        }
+    }
+    return signal_ != 0;
+}
+
+Timestamp poll_timestamp() {
+    return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+int run_fixed_rate(std::chrono::nanoseconds period, StopSignals& signals, const LoopHooks& hooks,
+                   std::chrono::milliseconds idle_every) {
+    using Clock = std::chrono::steady_clock;
+    FixedRateSchedule schedule(period, Clock::now());
+    while (!signals.stop_requested()) {
+        auto started = Clock::now();
+        hooks.tick(poll_timestamp());
+        auto skipped_before = schedule.missed_ticks();
+        schedule.advance(Clock::now());
+        if (schedule.missed_ticks() != skipped_before && hooks.overrun) {
+            hooks.overrun(
+                schedule.missed_ticks() - skipped_before,
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
+        }
+        while (Clock::now() < schedule.next_tick()) {
+            auto wake = std::min(schedule.next_tick(), Clock::now() + idle_every);
+            if (signals.wait_until(wake)) {
+                return signals.last_signal();
+            }
+            if (hooks.idle) {
+                hooks.idle();
+            }
+        }
+    }
+    return signals.last_signal();
+}
+
+}  // namespace pulse

@@ -1,0 +1,134 @@
+// JSON for points. The compact writer is hand-rolled because it runs for every point of every
+// poll; it emits exactly what nlohmann::json::dump() would for the same point (a unit test
+// holds the two together), so the pretty and compact forms never drift apart.
+#include "pulse/serializer.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <variant>
+
+namespace pulse {
+namespace {
+
+void append_escaped(std::string& out, std::string_view text) {
+    out.push_back('"');
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20) {
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+                } else {
+                    out.push_back(ch);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+void append_value(std::string& out, const FieldValue& value) {
+    if (const auto* i = std::get_if<std::int64_t>(&value)) {
+        fmt::format_to(std::back_inserter(out), "{}", *i);
+        return;
+    }
+    double d = std::get<double>(value);
+    if (!std::isfinite(d)) {
+        out += "null";  // JSON has no NaN or infinity; nlohmann writes null too
+        return;
+    }
+    auto start = out.size();
+    fmt::format_to(std::back_inserter(out), "{}", d);  // shortest form that reads back exactly
+    // A float must stay recognisably a float ("1070.0", not "1070") or InfluxDB would type the
+    // field as an integer on first sight.
+    if (out.find_first_of(".eE", start) == std::string::npos) {
+        out += ".0";
+    }
+}
+
+// Writes an object from key/value pairs in the order held.
+template <typename Pairs, typename WriteValue>
+void append_object(std::string& out, const Pairs& pairs, WriteValue write_value) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [key, value] : pairs) {
+        if (!first) {
+            out.push_back(',');
+        }
+        first = false;
+        append_escaped(out, key);
+        out.push_back(':');
+        write_value(value);
+    }
+    out.push_back('}');
+}
+
+}  // namespace
+
+void serialize_json(std::span<const Point> points, std::string& out) {
+    out.push_back('[');
+    bool first = true;
+    for (const Point& p : points) {
+        if (!first) {
+            out.push_back(',');
+        }
+        first = false;
+        // Keys in alphabetical order, as nlohmann's sorted objects and the old sensor print them.
+        out += "{\"fields\":";
+        append_object(out, p.fields, [&](const FieldValue& v) { append_value(out, v); });
+        out += ",\"measurement\":";
+        append_escaped(out, p.measurement);
+        out += ",\"tags\":";
+        append_object(out, p.tags, [&](const std::string& v) { append_escaped(out, v); });
+        out += ",\"time\":\"";
+        append_time(out, p.time);
+        out += "\"}";
+    }
+    out.push_back(']');
+}
+
+nlohmann::json to_json(const Point& point) {
+    nlohmann::json fields = nlohmann::json::object();
+    for (const auto& [key, value] : point.fields) {
+        std::visit([&](auto v) { fields[key] = v; }, value);
+    }
+    nlohmann::json tags = nlohmann::json::object();
+    for (const auto& [key, value] : point.tags) {
+        tags[key] = value;
+    }
+    return {{"measurement", point.measurement},
+            {"tags", std::move(tags)},
+            {"fields", std::move(fields)},
+            {"time", format_time(point.time)}};
+}
+
+std::string serialize_json_pretty(std::span<const Point> points) {
+    nlohmann::json array = nlohmann::json::array();
+    for (const Point& p : points) {
+        array.push_back(to_json(p));
+    }
+    return array.dump(2);
+}
+
+}  // namespace pulse

@@ -1,0 +1,62 @@
+// The stdout sink and the fan-out to several sinks; see sink.hpp.
+#include "pulse/sink.hpp"
+
+#include "pulse/serializer.hpp"
+
+namespace pulse {
+
+void StreamSink::publish(std::string_view, std::string_view payload) {
+    ++counters_.produced;
+    // One message per line: a reader can split the stream without parsing JSON.
+    if (std::fwrite(payload.data(), 1, payload.size(), stream_) != payload.size() ||
+        std::fputc('\n', stream_) == EOF) {
+        ++counters_.failed;
+        return;
+    }
+    ++counters_.delivered;
+}
+
+bool StreamSink::flush(std::chrono::milliseconds) {
+    return std::fflush(stream_) == 0;
+}
+
+void Fanout::add(Format format, std::unique_ptr<Sink> sink) {
+    formats_.push_back(format);
+    sinks_.push_back(std::move(sink));
+}
+
+void Fanout::deliver(std::string_view key, std::span<const Point> points) {
+    bool compact_ready = false;
+    std::string pretty;
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+        if (formats_[i] == Format::json) {
+            if (!compact_ready) {
+                compact_buffer_.clear();
+                serialize_json(points, compact_buffer_);
+                compact_ready = true;
+            }
+            sinks_[i]->publish(key, compact_buffer_);
+        } else {
+            if (pretty.empty()) {
+                pretty = serialize_json_pretty(points);
+            }
+            sinks_[i]->publish(key, pretty);
+        }
+    }
+}
+
+void Fanout::poll() {
+    for (auto& sink : sinks_) {
+        sink->poll();
+    }
+}
+
+bool Fanout::flush(std::chrono::milliseconds timeout) {
+    bool all = true;
+    for (auto& sink : sinks_) {
+        all = sink->flush(timeout) && all;
+    }
+    return all;
+}
+
+}  // namespace pulse
