@@ -263,8 +263,9 @@ void Collector::forget_vanished() {
                   [this](const auto& entry) { return entry.second.seen_in_poll != poll_number_; });
 }
 
-HostStats Collector::collect_host() {
-    HostStats h;
+HostCollection Collector::collect_host() {
+    HostCollection out;
+    HostStats& h = out.stats;
     if (node_cpu_params_ == 0) {
         ++calls_;
         if (virNodeGetCPUStats(conn_, VIR_NODE_CPU_STATS_ALL_CPUS, nullptr, &node_cpu_params_, 0) <
@@ -290,20 +291,29 @@ HostStats Collector::collect_host() {
             h.cpu_iowait_ns = cpu[i].value;
     }
 
+    auto memory_issue = [&](const char* key, const char* doing) {
+        LibvirtError e = libvirt::last_error(doing);
+        if (e.connection_lost()) {
+            throw e;
+        }
+        out.issues.push_back({key, e.what()});
+    };
     virNodeInfo info{};
     ++calls_;
     if (virNodeGetInfo(conn_, &info) < 0) {
-        throw libvirt::last_error("reading host info");
+        memory_issue("host-info", "reading host info");
+    } else {
+        h.memory_total_kib = info.memory;
     }
-    h.memory_total_kib = info.memory;
-
     ++calls_;
+    // libvirt reports failure as 0 bytes free, with an error set.
     unsigned long long free_bytes = virNodeGetFreeMemory(conn_);
     if (free_bytes == 0 && virGetLastError() != nullptr) {
-        throw libvirt::last_error("reading host free memory");
+        memory_issue("host-free-memory", "reading host free memory");
+    } else {
+        h.memory_free_bytes = free_bytes;
     }
-    h.memory_free_bytes = free_bytes;
-    return h;
+    return out;
 }
 
 }  // namespace pulse

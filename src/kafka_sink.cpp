@@ -89,7 +89,11 @@ KafkaSink::KafkaSink(const KafkaSettings& settings)
     std::string error;
     auto set = [&](const std::string& key, const std::string& value) {
         if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-            // The value is left out on purpose: it may be a password.
+            // librdkafka quotes the rejected value, which may be a password: mask it.
+            for (auto at = error.find(value); !value.empty() && at != std::string::npos;
+                 at = error.find(value, at)) {
+                error.replace(at, value.size(), "***");
+            }
             throw std::invalid_argument(fmt::format("Kafka property '{}': {}", key, error));
         }
     };

@@ -48,7 +48,12 @@ PollReport Poller::poll(Timestamp time) {
 
 void Poller::publish_host(Timestamp time, PollReport& report) {
     try {
-        const Point point = host_point(collector_->collect_host(), vm_host(), time);
+        HostCollection host = collector_->collect_host();
+        for (const CollectIssue& issue : host.issues) {
+            log_.report(issue.key, spdlog::level::warn,
+                        fmt::format("{}: {}", vm_host(), issue.message));
+        }
+        const Point point = host_point(host.stats, vm_host(), time);
         out_.deliver(vm_host(), {&point, 1});
         ++report.messages;
         ++report.points;

@@ -1,6 +1,7 @@
 // JSON for points. The compact writer is hand-rolled because it runs for every point of every
-// poll; it emits exactly what nlohmann::json::dump() would for the same point (a unit test
-// holds the two together), so the pretty and compact forms never drift apart.
+// poll; it emits the same document nlohmann::json::dump() would for the same point (a unit
+// test holds the two together), so the pretty and compact forms never drift apart. Floats are
+// printed shortest-exact by fmt.
 #include "pulse/serializer.hpp"
 
 #include <fmt/format.h>

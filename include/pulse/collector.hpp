@@ -34,6 +34,11 @@ struct DomainCollection {
     std::vector<CollectIssue> issues;
 };
 
+struct HostCollection {
+    HostStats stats;
+    std::vector<CollectIssue> issues;
+};
+
 class Collector {
   public:
     // `conn` must outlive the collector.
@@ -43,8 +48,9 @@ class Collector {
     // a problem with one domain becomes an issue and the others are still returned.
     DomainCollection collect_domains();
 
-    // Node CPU times and memory. Throws libvirt::LibvirtError.
-    HostStats collect_host();
+    // Node CPU times and memory. Throws libvirt::LibvirtError when the CPU times cannot be read;
+    // memory that cannot be read becomes an issue and the fields stay empty.
+    HostCollection collect_host();
 
     // The stats of domain `uuid` named devices its cached XML lacks (a hot-plugged disk or NIC):
     // fetch the XML again next poll. Devices the fresh XML still lacks do not trigger another

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end check of the built binary: `--once` on the CloudStack-like test-driver fixture prints
+# contract-shaped JSON on stdout, and every bad setting exits 2 with one line naming it.
+# Usage: run_once_test.sh PATH/TO/pulse-sensor PATH/TO/fixtures
+set -euo pipefail
+sensor=$1
+fixtures=$2
+uri="test://$fixtures/cloudstack-node.xml"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+
+# 1. One poll with host stats: valid JSON arrays of contract points.
+env -i PATH="$PATH" KVM_HOST="$uri" GATHER_HOST_STATS=true timeout 30 "$sensor" --once >"$out" 2>"$err" \
+    || fail "--once exited $? ($(cat "$err"))"
+python3 - "$out" "$uri" <<'PY' || fail "output does not follow the contract"
+import json, re, sys
+path, uri = sys.argv[1], sys.argv[2]
+lines = open(path).read().splitlines()
+assert len(lines) == 3, f"expected 3 messages (host + 2 domains), got {len(lines)}"
+messages = [json.loads(l) for l in lines]
+times = {p["time"] for m in messages for p in m}
+assert len(times) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", times.pop()), "one UTC time per poll"
+host = messages[0]
+assert [p["measurement"] for p in host] == ["nodeInfo"], host
+assert host[0]["tags"] == {"vmHost": uri}, host[0]["tags"]
+for f in ("user", "kernel", "idle", "iowait", "totalMem"):
+    assert isinstance(host[0]["fields"][f], int), f
+ints = {"cpus", "rss", "mem", "maxmem", "readBytes", "readPackets", "readErrors", "readDrops",
+        "writeBytes", "writePackets", "writeErrors", "writeDrops", "readIOPS", "writeIOPS",
+        "ioErrors", "totalSpace", "allocatedSpace", "onDiskSpace"}
+by_name = {}
+for m in messages[1:]:
+    kinds = [p["measurement"] for p in m]
+    assert kinds[:2] == ["cpuTime", "rss"], kinds
+    assert kinds[2:] == sorted(kinds[2:], key=lambda k: k != "networkInterface"), kinds
+    name = m[0]["tags"]["vmId"]
+    by_name[name] = m
+    for p in m:
+        assert set(p) == {"measurement", "tags", "fields", "time"}, p
+        assert p["tags"]["vmHost"] == uri and p["tags"]["vmId"] == name
+        for k, v in p["fields"].items():
+            assert isinstance(v, float) if k == "cpuTime" else (k in ints and isinstance(v, int)), (k, v)
+assert set(by_name) == {"i-2-17-VM", "i-2-18-VM"}, by_name.keys()
+vm = by_name["i-2-17-VM"]
+assert vm[0]["fields"]["cpus"] == 4 and vm[1]["fields"]["maxmem"] == 4194304
+macs = [p["tags"]["mac"] for p in vm if p["measurement"] == "networkInterface"]
+assert macs == ["06:f2:64:00:01:54", "06:f2:64:00:01:55"], macs
+disks = [(p["tags"]["pool"], p["tags"]["image"]) for p in vm if p["measurement"] == "disk"]
+assert disks == [("b13cb3c0-c84d-334c-9fc3-4826ae58d984", "cc8121ef-2029-4f4f-826e-7c4f2c8a5563"),
+                 ("5a2c4e0b-0f6e-3c43-9f7e-1a2b3c4d5e6f", "0d8a2c1e-7b3f-4f5e-9a6d-2e1f0c9b8a7d")], disks
+disks = [(p["tags"]["pool"], p["tags"]["image"]) for p in by_name["i-2-18-VM"] if p["measurement"] == "disk"]
+assert disks == [("cloudvg", "vm-18-root"), ("cloudstack", "9f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")], disks
+PY
+
+# 2. DEBUG prints the same messages indented.
+env -i PATH="$PATH" KVM_HOST="$uri" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" || fail "DEBUG --once failed"
+python3 -c 'import json,sys; d=json.JSONDecoder(); s=open(sys.argv[1]).read(); i=0; n=0
+while i < len(s.rstrip()):
+    _, i = d.raw_decode(s, i); n += 1
+    while i < len(s) and s[i].isspace(): i += 1
+assert n == 2, n' "$out" || fail "DEBUG output is not 2 indented JSON documents"
+grep -q '\[debug\] poll ' "$err" || fail "DEBUG logs no per-poll line"
+
+# 3. Every bad value of every variable: exit 2, one line naming the variable.
+check_bad() {
+    local var=$1 value=$2 rc=0
+    env -i PATH="$PATH" KVM_HOST="$uri" "$var=$value" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
+    [ "$rc" -eq 2 ] || fail "$var='$value' exited $rc, expected 2"
+    [ "$(wc -l <"$err")" -eq 1 ] || fail "$var='$value' printed $(wc -l <"$err") lines: $(cat "$err")"
+    grep -q "$var" "$err" || fail "$var='$value' error does not name $var: $(cat "$err")"
+}
+check_bad KVM_HOST ""
+check_bad PAUSE 0
+check_bad PAUSE abc
+check_bad KAFKA_BOOTSTRAP "broker-without-port"
+check_bad KAFKA_TOPIC "bad topic"
+check_bad GATHER_HOST_STATS maybe
+check_bad DEBUG verbose
+
+# 4. An unreachable hypervisor: --once fails with 1 and says why, no crash.
+rc=0
+env -i PATH="$PATH" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "unreachable hypervisor: exit $rc, expected 1"
+grep -q "test:///nonexistent/node.xml" "$err" || fail "unreachable hypervisor not named: $(cat "$err")"
+
+# 5. SIGTERM stops a running sensor cleanly with status 0.
+env -i PATH="$PATH" KVM_HOST="$uri" PAUSE=1 "$sensor" >"$out" 2>"$err" &
+pid=$!
+sleep 2.5
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "SIGTERM: exit $rc, expected 0"
+polls=$(grep -c i-2-17-VM "$out" || true)
+[ "$polls" -ge 2 ] || fail "expected at least 2 polls in 2.5 s at PAUSE=1, got $polls"
+
+if [ "$failures" -gt 0 ]; then
+    echo "end-to-end: $failures failure(s)" >&2
+    exit 1
+fi
+echo "end-to-end: all checks passed"

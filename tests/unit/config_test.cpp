@@ -1,0 +1,184 @@
+// Configuration: defaults, environment, flags over environment, and one clear error per bad value.
+#include "pulse/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace pulse {
+namespace {
+
+using ::testing::HasSubstr;
+
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+    return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) {
+            return std::nullopt;
+        }
+        return it->second;
+    };
+}
+
+Config parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    ParseResult r = parse_config(args, env_of(std::move(env)));
+    EXPECT_EQ(r.outcome, ParseOutcome::run);
+    return r.config;
+}
+
+std::string error_of(std::vector<std::string> args, std::map<std::string, std::string> env) {
+    try {
+        parse_config(args, env_of(std::move(env)));
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "no ConfigError";
+    return {};
+}
+
+TEST(Config, DefaultsMatchTheContract) {
+    Config c = parse({});
+    EXPECT_EQ(c.kvm_host, "qemu:///system");
+    EXPECT_EQ(c.pause, std::chrono::seconds(10));
+    EXPECT_TRUE(c.kafka_bootstrap.empty());
+    EXPECT_FALSE(c.use_kafka());
+    EXPECT_EQ(c.kafka_topic, "kvm-metrics");
+    EXPECT_FALSE(c.gather_host_stats);
+    EXPECT_FALSE(c.debug);
+    EXPECT_FALSE(c.once);
+}
+
+TEST(Config, EveryVariableIsReadFromTheEnvironment) {
+    Config c = parse({}, {{"KVM_HOST", "qemu+ssh://root@10.252.1.11/system"},
+                          {"PAUSE", "30"},
+                          {"KAFKA_BOOTSTRAP", "kafka1:9092, kafka2:9093"},
+                          {"KAFKA_TOPIC", "metrics.kvm_v2"},
+                          {"GATHER_HOST_STATS", "true"},
+                          {"DEBUG", "yes"}});
+    EXPECT_EQ(c.kvm_host, "qemu+ssh://root@10.252.1.11/system");
+    EXPECT_EQ(c.pause, std::chrono::seconds(30));
+    EXPECT_EQ(c.kafka_bootstrap, (std::vector<std::string>{"kafka1:9092", "kafka2:9093"}));
+    EXPECT_EQ(c.bootstrap_servers(), "kafka1:9092,kafka2:9093");
+    EXPECT_EQ(c.kafka_topic, "metrics.kvm_v2");
+    EXPECT_TRUE(c.gather_host_stats);
+    EXPECT_TRUE(c.debug);
+}
+
+TEST(Config, AFlagWinsOverItsVariable) {
+    Config c =
+        parse({"--kvm-host", "test:///default", "--pause=5", "--kafka-bootstrap", "127.0.0.1:9092",
+               "--kafka-topic", "t", "--gather-host-stats", "false", "--debug", "0", "--once"},
+              {{"KVM_HOST", "qemu:///system"},
+               {"PAUSE", "60"},
+               {"KAFKA_BOOTSTRAP", "other:1"},
+               {"KAFKA_TOPIC", "u"},
+               {"GATHER_HOST_STATS", "true"},
+               {"DEBUG", "true"}});
+    EXPECT_EQ(c.kvm_host, "test:///default");
+    EXPECT_EQ(c.pause, std::chrono::seconds(5));
+    EXPECT_EQ(c.bootstrap_servers(), "127.0.0.1:9092");
+    EXPECT_EQ(c.kafka_topic, "t");
+    EXPECT_FALSE(c.gather_host_stats);
+    EXPECT_FALSE(c.debug);
+    EXPECT_TRUE(c.once);
+}
+
+TEST(Config, ABareBooleanFlagMeansTrue) {
+    Config c = parse({"--debug", "--gather-host-stats"}, {{"DEBUG", "false"}});
+    EXPECT_TRUE(c.debug);
+    EXPECT_TRUE(c.gather_host_stats);
+}
+
+TEST(Config, BooleansAcceptTheDocumentedSpellingsInAnyCase) {
+    for (const char* yes : {"true", "TRUE", "True", "1", "yes", "YES", "on"}) {
+        EXPECT_TRUE(parse({}, {{"GATHER_HOST_STATS", yes}}).gather_host_stats) << yes;
+    }
+    for (const char* no : {"false", "FALSE", "0", "no", "No", "off"}) {
+        EXPECT_FALSE(parse({}, {{"GATHER_HOST_STATS", no}}).gather_host_stats) << no;
+    }
+}
+
+TEST(Config, AnEmptyBootstrapMeansStdout) {
+    EXPECT_FALSE(parse({}, {{"KAFKA_BOOTSTRAP", ""}}).use_kafka());
+    EXPECT_FALSE(parse({}, {{"KAFKA_BOOTSTRAP", "  "}}).use_kafka());
+}
+
+TEST(Config, BrokersMayBeIpv6OrCarryAProtocol) {
+    Config c = parse({}, {{"KAFKA_BOOTSTRAP", "[::1]:9092,SSL://kafka:9093"}});
+    EXPECT_EQ(c.bootstrap_servers(), "[::1]:9092,SSL://kafka:9093");
+}
+
+struct BadValue {
+    const char* variable;
+    const char* value;
+    const char* accepted;  // part of the message listing the accepted values
+};
+
+class ConfigRejects : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigRejects, NamingTheVariableTheFlagAndTheAcceptedValues) {
+    const BadValue& bad = GetParam();
+    std::string message = error_of({}, {{bad.variable, bad.value}});
+    EXPECT_THAT(message, HasSubstr(bad.variable));
+    EXPECT_THAT(message, HasSubstr("--"));
+    EXPECT_THAT(message, HasSubstr(std::string("'") + bad.value + "'"));
+    EXPECT_THAT(message, HasSubstr(bad.accepted));
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryBadValue, ConfigRejects,
+    ::testing::Values(
+        BadValue{"KVM_HOST", "", "libvirt URI"}, BadValue{"KVM_HOST", "no uri here", "libvirt URI"},
+        BadValue{"KVM_HOST", "hostname-only", "libvirt URI"},
+        BadValue{"PAUSE", "0", "whole seconds from 1 to 86400"},
+        BadValue{"PAUSE", "-5", "whole seconds"}, BadValue{"PAUSE", "ten", "whole seconds"},
+        BadValue{"PAUSE", "1.5", "whole seconds"}, BadValue{"PAUSE", "86401", "whole seconds"},
+        BadValue{"PAUSE", "", "whole seconds"},
+        BadValue{"PAUSE", "99999999999999999999", "whole seconds"},
+        BadValue{"KAFKA_BOOTSTRAP", "kafka", "host:port"},
+        BadValue{"KAFKA_BOOTSTRAP", "kafka:0", "host:port"},
+        BadValue{"KAFKA_BOOTSTRAP", "kafka:65536", "host:port"},
+        BadValue{"KAFKA_BOOTSTRAP", "kafka:port", "host:port"},
+        BadValue{"KAFKA_BOOTSTRAP", "a:1,,b:2", "host:port"},
+        BadValue{"KAFKA_BOOTSTRAP", "::1:9092", "host:port"},
+        BadValue{"KAFKA_TOPIC", "", "a-z A-Z 0-9 . _ -"},
+        BadValue{"KAFKA_TOPIC", "kvm metrics", "a-z A-Z 0-9 . _ -"},
+        BadValue{"KAFKA_TOPIC", "..", "a-z A-Z 0-9 . _ -"},
+        BadValue{"KAFKA_TOPIC", "kvm/metrics", "a-z A-Z 0-9 . _ -"},
+        BadValue{"GATHER_HOST_STATS", "maybe", "true/false, 1/0, yes/no"},
+        BadValue{"GATHER_HOST_STATS", "", "true/false"},
+        BadValue{"DEBUG", "verbose", "true/false, 1/0, yes/no"},
+        BadValue{"DEBUG", "2", "true/false"}));
+
+TEST(Config, ATopicLongerThanKafkaAllowsIsRejected) {
+    EXPECT_THAT(error_of({}, {{"KAFKA_TOPIC", std::string(250, 'a')}}), HasSubstr("KAFKA_TOPIC"));
+    EXPECT_EQ(parse({}, {{"KAFKA_TOPIC", std::string(249, 'a')}}).kafka_topic.size(), 249u);
+}
+
+TEST(Config, ABadFlagValueNamesTheSameSetting) {
+    EXPECT_THAT(error_of({"--pause", "never"}, {}), HasSubstr("PAUSE (--pause) 'never'"));
+}
+
+TEST(Config, AnUnknownFlagIsAnError) {
+    EXPECT_THAT(error_of({"--frobnicate"}, {}), HasSubstr("--frobnicate"));
+}
+
+TEST(Config, HelpListsEveryVariable) {
+    ParseResult r = parse_config({"--help"}, env_of({}));
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_ok);
+    for (const char* name : {"KVM_HOST", "PAUSE", "KAFKA_BOOTSTRAP", "KAFKA_TOPIC",
+                             "GATHER_HOST_STATS", "DEBUG", "--once", "Exit status"}) {
+        EXPECT_THAT(r.message, HasSubstr(name));
+    }
+}
+
+TEST(Config, VersionPrintsTheVersion) {
+    ParseResult r = parse_config({"--version"}, env_of({}));
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_ok);
+    EXPECT_THAT(r.message, HasSubstr(PULSE_VERSION));
+}
+
+}  // namespace
+}  // namespace pulse

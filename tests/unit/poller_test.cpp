@@ -1,0 +1,114 @@
+// The poll cycle against the test driver: messages and keys as the contract says, and an
+// unreachable hypervisor that costs neither a crash nor a log line per poll.
+#include "pulse/poller.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "fixtures.hpp"
+
+namespace pulse {
+namespace {
+
+using namespace std::chrono;
+using pulse::testing::test_uri;
+
+class Recorder : public Sink {
+  public:
+    void publish(std::string_view key, std::string_view payload) override {
+        messages.emplace_back(std::string(key), nlohmann::json::parse(payload));
+    }
+    bool flush(milliseconds) override { return true; }
+    SinkCounters counters() const override { return {}; }
+    std::string name() const override { return "recorder"; }
+    std::vector<std::pair<std::string, nlohmann::json>> messages;
+};
+
+struct Capture {
+    Capture() {
+        auto logger = std::make_shared<spdlog::logger>(
+            "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+        previous = spdlog::default_logger();
+        spdlog::set_default_logger(logger);
+    }
+    ~Capture() { spdlog::set_default_logger(previous); }
+    int count(const std::string& needle) const {
+        std::string s = text.str();
+        int n = 0;
+        for (auto at = s.find(needle); at != std::string::npos; at = s.find(needle, at + 1)) {
+            ++n;
+        }
+        return n;
+    }
+    std::ostringstream text;
+    std::shared_ptr<spdlog::logger> previous;
+};
+
+const Timestamp kTime = sys_days{year{2026} / 11 / 25} + hours{12};
+
+TEST(Poller, OnePollGivesTheHostMessageThenOneMessagePerDomainKeyedByUuid) {
+    libvirt::silence_default_error_handler();
+    auto recorder = std::make_unique<Recorder>();
+    Recorder& r = *recorder;
+    Fanout out;
+    out.add(Format::json, std::move(recorder));
+    const std::string uri = test_uri("cloudstack-node.xml");
+    Poller poller({uri, true}, out);
+    PollReport report = poller.poll(kTime);
+
+    EXPECT_TRUE(report.connected);
+    EXPECT_EQ(report.domains, 2u);
+    ASSERT_EQ(r.messages.size(), 3u);
+    EXPECT_EQ(r.messages[0].first, uri) << "the host message is keyed by vmHost";
+    EXPECT_EQ(r.messages[0].second[0]["measurement"], "nodeInfo");
+    std::set<std::string> keys;
+    for (std::size_t i = 1; i < r.messages.size(); ++i) {
+        const auto& [key, message] = r.messages[i];
+        keys.insert(key);
+        for (const auto& point : message) {
+            EXPECT_EQ(point["tags"]["vmUuid"], key);
+            EXPECT_EQ(point["tags"]["vmHost"], uri);
+            EXPECT_EQ(point["time"], "2026-11-25T12:00:00Z");
+        }
+    }
+    EXPECT_EQ(keys, (std::set<std::string>{"12805898-0fda-4fa6-9f18-fac64f673679",
+                                           "3b5e2e5c-7a43-4d43-9a1f-5c8e0d2b6a11"}));
+    std::size_t points = 0;
+    for (const auto& m : r.messages) {
+        points += m.second.size();
+    }
+    EXPECT_EQ(report.points, points);
+    EXPECT_EQ(report.messages, 3u);
+}
+
+TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
+    auto recorder = std::make_unique<Recorder>();
+    Recorder& r = *recorder;
+    Fanout out;
+    out.add(Format::json, std::move(recorder));
+    Poller poller({"test:///default", false}, out);
+    poller.poll(kTime);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].second[0]["measurement"], "cpuTime");
+}
+
+TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
+    libvirt::silence_default_error_handler();
+    Capture logs;
+    Fanout out;
+    Poller poller({"test:///no/such/node.xml", true, seconds(300)}, out);
+    for (int i = 0; i < 5; ++i) {
+        PollReport report = poller.poll(kTime);
+        EXPECT_FALSE(report.connected);
+        EXPECT_EQ(report.messages, 0u);
+    }
+    EXPECT_EQ(logs.count("[error]"), 1) << logs.text.str();
+    EXPECT_EQ(logs.count("test:///no/such/node.xml"), 1) << logs.text.str();
+}
+
+}  // namespace
+}  // namespace pulse

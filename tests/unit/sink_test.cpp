@@ -1,0 +1,116 @@
+// Outputs: one line per message on stdout, one serialization per format, and a Kafka producer
+// that neither blocks nor leaks secrets when things go wrong.
+#include "pulse/sink.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "pulse/kafka_sink.hpp"
+
+namespace pulse {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct TempFile {
+    std::FILE* file = std::tmpfile();
+    ~TempFile() { std::fclose(file); }
+    std::string contents() const {
+        std::fflush(file);
+        std::rewind(file);
+        std::string out;
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, file)) > 0) {
+            out.append(buf, n);
+        }
+        return out;
+    }
+};
+
+Point sample_point() {
+    Point p;
+    p.measurement = "cpuTime";
+    p.tag("vmId", "i-2-17-VM").field("cpuTime", 1.5).field("cpus", std::int64_t{2});
+    return p;
+}
+
+TEST(StreamSink, WritesOneMessagePerLine) {
+    TempFile tmp;
+    StreamSink sink(tmp.file);
+    sink.publish("k1", "[1]");
+    sink.publish("k2", "[2]");
+    EXPECT_TRUE(sink.flush(std::chrono::milliseconds(0)));
+    EXPECT_EQ(tmp.contents(), "[1]\n[2]\n");
+    EXPECT_EQ(sink.counters().produced, 2u);
+    EXPECT_EQ(sink.counters().delivered, 2u);
+}
+
+class Recorder : public Sink {
+  public:
+    explicit Recorder(std::vector<std::pair<std::string, std::string>>& log) : log_(log) {}
+    void publish(std::string_view key, std::string_view payload) override {
+        log_.emplace_back(key, payload);
+    }
+    bool flush(std::chrono::milliseconds) override { return true; }
+    SinkCounters counters() const override { return {}; }
+    std::string name() const override { return "recorder"; }
+
+  private:
+    std::vector<std::pair<std::string, std::string>>& log_;
+};
+
+TEST(Fanout, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
+    std::vector<std::pair<std::string, std::string>> compact, pretty;
+    Fanout out;
+    out.add(Format::json, std::make_unique<Recorder>(compact));
+    out.add(Format::json_pretty, std::make_unique<Recorder>(pretty));
+    Point p = sample_point();
+    out.deliver("uuid-1", {&p, 1});
+    ASSERT_EQ(compact.size(), 1u);
+    ASSERT_EQ(pretty.size(), 1u);
+    EXPECT_EQ(compact[0].first, "uuid-1");
+    EXPECT_EQ(pretty[0].first, "uuid-1");
+    EXPECT_EQ(compact[0].second.find('\n'), std::string::npos);
+    EXPECT_THAT(pretty[0].second, HasSubstr("\n  {"));
+    EXPECT_EQ(nlohmann::json::parse(compact[0].second), nlohmann::json::parse(pretty[0].second));
+}
+
+TEST(KafkaSink, ARejectedPropertyIsNamedButItsValueIsNotRepeated) {
+    try {
+        KafkaSink sink({"127.0.0.1:9", "t", {{"compression.type", "hunter2-secret"}}});
+        FAIL() << "accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_THAT(e.what(), HasSubstr("compression.type"));
+        EXPECT_THAT(e.what(), Not(HasSubstr("hunter2-secret")));
+    }
+}
+
+TEST(KafkaSink, AnUnknownPropertyIsRejected) {
+    EXPECT_THROW(KafkaSink({"127.0.0.1:9", "t", {{"no.such.property", "1"}}}),
+                 std::invalid_argument);
+}
+
+TEST(KafkaSink, PublishingToAnUnreachableBrokerNeitherBlocksNorThrows) {
+    // Port 9 on loopback: nothing listens there, so every connection attempt is refused.
+    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {{"message.timeout.ms", "300"}}});
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 100; ++i) {
+        sink.publish("uuid", "[]");
+    }
+    sink.poll();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    EXPECT_EQ(sink.counters().produced, 100u);
+    // Undeliverable messages are reported as failed once their timeout runs out, not lost silently.
+    EXPECT_FALSE(sink.flush(std::chrono::milliseconds(100)) && sink.counters().delivered == 100);
+    sink.flush(std::chrono::milliseconds(5000));
+    EXPECT_EQ(sink.counters().failed, 100u);
+    EXPECT_EQ(sink.counters().delivered, 0u);
+}
+
+}  // namespace
+}  // namespace pulse
