@@ -1,0 +1,32 @@
+# Shared by the scripts: run as root (or through sudo), and install Debian packages only when
+# some are missing, so a second run costs nothing and works offline.
+# shellcheck shell=bash
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+# apt_install PKG... : installs the packages that are not installed yet.
+apt_install() {
+    local missing=()
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+BUILD_PACKAGES=(
+    ca-certificates g++ cmake ninja-build pkg-config python3
+    libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+    libxml2-dev libgtest-dev libgmock-dev clang-format
+)
