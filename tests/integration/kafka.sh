@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# kafka.sh — a throwaway single-node Kafka broker on 127.0.0.1 for the integration tests.
+#
+#   kafka.sh install             apt-install what is missing (Java 17, Maven, kcat, pytest,
+#                                virsh) and fetch the Kafka jars into the cache
+#   kafka.sh up                  start a KRaft broker+controller on free loopback ports and
+#                                write $PULSE_IT_STATE/kafka.env (KAFKA_BOOTSTRAP=..., KAFKA_PID=...)
+#   kafka.sh create-topic NAME [PARTITIONS]
+#   kafka.sh down                stop the broker and delete its data (safe to run twice)
+#
+# The broker runs straight from Maven jars (kafka/pom.xml), not from a Kafka tarball,
+# because Maven Central is reachable here and the Apache download site is not.
+# First run cost: `install` downloads 63 jars (47 MiB) plus Maven's plugins into
+# $PULSE_IT_CACHE/kafka/m2, about 5-20 s depending on the mirror; later runs copy them
+# offline (mvn -o, about 2 s) or skip Maven entirely when libs/ matches pom.xml.
+# `up` takes about 10 s (two JVM starts: storage format, then the broker).
+#
+# Environment:
+#   PULSE_IT_CACHE  downloads that survive between runs   (default /var/cache/pulse-it)
+#   PULSE_IT_STATE  runtime state, logs and *.env files    (default /tmp/pulse-it)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+POM="$HERE/kafka/pom.xml"
+CACHE=${PULSE_IT_CACHE:-/var/cache/pulse-it}
+STATE=${PULSE_IT_STATE:-/tmp/pulse-it}
+LIBS="$CACHE/kafka/libs"
+M2="$CACHE/kafka/m2"
+RUN_DIR="$STATE/kafka"        # config, data and log of the running broker
+ENV_FILE="$STATE/kafka.env"
+
+START_TIMEOUT_S=60            # broker must answer kcat -L within this
+STOP_TIMEOUT_S=20             # SIGTERM grace period before SIGKILL
+JVM_HEAP=-Xmx512m             # the machine has 2 cores and is shared with QEMU guests
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---------------------------------------------------------------- install
+need_packages() {
+    local missing=()
+    command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null || missing+=(maven)
+    command -v kcat >/dev/null || missing+=(kcat)
+    command -v virsh >/dev/null || missing+=(libvirt-clients)
+    /usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest)
+    printf '%s\n' "${missing[@]}"
+}
+
+install_packages() {
+    local missing
+    mapfile -t missing < <(need_packages | sed '/^$/d')
+    if ((${#missing[@]} == 0)); then
+        log "packages already present"
+        return
+    fi
+    log "apt-get install ${missing[*]}"
+    timeout 300 apt-get update -q
+    DEBIAN_FRONTEND=noninteractive timeout 900 \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+pom_digest() { sha256sum "$POM" | cut -d' ' -f1; }
+
+fetch_jars() {
+    local stamp="$LIBS/.pom.sha256"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$(pom_digest)" ]]; then
+        log "jars already in $LIBS"
+        return
+    fi
+    rm -rf "$LIBS"
+    mkdir -p "$LIBS" "$M2"
+    local mvn=(timeout 900 mvn -B -q -Dstyle.color=never -f "$POM" -Dmaven.repo.local="$M2"
+               dependency:copy-dependencies -DoutputDirectory="$LIBS")
+    local t0=$SECONDS
+    # Offline first: after one successful run everything is in $M2.
+    if ! "${mvn[@]}" -o >/dev/null 2>&1; then
+        log "fetching Kafka jars from Maven Central into $M2"
+        "${mvn[@]}"
+    fi
+    pom_digest >"$stamp"
+    log "jars ready in $((SECONDS - t0)) s: $(find "$LIBS" -name '*.jar' | wc -l) jars, $(du -sh "$LIBS" | cut -f1)"
+}
+
+# ---------------------------------------------------------------- up / down
+kafka_java() { java -cp "$LIBS/*" "$@"; }
+
+# Two distinct free TCP ports on 127.0.0.1 (both sockets are held until both are known).
+free_ports() {
+    /usr/bin/python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+broker_alive() {
+    # The pid alone could have been reused: check that it is still our broker.
+    [[ -n "${1:-}" && -r "/proc/$1/cmdline" ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'kafka\.Kafka'
+}
+
+broker_answers() { timeout 10 kcat -L -b "$1" -m 5 2>/dev/null | grep -q '1 brokers'; }
+
+write_config() {
+    local port=$1 cport=$2
+    mkdir -p "$RUN_DIR/data"
+    cat >"$RUN_DIR/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$RUN_DIR/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+    # Without a log4j configuration reload4j prints only a warning and the broker is silent.
+    cat >"$RUN_DIR/log4j.properties" <<'EOF'
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+EOF
+    # The CLI tools log only warnings, to stderr.
+    cat >"$RUN_DIR/tools-log4j.properties" <<'EOF'
+log4j.rootLogger=WARN, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+EOF
+}
+
+cmd_up() {
+    if [[ -f "$ENV_FILE" ]]; then
+        # shellcheck disable=SC1090
+        . "$ENV_FILE"
+        if broker_alive "${KAFKA_PID:-}" && broker_answers "$KAFKA_BOOTSTRAP"; then
+            log "already up at $KAFKA_BOOTSTRAP (pid $KAFKA_PID)"
+            return
+        fi
+        cmd_down
+    fi
+    [[ -f "$LIBS/.pom.sha256" ]] || die "no Kafka jars in $LIBS: run '$0 install' first"
+
+    local t0=$SECONDS port cport cluster_id pid
+    read -r port cport < <(free_ports)
+    rm -rf "$RUN_DIR"
+    write_config "$port" "$cport"
+    local jvm=("$JVM_HEAP" -Djava.awt.headless=true
+               -Dlog4j.configuration="file:$RUN_DIR/log4j.properties")
+
+    cluster_id=$(timeout 60 java "${jvm[@]}" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
+    timeout 60 java "${jvm[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
+        -t "$cluster_id" -c "$RUN_DIR/server.properties" >"$RUN_DIR/format.log" 2>&1 \
+        || { cat "$RUN_DIR/format.log" >&2; die "storage format failed"; }
+
+    # setsid: the broker gets its own session, so a test runner's Ctrl-C does not kill
+    # it half-way and `down` can still find and stop it.
+    setsid java "${jvm[@]}" -cp "$LIBS/*" kafka.Kafka "$RUN_DIR/server.properties" \
+        </dev/null >"$RUN_DIR/server.log" 2>&1 &
+    pid=$!
+    printf 'KAFKA_BOOTSTRAP=127.0.0.1:%s\nKAFKA_PID=%s\nKAFKA_CONTROLLER_PORT=%s\nKAFKA_DIR=%s\n' \
+        "$port" "$pid" "$cport" "$RUN_DIR" >"$ENV_FILE"
+
+    local deadline=$((SECONDS + START_TIMEOUT_S))
+    until broker_answers "127.0.0.1:$port"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$RUN_DIR/server.log" >&2
+            rm -f "$ENV_FILE"
+            die "broker exited during start-up (log: $RUN_DIR/server.log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$RUN_DIR/server.log" >&2
+            cmd_down
+            die "broker did not answer within ${START_TIMEOUT_S} s"
+        fi
+        sleep 0.5
+    done
+    log "up at 127.0.0.1:$port (pid $pid) in $((SECONDS - t0)) s; env in $ENV_FILE"
+}
+
+cmd_down() {
+    local pid=""
+    if [[ -f "$ENV_FILE" ]]; then
+        pid=$(sed -n 's/^KAFKA_PID=//p' "$ENV_FILE")
+    fi
+    if broker_alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + STOP_TIMEOUT_S))
+        while broker_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+        if broker_alive "$pid"; then
+            log "broker $pid ignored SIGTERM for ${STOP_TIMEOUT_S} s; SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+        fi
+        log "stopped broker $pid"
+    fi
+    rm -rf "$RUN_DIR" "$ENV_FILE"
+}
+
+cmd_create_topic() {
+    local name=${1:?usage: kafka.sh create-topic NAME [PARTITIONS]} partitions=${2:-1}
+    [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
+    # shellcheck disable=SC1090
+    . "$ENV_FILE"
+    # kafka-topics.sh's main class; it moved from kafka.admin to the kafka-tools module in 3.6.
+    timeout 60 java "$JVM_HEAP" -Dlog4j.configuration="file:$RUN_DIR/tools-log4j.properties" \
+        -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists \
+        --topic "$name" --partitions "$partitions" --replication-factor 1 >&2
+}
+
+case "${1:-}" in
+    install) install_packages; fetch_jars ;;
+    up) cmd_up ;;
+    down) cmd_down ;;
+    create-topic) shift; cmd_create_topic "$@" ;;
+    *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,380 @@
+"""pulse-sensor against a real Kafka broker: what arrives on the topic is what the contract says.
+
+    tests/integration/kafka.sh install                       # once per machine
+    /usr/bin/python3 -m pytest -v tests/integration/test_kafka.py
+
+The module starts a broker with `kafka.sh up` unless one is already up (then it is left
+running, as found) and reads every topic back with kcat. Each test produces to a topic of
+its own, so tests never see each other's messages.
+
+What is checked (shared/CONTRACT.md):
+  * one message per running or paused domain per poll, keyed by the domain UUID, plus one
+    host message keyed by the vmHost string when GATHER_HOST_STATS is on;
+  * every message is a JSON array of {measurement, tags, fields, time} points in the order
+    cpuTime, rss, networkInterface..., disk..., with the contract's tags and field types;
+  * one timestamp per poll, shared by all its messages; PAUSE=1 gives one poll a second;
+  * one key always lands in one partition (so one VM's points stay ordered);
+  * a SIGTERM stops the sensor with status 0, also while the broker is unreachable.
+The test driver (test:///default) needs no daemon. When the libvirt lab is up
+($PULSE_IT_STATE/lab.env, from libvirt-lab.sh) the same checks run against its QEMU domains,
+and pulse_check.py compares the values with virsh; with $PULSE_IT_STATE/ssh.env also over
+qemu+ssh.
+
+Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
+"""
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SENSOR = Path(os.environ.get("PULSE_SENSOR", ROOT / "build" / "pulse-sensor"))
+STATE = Path(os.environ.get("PULSE_IT_STATE", "/tmp/pulse-it"))
+KAFKA_SH = HERE / "kafka.sh"
+TEST_URI = "test:///default"
+
+SENSOR_VARS = ("KVM_HOST", "PAUSE", "KAFKA_BOOTSTRAP", "KAFKA_TOPIC", "GATHER_HOST_STATS", "DEBUG")
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+# Message layout: cpuTime, rss, then NICs, then disks.
+ORDER_RE = re.compile(r"^CRN*D*$")
+ORDER_LETTER = {"cpuTime": "C", "rss": "R", "networkInterface": "N", "disk": "D"}
+FIELDS = {
+    "cpuTime": {"cpuTime", "cpus"},
+    "rss": {"rss", "mem", "maxmem"},
+    "networkInterface": {"readBytes", "readPackets", "readErrors", "readDrops",
+                         "writeBytes", "writePackets", "writeErrors", "writeDrops"},
+    "disk": {"readIOPS", "writeIOPS", "readBytes", "writeBytes", "ioErrors",
+             "totalSpace", "allocatedSpace", "onDiskSpace"},
+    "nodeInfo": {"user", "kernel", "idle", "iowait", "totalMem", "freeMem"},
+}
+EXTRA_TAGS = {"cpuTime": set(), "rss": set(), "networkInterface": {"mac"}, "disk": {"image", "pool"}}
+CRASH_MARKERS = ("Segmentation fault", "AddressSanitizer", "terminate called", "core dumped", "Aborted")
+
+_started_broker = False
+BOOTSTRAP = ""
+
+
+def read_env_file(path):
+    """KEY=VALUE lines as written by the lab scripts (values may be shell-quoted)."""
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        parts = shlex.split(value)
+        env[key] = parts[0] if parts else ""
+    return env
+
+
+def setUpModule():
+    global _started_broker, BOOTSTRAP
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
+    env_file = STATE / "kafka.env"
+    _started_broker = not env_file.exists()
+    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    BOOTSTRAP = read_env_file(env_file)["KAFKA_BOOTSTRAP"]
+
+
+def tearDownModule():
+    if _started_broker:
+        subprocess.run([str(KAFKA_SH), "down"], timeout=60)
+
+
+# ------------------------------------------------------------------ helpers
+def new_topic(partitions=1):
+    name = f"pulse-it-{uuid.uuid4().hex[:12]}"
+    res = subprocess.run([str(KAFKA_SH), "create-topic", name, str(partitions)],
+                         timeout=90, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise AssertionError(f"kafka.sh create-topic {name} failed:\n{res.stderr}")
+    return name
+
+
+def sensor_env(**settings):
+    env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
+    env.update({k: str(v) for k, v in settings.items()})
+    return env
+
+
+def run_once(timeout=60, **settings):
+    return subprocess.run([str(SENSOR), "--once"], env=sensor_env(**settings), timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def run_until_sigterm(seconds, stop_timeout=30, **settings):
+    """Start the sensor, let it run, SIGTERM it; returns (returncode, stdout, stderr, stop_s).
+
+    returncode is None when it was still alive stop_timeout seconds after SIGTERM."""
+    proc = subprocess.Popen([str(SENSOR)], env=sensor_env(**settings), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(seconds)
+        alive_before_stop = proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=stop_timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            rc = None
+        stop_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    if not alive_before_stop:
+        rc = ("exited before SIGTERM", proc.returncode)
+    return rc, out, err, stop_s
+
+
+def consume(topic, bootstrap=None):
+    """Every message of the topic: list of (key, partition, offset, value)."""
+    res = subprocess.run(
+        ["kcat", "-C", "-b", bootstrap or BOOTSTRAP, "-t", topic, "-o", "beginning", "-e", "-q",
+         "-f", "%k\t%p\t%o\t%s\n"],
+        capture_output=True, text=True, timeout=60, check=True)
+    messages = []
+    for line in res.stdout.splitlines():
+        key, partition, offset, value = line.split("\t", 3)
+        messages.append((key, int(partition), int(offset), value))
+    return messages
+
+
+def virsh(uri, *args, timeout=60):
+    res = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True,
+                         timeout=timeout, check=True)
+    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+
+
+def live_domains(uri):
+    """{uuid: {"name", "nics", "disks"}} for running and paused domains, as virsh sees them."""
+    domains = {}
+    for name in virsh(uri, "list", "--state-running", "--state-paused", "--name"):
+        dom_uuid = virsh(uri, "domuuid", name)[0]
+        nics = len(virsh(uri, "domiflist", name))
+        # domblklist --details: Type Device Target Source; an empty drive shows "-".
+        disks = sum(1 for line in virsh(uri, "domblklist", "--details", name)
+                    if line.split()[1] == "disk" and line.split()[-1] != "-")
+        domains[dom_uuid] = {"name": name, "nics": nics, "disks": disks}
+    return domains
+
+
+def assert_no_crash(test, rc, err):
+    for marker in CRASH_MARKERS:
+        test.assertNotIn(marker, err, f"sensor stderr shows a crash:\n{err[-3000:]}")
+    test.assertFalse(isinstance(rc, int) and rc < 0, f"sensor died by signal {-rc if isinstance(rc, int) else rc}")
+
+
+# ------------------------------------------------------------------ contract checks
+class ContractChecks:
+    """Mixed into the test cases: checks of single messages and of whole polls."""
+
+    def check_point(self, point, measurement_tags):
+        self.assertEqual(set(point), {"measurement", "tags", "fields", "time"}, point)
+        self.assertRegex(point["time"], TIME_RE)
+        m = point["measurement"]
+        self.assertIn(m, FIELDS, point)
+        self.assertEqual(set(point["tags"]), set(measurement_tags) | EXTRA_TAGS.get(m, set()),
+                         f"tags of {m}")
+        for k, v in measurement_tags.items():
+            self.assertEqual(point["tags"][k], v, f"tag {k} of {m}")
+        for k in EXTRA_TAGS.get(m, ()):
+            self.assertIsInstance(point["tags"][k], str)
+            self.assertNotEqual(point["tags"][k], "", f"tag {k} of {m} is empty")
+        self.assertEqual(set(point["fields"]), FIELDS[m], f"fields of {m}")
+        for k, v in point["fields"].items():
+            if (m, k) == ("cpuTime", "cpuTime"):
+                self.assertIsInstance(v, float, f"{m}.{k} must be a float, got {v!r}")
+            else:
+                self.assertTrue(isinstance(v, int) and not isinstance(v, bool),
+                                f"{m}.{k} must be an int, got {v!r}")
+
+    def check_message(self, key, value, vm_host, domains):
+        """One Kafka message; returns its poll time."""
+        points = json.loads(value)
+        self.assertIsInstance(points, list, value)
+        self.assertTrue(points, f"empty message for key {key}")
+        times = {p.get("time") for p in points}
+        self.assertEqual(len(times), 1, f"points of one message carry different times: {times}")
+        if key == vm_host:
+            self.assertEqual(len(points), 1, value)
+            self.assertEqual(points[0]["measurement"], "nodeInfo")
+            self.check_point(points[0], {"vmHost": vm_host})
+        else:
+            self.assertIn(key, domains, f"key {key!r} is neither a live domain's UUID nor vmHost")
+            dom = domains[key]
+            order = "".join(ORDER_LETTER.get(p["measurement"], "?") for p in points)
+            self.assertRegex(order, ORDER_RE, f"measurement order of {dom['name']}")
+            self.assertEqual(order.count("N"), dom["nics"], f"networkInterface points of {dom['name']}")
+            self.assertEqual(order.count("D"), dom["disks"], f"disk points of {dom['name']}")
+            tags = {"vmHost": vm_host, "vmId": dom["name"], "vmUuid": key}
+            for p in points:
+                self.check_point(p, tags)
+        return points[0]["time"]
+
+    def check_polls(self, messages, vm_host, domains, host_stats=True):
+        """All messages of a run; returns the sorted list of poll times."""
+        expected_keys = set(domains) | ({vm_host} if host_stats else set())
+        by_time = defaultdict(list)
+        for key, _, _, value in messages:
+            by_time[self.check_message(key, value, vm_host, domains)].append(key)
+        for t, keys in sorted(by_time.items()):
+            self.assertEqual(sorted(keys), sorted(expected_keys),
+                             f"poll at {t}: keys received vs. one per domain (+ host)")
+        return sorted(by_time)
+
+
+# ------------------------------------------------------------------ tests
+class TestWithTestDriver(ContractChecks, unittest.TestCase):
+    """libvirt's built-in test driver: one running domain, no daemon."""
+
+    def test_once_sends_one_message_per_domain_and_one_for_the_host(self):
+        topic = new_topic()
+        res = run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+                       GATHER_HOST_STATS="true")
+        assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(res.stdout, "", "with Kafka configured nothing goes to stdout")
+        messages = consume(topic)
+        domains = live_domains(TEST_URI)
+        self.assertEqual(len(messages), len(domains) + 1, messages)
+        self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
+
+    def test_no_host_message_without_gather_host_stats(self):
+        topic = new_topic()
+        res = run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+                       GATHER_HOST_STATS="false")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        domains = live_domains(TEST_URI)
+        messages = consume(topic)
+        self.assertEqual(sorted(m[0] for m in messages), sorted(domains))
+        self.check_polls(messages, TEST_URI, domains, host_stats=False)
+
+    def test_polls_once_a_second_until_sigterm_and_each_key_keeps_its_partition(self):
+        topic = new_topic(partitions=3)
+        rc, out, err, stop_s = run_until_sigterm(
+            3.6, KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+            GATHER_HOST_STATS="true")
+        assert_no_crash(self, rc, err)
+        self.assertEqual(rc, 0, f"exit status after SIGTERM (stderr:\n{err[-2000:]})")
+        self.assertLess(stop_s, 15, "SIGTERM to exit")
+        messages = consume(topic)
+        domains = live_domains(TEST_URI)
+        times = self.check_polls(messages, TEST_URI, domains)
+        # Polls at t0, t0+1, t0+2, t0+3 (the fourth may or may not fit before SIGTERM).
+        self.assertTrue(3 <= len(times) <= 5, f"{len(times)} polls in 3.6 s with PAUSE=1: {times}")
+        epochs = [time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for t in times]
+        gaps = [b - a for a, b in zip(epochs, epochs[1:])]
+        self.assertTrue(all(1 <= g <= 2 for g in gaps), f"gaps between polls {gaps} s")
+        self.assertLessEqual(epochs[-1] - epochs[0], len(times), f"poll times {times} drift")
+        partitions = defaultdict(set)
+        for key, partition, _, _ in messages:
+            partitions[key].add(partition)
+        for key, parts in partitions.items():
+            self.assertEqual(len(parts), 1, f"key {key} spread over partitions {parts}")
+        # Within its partition, one key's polls arrive in time order.
+        for key in partitions:
+            seen = [json.loads(v)[0]["time"] for k, _, _, v in sorted(messages, key=lambda m: m[2])
+                    if k == key]
+            self.assertEqual(seen, sorted(seen), f"key {key} out of order")
+
+
+class TestBrokerUnreachable(ContractChecks, unittest.TestCase):
+    """A broker that is down must not stop polling or crash the sensor."""
+
+    @staticmethod
+    def closed_port():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def test_keeps_polling_while_the_broker_is_down_and_stops_on_sigterm(self):
+        bootstrap = f"127.0.0.1:{self.closed_port()}"
+        # DEBUG=true also prints every message (indented) on stdout: that shows the polls.
+        rc, out, err, stop_s = run_until_sigterm(
+            4, stop_timeout=30, KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=bootstrap,
+            GATHER_HOST_STATS="true", DEBUG="true")
+        assert_no_crash(self, rc, err)
+        self.assertEqual(rc, 0, f"exit status after SIGTERM (stderr:\n{err[-2000:]})")
+        self.assertLess(stop_s, 25, "SIGTERM to exit while the broker is down")
+        decoder, pos, polls = json.JSONDecoder(), 0, set()
+        while out[pos:].strip():
+            pos += len(out[pos:]) - len(out[pos:].lstrip())
+            message, pos = decoder.raw_decode(out, pos)
+            polls.add(message[0]["time"])
+        self.assertGreaterEqual(len(polls), 3, f"polls in 4 s with PAUSE=1 and no broker: {polls}")
+        sys.stderr.write(f"\n  broker down: stopped {stop_s:.1f} s after SIGTERM, "
+                         f"{len(err.splitlines())} log lines in 4 s\n")
+
+    def test_once_gives_up_within_its_flush_bound_when_the_broker_is_down(self):
+        bootstrap = f"127.0.0.1:{self.closed_port()}"
+        t0 = time.monotonic()
+        res = run_once(timeout=60, KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap)
+        took = time.monotonic() - t0
+        assert_no_crash(self, res.returncode, res.stderr)
+        # --help: "1 when --once could not poll or deliver".
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertLess(took, 30, "--once with no broker")
+
+
+def lab_env():
+    return read_env_file(STATE / "lab.env")
+
+
+@unittest.skipUnless((STATE / "lab.env").exists(), "libvirt lab is not up (libvirt-lab.sh up)")
+class TestWithLibvirtLab(ContractChecks, unittest.TestCase):
+    """Real libvirtd and QEMU domains (tests/integration/libvirt-lab.sh).
+
+    Values are compared with virsh by the lab's pulse_check.check_poll, with snapshots taken
+    just before and just after the poll, so counters must lie between the two."""
+
+    def run_against(self, kvm_host):
+        sys.path.insert(0, str(HERE))
+        import pulse_check  # pylint: disable=import-outside-toplevel
+
+        lab = lab_env()
+        virsh_uri = lab["LAB_URI"]
+        topic = new_topic()
+        before = pulse_check.snapshot(virsh_uri)
+        res = run_once(timeout=120, KVM_HOST=kvm_host, KAFKA_BOOTSTRAP=BOOTSTRAP,
+                       KAFKA_TOPIC=topic, GATHER_HOST_STATS="true")
+        after = pulse_check.snapshot(virsh_uri)
+        assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        messages = consume(topic)
+        domains = live_domains(virsh_uri)
+        self.assertTrue(domains, "the lab has no running domain")
+        self.assertEqual(len(self.check_polls(messages, kvm_host, domains)), 1)
+        problems = pulse_check.check_poll(
+            [json.loads(m[3]) for m in messages], virsh_uri, kvm_host,
+            lab_json=lab.get("LAB_JSON"), keys=[m[0] for m in messages],
+            before=before, after=after, host_stats=True)
+        self.assertEqual(problems, [], "sensor values differ from virsh:\n" + "\n".join(problems))
+
+    def test_once_against_the_lab_matches_virsh(self):
+        self.run_against(lab_env()["LAB_URI"])
+
+    @unittest.skipUnless((STATE / "ssh.env").exists(), "no sshd for the lab (sshd.sh up)")
+    def test_once_over_qemu_ssh_matches_virsh_and_keys_the_host_by_the_ssh_uri(self):
+        self.run_against(read_env_file(STATE / "ssh.env")["SSH_URI"])
+
+
+if __name__ == "__main__":
+    unittest.main()
