@@ -25,6 +25,7 @@ Tests:
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -331,6 +332,36 @@ class LibvirtLab(unittest.TestCase):
         if problems:
             self.fail(f"{len(problems)} problems:\n  " + "\n  ".join(problems)
                       + f"\n--- stderr ---\n{err[-3000:]}")
+
+
+
+class BulkPath(unittest.TestCase):
+    """On a real QEMU driver one steady-state poll is one libvirt round trip, whatever the
+    number of domains: the sensor's DEBUG line counts its calls."""
+
+    def test_steady_state_poll_is_one_libvirt_call(self):
+        uri = read_env(STATE / "lab.env")["LAB_URI"]
+        domains = len(pulse_check.snapshot(uri).active())
+        proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, env=sensor_env(KVM_HOST=uri, PAUSE=1, DEBUG="true"))
+        try:
+            time.sleep(3.5)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+        polls = re.findall(r"\[debug\] poll \S+: (\d+) domains, \d+ messages, \d+ points, "
+                           r"(\d+) libvirt calls", err)
+        self.assertGreaterEqual(len(polls), 3, err)
+        first_domains, first_calls = map(int, polls[0])
+        # The first poll also reads each domain's XML once.
+        self.assertEqual(first_calls, 1 + first_domains, polls[0])
+        for seen, calls in polls[1:]:
+            self.assertEqual(int(calls), 1,
+                             f"steady-state poll of {seen} domains made {calls} libvirt calls")
+        self.assertEqual(int(polls[-1][0]), domains)
 
 
 if __name__ == "__main__":
