@@ -26,6 +26,9 @@ constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap"};
 constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic"};
 constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats"};
 constexpr Setting kDebug{"DEBUG", "--debug"};
+constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
+constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
+constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
 
 constexpr long kMaxPauseSeconds = 86400;
 
@@ -63,18 +66,31 @@ bool bool_setting(const std::optional<std::string>& value, const Setting& s, boo
     return *parsed;
 }
 
-std::chrono::seconds pause_setting(const std::optional<std::string>& value) {
+std::chrono::seconds seconds_setting(const std::optional<std::string>& value, const Setting& s,
+                                     long fallback, long min, long max) {
     if (!value) {
-        return std::chrono::seconds{10};
+        return std::chrono::seconds{fallback};
     }
     const std::string text = trim(*value);
     long seconds = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds < 1 ||
-        seconds > kMaxPauseSeconds) {
-        invalid(kPause, *value, fmt::format("whole seconds from 1 to {}", kMaxPauseSeconds));
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds < min ||
+        seconds > max) {
+        invalid(s, *value, fmt::format("whole seconds from {} to {}", min, max));
     }
     return std::chrono::seconds{seconds};
+}
+
+std::uint64_t spool_max_setting(const std::optional<std::string>& value) {
+    constexpr std::uint64_t kMin = 64ULL << 10;
+    if (!value) {
+        return 256ULL << 20;
+    }
+    auto bytes = parse_size(trim(*value));
+    if (!bytes || *bytes < kMin) {
+        invalid(kSpoolMax, *value, "a size of at least 64K: bytes, or a number with K, M or G");
+    }
+    return *bytes;
 }
 
 bool valid_port(std::string_view text) {
@@ -164,6 +180,9 @@ Environment (a flag wins over its variable):
   KAFKA_TOPIC        topic to produce to                    (default kvm-metrics)
   GATHER_HOST_STATS  also emit the host's nodeInfo point    (default false)
   DEBUG              print messages indented, log more      (default false)
+  SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
+  SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
+  SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
 Booleans accept true/false, 1/0, yes/no, on/off in any case.
 
 Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once), 1 when --once could not
@@ -183,6 +202,33 @@ std::optional<bool> parse_bool(std::string_view text) {
         return false;
     }
     return std::nullopt;
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+    std::uint64_t number = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (text.empty() || ec != std::errc{} || end == text.data()) {
+        return std::nullopt;
+    }
+    std::string unit(end, text.data() + text.size());
+    std::transform(unit.begin(), unit.end(), unit.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    int shift = 0;
+    if (unit.empty() || unit == "B") {
+        shift = 0;
+    } else if (unit == "K" || unit == "KB" || unit == "KIB") {
+        shift = 10;
+    } else if (unit == "M" || unit == "MB" || unit == "MIB") {
+        shift = 20;
+    } else if (unit == "G" || unit == "GB" || unit == "GIB") {
+        shift = 30;
+    } else {
+        return std::nullopt;
+    }
+    if (shift > 0 && number > (UINT64_MAX >> shift)) {
+        return std::nullopt;
+    }
+    return number << shift;
 }
 
 std::string Config::bootstrap_servers() const {
@@ -208,6 +254,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug;
     bool once = false;
+    std::optional<std::string> spool_dir, spool_max, shutdown;
     app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
     app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
@@ -219,6 +266,10 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_option("--debug", debug, "indented output and debug logs: true|false (DEBUG)")
         ->expected(0, 1)
         ->default_str("true");
+    app.add_option("--spool-dir", spool_dir, "on-disk buffer for Kafka, or off (SPOOL_DIR)");
+    app.add_option("--spool-max-bytes", spool_max, "bound on the spool (SPOOL_MAX_BYTES)");
+    app.add_option("--shutdown-timeout", shutdown,
+                   "seconds a stop waits for Kafka (SHUTDOWN_TIMEOUT)");
     app.add_flag("--once", once, "poll once, deliver, and exit");
 
     // CLI11 wants argv order reversed when given a vector.
@@ -245,12 +296,22 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     ParseResult result;
     Config& c = result.config;
     c.kvm_host = kvm_host_setting(resolve(kvm_host, kKvmHost, env));
-    c.pause = pause_setting(resolve(pause, kPause, env));
+    c.pause = seconds_setting(resolve(pause, kPause, env), kPause, 10, 1, kMaxPauseSeconds);
     c.kafka_bootstrap = bootstrap_setting(resolve(bootstrap, kBootstrap, env));
     c.kafka_topic = topic_setting(resolve(topic, kTopic, env));
     c.gather_host_stats = bool_setting(resolve(host_stats, kHostStats, env), kHostStats, false);
     c.debug = bool_setting(resolve(debug, kDebug, env), kDebug, false);
     c.once = once;
+    if (auto dir = resolve(spool_dir, kSpoolDir, env)) {
+        std::string text = trim(*dir);
+        if (text.empty()) {
+            invalid(kSpoolDir, *dir, "a directory path, or off");
+        }
+        c.spool_dir = text == "off" ? std::string() : text;
+        c.spool_dir_explicit = true;
+    }
+    c.spool_max_bytes = spool_max_setting(resolve(spool_max, kSpoolMax, env));
+    c.shutdown_timeout = seconds_setting(resolve(shutdown, kShutdown, env), kShutdown, 5, 0, 3600);
     return result;
 }
 

@@ -1,4 +1,4 @@
-// Kafka delivery through librdkafka's C++ producer; see kafka_sink.hpp.
+// Kafka delivery through librdkafka's C++ producer, fed from the spool; see kafka_sink.hpp.
 //
 // Problems are logged at most once a minute per error code with a count, because a broker
 // outage produces the same error for every message and every reconnect attempt.
@@ -16,6 +16,8 @@
 namespace pulse {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // Defaults chosen for a metrics stream: no loss and no duplicates within a producer session
 // (idempotence, which implies acks=all), LZ4 because JSON points compress about 10:1 at very
 // little CPU, and a short linger so one poll's messages leave in a few batches.
@@ -29,11 +31,11 @@ class RateLimitedLog {
   public:
     void log(spdlog::level::level_enum level, int code, const std::string& message) {
         std::lock_guard lock(mutex_);
-        auto now = std::chrono::steady_clock::now();
+        auto now = Clock::now();
         auto& entry = entries_[code];
         ++entry.count;
         if (entry.count == 1 || now - entry.last >= std::chrono::minutes(1)) {
-            spdlog::log(level, "kafka: {} ({} time(s) so far)", message, entry.count);
+            spdlog::log(level, "{} ({} time(s) so far)", message, entry.count);
             entry.last = now;
         }
     }
@@ -41,33 +43,52 @@ class RateLimitedLog {
   private:
     struct Entry {
         std::uint64_t count = 0;
-        std::chrono::steady_clock::time_point last{};
+        Clock::time_point last{};
     };
     std::mutex mutex_;
     std::unordered_map<int, Entry> entries_;
 };
 
+// Spooled messages carry their record number (+1, so that 0 means "not spooled").
+void* opaque_of(std::uint64_t seq) {
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq + 1));
+}
+
 }  // namespace
 
 class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
   public:
+    explicit Callbacks(Spool* spool) : spool_(spool) {}
+
+    // Runs inside producer->poll()/flush(), on the thread that calls them: ours.
     void dr_cb(RdKafka::Message& message) override {
+        in_flight_bytes -= std::min(in_flight_bytes, message.len() + message.key_len());
+        auto tag = reinterpret_cast<std::uintptr_t>(message.msg_opaque());
+        if (message.err() == RdKafka::ERR__PURGE_QUEUE ||
+            message.err() == RdKafka::ERR__PURGE_INFLIGHT) {
+            return;  // purged at exit, undelivered: it stays in the spool for the next start
+        }
         if (message.err() == RdKafka::ERR_NO_ERROR) {
             delivered.fetch_add(1);
-            return;
+        } else {
+            // With the spool, librdkafka retries without a time limit: an error here is one no
+            // retry can fix (message too large, not authorized, fatal producer error).
+            failed.fetch_add(1);
+            log.log(spdlog::level::err, message.err(),
+                    fmt::format("kafka: message for key {} refused: {}",
+                                message.key() != nullptr ? *message.key() : std::string("-"),
+                                message.errstr()));
         }
-        failed.fetch_add(1);
-        log.log(spdlog::level::err, message.err(),
-                fmt::format("message for key {} not delivered: {}",
-                            message.key() != nullptr ? *message.key() : std::string("-"),
-                            message.errstr()));
+        if (tag != 0 && spool_ != nullptr) {
+            spool_->ack(tag - 1);
+        }
     }
 
     void event_cb(RdKafka::Event& event) override {
         switch (event.type()) {
             case RdKafka::Event::EVENT_ERROR:
                 log.log(event.fatal() ? spdlog::level::critical : spdlog::level::warn, event.err(),
-                        fmt::format("{}: {}", RdKafka::err2str(event.err()), event.str()));
+                        fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()), event.str()));
                 break;
             case RdKafka::Event::EVENT_LOG:
                 spdlog::debug("librdkafka {}: {}", event.fac(), event.str());
@@ -77,14 +98,19 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
         }
     }
 
+    Spool* spool_;
+    std::size_t in_flight_bytes = 0;
     std::atomic<std::uint64_t> produced{0};
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> failed{0};
     RateLimitedLog log;
 };
 
-KafkaSink::KafkaSink(const KafkaSettings& settings)
-    : topic_(settings.topic), callbacks_(std::make_unique<Callbacks>()) {
+KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool)
+    : topic_(settings.topic),
+      window_bytes_(settings.window_bytes),
+      spool_(std::move(spool)),
+      callbacks_(std::make_unique<Callbacks>(spool_.get())) {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string error;
     auto set = [&](const std::string& key, const std::string& value) {
@@ -101,6 +127,10 @@ KafkaSink::KafkaSink(const KafkaSettings& settings)
     for (const auto& [key, value] : kDefaults) {
         set(key, value);
     }
+    if (spool_) {
+        // The spool, not a timer, decides when a message is given up on: retry for ever.
+        set("message.timeout.ms", "0");
+    }
     for (const auto& [key, value] : settings.properties) {
         set(key, value);
     }
@@ -116,41 +146,111 @@ KafkaSink::KafkaSink(const KafkaSettings& settings)
     }
 }
 
-KafkaSink::~KafkaSink() = default;
-
-void KafkaSink::publish(std::string_view key, std::string_view payload) {
-    auto produce = [&] {
-        return producer_->produce(topic_, RdKafka::Topic::PARTITION_UA,
-                                  RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(payload.data()),
-                                  payload.size(), key.data(), key.size(), 0, nullptr);
-    };
-    RdKafka::ErrorCode err = produce();
-    if (err == RdKafka::ERR__QUEUE_FULL) {
-        // Serve delivery reports to make room, briefly; the poll loop must not stall on Kafka.
-        producer_->poll(100);
-        err = produce();
+KafkaSink::~KafkaSink() {
+    // Whatever is still queued is in the spool: drop librdkafka's copies instead of letting it
+    // wait for a broker that may not come back before we must exit.
+    if (spool_) {
+        producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
+                         RdKafka::Producer::PURGE_NON_BLOCKING);
+        producer_->poll(0);
     }
-    if (err != RdKafka::ERR_NO_ERROR) {
-        callbacks_->failed.fetch_add(1);
+}
+
+bool KafkaSink::produce(const std::string& topic, std::string_view key, std::string_view payload,
+                        void* opaque) {
+    RdKafka::ErrorCode err = producer_->produce(
+        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0, opaque);
+    if (err == RdKafka::ERR_NO_ERROR) {
+        callbacks_->in_flight_bytes += payload.size() + key.size();
+        return true;
+    }
+    if (err != RdKafka::ERR__QUEUE_FULL) {
         callbacks_->log.log(
             spdlog::level::err, err,
-            fmt::format("cannot queue message for key {}: {}", key, RdKafka::err2str(err)));
-        return;
+            fmt::format("kafka: cannot queue message for key {}: {}", key, RdKafka::err2str(err)));
     }
+    return false;
+}
+
+void KafkaSink::feed_from_spool() {
+    while (callbacks_->in_flight_bytes < window_bytes_) {
+        const auto& record = spool_->peek();
+        if (!record) {
+            return;
+        }
+        if (!produce(record->topic, record->key, record->payload, opaque_of(record->seq))) {
+            return;  // librdkafka's queue is full: the record stays on disk for the next round
+        }
+        spool_->take();
+    }
+}
+
+void KafkaSink::publish(std::string_view key, std::string_view payload) {
     callbacks_->produced.fetch_add(1);
+    if (spool_) {
+        try {
+            spool_->append(topic_, key, payload);
+            feed_from_spool();
+            return;
+        } catch (const SpoolError& e) {
+            // A full or failing disk must not cost the message: hand it to librdkafka directly.
+            callbacks_->log.log(
+                spdlog::level::err, -1,
+                fmt::format("spool {}: {}; sending without it", spool_->dir().string(), e.what()));
+        }
+    }
+    if (!produce(topic_, key, payload, nullptr)) {
+        // Serve delivery reports to make room, briefly; the poll loop must not stall on Kafka.
+        producer_->poll(100);
+        if (!produce(topic_, key, payload, nullptr)) {
+            callbacks_->failed.fetch_add(1);
+        }
+    }
 }
 
 void KafkaSink::poll() {
     producer_->poll(0);
+    if (spool_) {
+        feed_from_spool();
+        try {
+            spool_->sync();
+        } catch (const SpoolError& e) {
+            callbacks_->log.log(spdlog::level::err, -2,
+                                fmt::format("spool {}: {}", spool_->dir().string(), e.what()));
+        }
+    }
 }
 
 bool KafkaSink::flush(std::chrono::milliseconds timeout) {
-    producer_->flush(static_cast<int>(timeout.count()));
-    return producer_->outq_len() == 0;
+    const auto deadline = Clock::now() + timeout;
+    if (!spool_) {
+        producer_->flush(static_cast<int>(timeout.count()));
+        return producer_->outq_len() == 0;
+    }
+    // Keep feeding the window until the spool is empty or time is up.
+    while (true) {
+        feed_from_spool();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (spool_->pending() == 0 || left <= std::chrono::milliseconds::zero()) {
+            break;
+        }
+        producer_->flush(static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+    }
+    poll();  // persist what was acknowledged
+    return spool_->pending() == 0;
 }
 
 SinkCounters KafkaSink::counters() const {
-    return {callbacks_->produced.load(), callbacks_->delivered.load(), callbacks_->failed.load()};
+    SinkCounters c{callbacks_->produced.load(), callbacks_->delivered.load(),
+                   callbacks_->failed.load(), 0, 0};
+    if (spool_) {
+        c.dropped = spool_->counters().dropped;
+        c.pending = spool_->pending();
+    } else {
+        c.pending = static_cast<std::uint64_t>(producer_->outq_len());
+    }
+    return c;
 }
 
 }  // namespace pulse

@@ -14,14 +14,11 @@
 #include "pulse/poller.hpp"
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
+#include "pulse/spool.hpp"
 
 namespace {
 
 using namespace pulse;
-
-// How long a stop waits for Kafka to acknowledge what is queued: inside the 10 s that
-// `docker stop` and systemd give before SIGKILL, with room for the poll in progress.
-constexpr std::chrono::seconds kShutdownFlush{7};
 
 void setup_logging(bool debug) {
     auto logger = spdlog::stderr_color_mt("pulse-sensor");
@@ -30,11 +27,37 @@ void setup_logging(bool debug) {
     spdlog::set_default_logger(logger);
 }
 
+// The spool for Kafka. A directory the operator named must work (exit 2 otherwise); the
+// default one may be out of reach of an unprivileged user, which is said loudly, once.
+std::unique_ptr<Spool> make_spool(const Config& config) {
+    if (config.spool_dir.empty()) {
+        spdlog::warn(
+            "SPOOL_DIR=off: messages wait for Kafka in memory only and are lost if the "
+            "broker stays away longer than librdkafka's message timeout or the sensor "
+            "stops");
+        return nullptr;
+    }
+    try {
+        return std::make_unique<Spool>(SpoolOptions{config.spool_dir, config.spool_max_bytes, 0});
+    } catch (const SpoolError& e) {
+        if (config.spool_dir_explicit) {
+            throw ConfigError(fmt::format("invalid SPOOL_DIR (--spool-dir) '{}': {}",
+                                          config.spool_dir, e.what()));
+        }
+        spdlog::warn(
+            "no spool ({}); messages wait for Kafka in memory only: set SPOOL_DIR to a "
+            "writable directory",
+            e.what());
+        return nullptr;
+    }
+}
+
 Fanout make_outputs(const Config& config) {
     Fanout out;
     if (config.use_kafka()) {
-        out.add(Format::json, std::make_unique<KafkaSink>(KafkaSettings{
-                                  config.bootstrap_servers(), config.kafka_topic, {}}));
+        out.add(Format::json, std::make_unique<KafkaSink>(
+                                  KafkaSettings{config.bootstrap_servers(), config.kafka_topic, {}},
+                                  make_spool(config)));
     }
     // DEBUG shows every message indented, even when it also goes to Kafka.
     if (!config.use_kafka() || config.debug) {
@@ -50,16 +73,18 @@ void log_poll(const Poller& poller, const PollReport& r) {
                   static_cast<double>(r.duration.count()) / 1000.0);
 }
 
-bool flush_outputs(Fanout& out) {
-    bool delivered = out.flush(kShutdownFlush);
+bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
+    bool delivered = out.flush(timeout);
     for (const auto& sink : out.sinks()) {
         SinkCounters c = sink->counters();
-        spdlog::info("{}: {} messages produced, {} delivered, {} failed, {} undelivered at exit",
-                     sink->name(), c.produced, c.delivered, c.failed,
-                     c.produced - std::min(c.produced, c.delivered + c.failed));
+        spdlog::info(
+            "{}: {} messages produced, {} delivered, {} failed, {} dropped (spool full), "
+            "{} left in the spool",
+            sink->name(), c.produced, c.delivered, c.failed, c.dropped, c.pending);
     }
     if (!delivered) {
-        spdlog::error("some messages were not delivered within {} s", kShutdownFlush.count());
+        spdlog::warn("not everything was delivered within SHUTDOWN_TIMEOUT ({} s)",
+                     timeout.count());
     }
     return delivered;
 }
@@ -88,12 +113,18 @@ int main(int argc, char** argv) {
     Fanout out;
     try {
         out = make_outputs(config);
+    } catch (const ConfigError& e) {
+        spdlog::critical("{}", e.what());
+        return 2;
     } catch (const std::invalid_argument& e) {
         spdlog::critical("{}", e.what());
         return 2;
     }
     libvirt::EventLoop events;
-    Poller poller({config.kvm_host, config.gather_host_stats}, out);
+    // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled again
+    // at the next tick; below that it spares a dead host one attempt per tick only when PAUSE is
+    // long, which is when an attempt (an ssh login) costs most relative to the poll.
+    Poller poller({config.kvm_host, config.gather_host_stats, config.pause}, out);
     spdlog::info("pulse-sensor {} watching {} every {} s; output: {}", PULSE_VERSION,
                  config.kvm_host, config.pause.count(),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
@@ -103,13 +134,17 @@ int main(int argc, char** argv) {
     if (config.once) {
         PollReport report = poller.poll(poll_timestamp());
         log_poll(poller, report);
-        bool delivered = flush_outputs(out);
+        bool delivered = flush_outputs(out, config.shutdown_timeout);
         return report.connected && delivered ? 0 : 1;
     }
 
     int signal = run_fixed_rate(
         config.pause, signals,
-        {.tick = [&](Timestamp time) { log_poll(poller, poller.poll(time)); },
+        {.tick =
+             [&](Timestamp time) {
+                 log_poll(poller, poller.poll(time));
+                 out.poll();  // hand the poll to Kafka and make it durable in the spool now
+             },
          .idle = [&] { out.poll(); },
          .overrun =
              [&](std::uint64_t skipped, std::chrono::milliseconds took) {
@@ -117,6 +152,6 @@ int main(int argc, char** argv) {
                               took.count(), config.pause.count(), skipped);
              }});
     spdlog::info("stopping on {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
-    flush_outputs(out);
+    flush_outputs(out, config.shutdown_timeout);
     return 0;
 }

@@ -21,7 +21,9 @@ Poller::~Poller() = default;
 PollReport Poller::poll(Timestamp time) {
     const auto started = Clock::now();
     PollReport report;
-    if (ensure_connected()) {
+    if (!ensure_connected()) {
+        ++missed_polls_;
+    } else {
         const std::uint64_t calls_before = collector_->libvirt_calls();
         try {
             if (options_.gather_host_stats) {
@@ -108,7 +110,8 @@ bool Poller::ensure_connected() {
                        ? std::chrono::seconds(1)
                        : std::min(backoff_ * 2, options_.max_backoff);
         // Jitter spreads the reconnects of many sensors after a shared outage.
-        std::uniform_real_distribution<double> spread(0.8, 1.2);
+        // Kept under 1 so that a wait at the cap (one PAUSE) still ends before the next tick.
+        std::uniform_real_distribution<double> spread(0.7, 0.95);
         auto wait = std::chrono::duration_cast<Clock::duration>(backoff_ * spread(jitter_));
         retry_at_ = now + wait;
         log_.report(key, spdlog::level::err,
@@ -121,7 +124,9 @@ bool Poller::ensure_connected() {
     backoff_ = std::chrono::seconds::zero();
     retry_at_.reset();
     if (log_.active(key)) {
-        log_.resolve(key, fmt::format("reconnected to {}", vm_host()));
+        log_.resolve(key, fmt::format("reconnected to {} after {} missed poll(s)", vm_host(),
+                                      missed_polls_));
+        missed_polls_ = 0;
     } else {
         spdlog::info("connected to {}", vm_host());
     }

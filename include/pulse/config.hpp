@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +24,12 @@ struct Config {
     bool gather_host_stats = false;
     bool debug = false;
     bool once = false;
+    // Empty: no spool ("off"). spool_dir_explicit tells a default that may not be usable
+    // (no write access) from a directory the operator asked for.
+    std::string spool_dir = "/var/lib/pulse-sensor/spool";
+    bool spool_dir_explicit = false;
+    std::uint64_t spool_max_bytes = 256ULL << 20;
+    std::chrono::seconds shutdown_timeout{5};
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
@@ -53,5 +60,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
 // The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
 std::optional<bool> parse_bool(std::string_view text);
+
+// A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
+std::optional<std::uint64_t> parse_size(std::string_view text);
 
 }  // namespace pulse

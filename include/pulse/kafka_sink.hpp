@@ -2,8 +2,13 @@
 //
 // The producer is idempotent with acks=all, so a retried send is never written twice within one
 // producer session and a message is acknowledged only once every in-sync replica has it.
-// publish() never waits on the network: librdkafka queues and retries in the background, and
-// delivery reports (served by poll()) count what was delivered or lost.
+// publish() never waits on the network.
+//
+// With a spool (the default), publish() appends to the spool and poll() feeds librdkafka from
+// it, in order, keeping at most a bounded window in librdkafka's memory; librdkafka retries
+// without a time limit, and a record leaves the spool when the broker acknowledged it. A broker
+// outage therefore fills the spool instead of losing messages, and a restart replays it.
+// Without a spool, messages live only in librdkafka's queue until its message timeout.
 #pragma once
 
 #include <librdkafka/rdkafkacpp.h>
@@ -11,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <string>
+
+#include "pulse/spool.hpp"
 
 #include "pulse/condition_log.hpp"
 #include "pulse/sink.hpp"
@@ -22,12 +29,16 @@ struct KafkaSettings {
     std::string topic;
     // Extra librdkafka properties, applied after the defaults so they can override them.
     std::map<std::string, std::string> properties;
+    // Most bytes handed to librdkafka and not yet acknowledged (spooled mode); the rest waits
+    // on disk, so an outage costs memory only up to this bound.
+    std::size_t window_bytes = 16U << 20;
 };
 
 class KafkaSink : public Sink {
   public:
-    // Throws std::invalid_argument naming the property librdkafka rejected.
-    explicit KafkaSink(const KafkaSettings& settings);
+    // Throws std::invalid_argument naming the property librdkafka rejected. `spool` may be
+    // null: then messages are kept in memory only.
+    KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool);
     ~KafkaSink() override;
 
     void publish(std::string_view key, std::string_view payload) override;
@@ -38,7 +49,13 @@ class KafkaSink : public Sink {
 
   private:
     class Callbacks;
+    bool produce(const std::string& topic, std::string_view key, std::string_view payload,
+                 void* opaque);
+    void feed_from_spool();
+
     std::string topic_;
+    std::size_t window_bytes_;
+    std::unique_ptr<Spool> spool_;
     std::unique_ptr<Callbacks> callbacks_;  // must outlive the producer, hence declared first
     std::unique_ptr<RdKafka::Producer> producer_;
 };

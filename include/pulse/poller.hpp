@@ -24,7 +24,7 @@ namespace pulse {
 struct PollerOptions {
     std::string uri;
     bool gather_host_stats = false;
-    std::chrono::seconds max_backoff{300};
+    std::chrono::seconds max_backoff{10};
 };
 
 struct PollReport {
@@ -60,6 +60,7 @@ class Poller {
     std::chrono::seconds backoff_{0};
     std::optional<std::chrono::steady_clock::time_point> retry_at_;
     std::uint64_t reconnects_ = 0;
+    std::uint64_t missed_polls_ = 0;  // since the connection was lost
     std::minstd_rand jitter_{std::random_device{}()};
 };
 

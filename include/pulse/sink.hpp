@@ -20,7 +20,9 @@ namespace pulse {
 struct SinkCounters {
     std::uint64_t produced = 0;   // handed to the sink
     std::uint64_t delivered = 0;  // confirmed written or acknowledged
-    std::uint64_t failed = 0;     // given up on
+    std::uint64_t failed = 0;     // refused for good (e.g. by the broker)
+    std::uint64_t dropped = 0;    // discarded unsent because the spool was full
+    std::uint64_t pending = 0;    // kept for later delivery (spool), this run's and earlier ones
 };
 
 class Sink {

@@ -152,6 +152,34 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"DEBUG", "verbose", "true/false, 1/0, yes/no"},
         BadValue{"DEBUG", "2", "true/false"}));
 
+TEST(Config, SpoolSettings) {
+    Config d = parse({});
+    EXPECT_EQ(d.spool_dir, "/var/lib/pulse-sensor/spool");
+    EXPECT_FALSE(d.spool_dir_explicit);
+    EXPECT_EQ(d.spool_max_bytes, 256u << 20);
+    EXPECT_EQ(d.shutdown_timeout, std::chrono::seconds(5));
+    Config c =
+        parse({"--shutdown-timeout", "0"},
+              {{"SPOOL_DIR", "/srv/spool"}, {"SPOOL_MAX_BYTES", "2G"}, {"SHUTDOWN_TIMEOUT", "9"}});
+    EXPECT_EQ(c.spool_dir, "/srv/spool");
+    EXPECT_TRUE(c.spool_dir_explicit);
+    EXPECT_EQ(c.spool_max_bytes, 2ULL << 30);
+    EXPECT_EQ(c.shutdown_timeout, std::chrono::seconds(0));
+    EXPECT_EQ(parse({}, {{"SPOOL_DIR", "off"}}).spool_dir, "");
+}
+
+TEST(Config, SizesTakeBinarySuffixes) {
+    EXPECT_EQ(parse_size("65536"), 65536u);
+    EXPECT_EQ(parse_size("64K"), 65536u);
+    EXPECT_EQ(parse_size("64kib"), 65536u);
+    EXPECT_EQ(parse_size("300M"), 300ULL << 20);
+    EXPECT_EQ(parse_size("1GB"), 1ULL << 30);
+    EXPECT_FALSE(parse_size(""));
+    EXPECT_FALSE(parse_size("M"));
+    EXPECT_FALSE(parse_size("12 M"));
+    EXPECT_FALSE(parse_size("99999999999999999999G"));
+}
+
 TEST(Config, ATopicLongerThanKafkaAllowsIsRejected) {
     EXPECT_THAT(error_of({}, {{"KAFKA_TOPIC", std::string(250, 'a')}}), HasSubstr("KAFKA_TOPIC"));
     EXPECT_EQ(parse({}, {{"KAFKA_TOPIC", std::string(249, 'a')}}).kafka_topic.size(), 249u);

@@ -82,7 +82,7 @@ TEST(Fanout, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
 
 TEST(KafkaSink, ARejectedPropertyIsNamedButItsValueIsNotRepeated) {
     try {
-        KafkaSink sink({"127.0.0.1:9", "t", {{"compression.type", "hunter2-secret"}}});
+        KafkaSink sink({"127.0.0.1:9", "t", {{"compression.type", "hunter2-secret"}}}, nullptr);
         FAIL() << "accepted";
     } catch (const std::invalid_argument& e) {
         EXPECT_THAT(e.what(), HasSubstr("compression.type"));
@@ -91,13 +91,13 @@ TEST(KafkaSink, ARejectedPropertyIsNamedButItsValueIsNotRepeated) {
 }
 
 TEST(KafkaSink, AnUnknownPropertyIsRejected) {
-    EXPECT_THROW(KafkaSink({"127.0.0.1:9", "t", {{"no.such.property", "1"}}}),
+    EXPECT_THROW(KafkaSink({"127.0.0.1:9", "t", {{"no.such.property", "1"}}}, nullptr),
                  std::invalid_argument);
 }
 
 TEST(KafkaSink, PublishingToAnUnreachableBrokerNeitherBlocksNorThrows) {
     // Port 9 on loopback: nothing listens there, so every connection attempt is refused.
-    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {{"message.timeout.ms", "300"}}});
+    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {{"message.timeout.ms", "300"}}}, nullptr);
     auto started = std::chrono::steady_clock::now();
     for (int i = 0; i < 100; ++i) {
         sink.publish("uuid", "[]");
