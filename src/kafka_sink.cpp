@@ -209,9 +209,23 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
     }
 }
 
+void KafkaSink::report_drops() {
+    const std::uint64_t dropped = spool_->counters().dropped;
+    const auto now = Clock::now();
+    if (dropped == dropped_reported_ ||
+        (dropped_reported_ > 0 && now - drops_reported_at_ < std::chrono::minutes(1))) {
+        return;
+    }
+    spdlog::warn("spool {} full ({} bytes): dropped the {} oldest message(s) so far",
+                 spool_->dir().string(), spool_->max_bytes(), dropped);
+    dropped_reported_ = dropped;
+    drops_reported_at_ = now;
+}
+
 void KafkaSink::poll() {
     producer_->poll(0);
     if (spool_) {
+        report_drops();
         feed_from_spool();
         try {
             spool_->sync();

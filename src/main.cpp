@@ -55,9 +55,15 @@ std::unique_ptr<Spool> make_spool(const Config& config) {
 Fanout make_outputs(const Config& config) {
     Fanout out;
     if (config.use_kafka()) {
-        out.add(Format::json, std::make_unique<KafkaSink>(
-                                  KafkaSettings{config.bootstrap_servers(), config.kafka_topic, {}},
-                                  make_spool(config)));
+        out.add(Format::json,
+                std::make_unique<KafkaSink>(
+                    KafkaSettings{config.bootstrap_servers(),
+                                  config.kafka_topic,
+                                  {},
+                                  // At most a quarter of the spool in flight, so
+                                  // a full spool rarely drops what is in flight.
+                                  std::min<std::size_t>(16U << 20, config.spool_max_bytes / 4)},
+                    make_spool(config)));
     }
     // DEBUG shows every message indented, even when it also goes to Kafka.
     if (!config.use_kafka() || config.debug) {

@@ -323,6 +323,12 @@ void Spool::roll_segment() {
 void Spool::drop_oldest_segment() {
     Segment& oldest = segments_.front();
     const std::uint64_t end_seq = oldest.first_seq + oldest.records;
+    // Records of this segment still in flight lose their durable copy: count them dropped too
+    // (librdkafka may yet deliver them, but nothing guarantees it any more).
+    while (!in_flight_.empty() && in_flight_.front().seq < end_seq) {
+        counters_.dropped += in_flight_.front().acked ? 0 : 1;
+        in_flight_.pop_front();
+    }
     const std::uint64_t first_unsent = peeked_ ? peeked_->seq : read_seq_;
     if (first_unsent < end_seq) {
         // Not yet handed to Kafka: these are lost, and counted.

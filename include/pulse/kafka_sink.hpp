@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,10 +53,14 @@ class KafkaSink : public Sink {
     bool produce(const std::string& topic, std::string_view key, std::string_view payload,
                  void* opaque);
     void feed_from_spool();
+    // Logs what a full spool dropped: at the first drop, then at most once a minute.
+    void report_drops();
 
     std::string topic_;
     std::size_t window_bytes_;
     std::unique_ptr<Spool> spool_;
+    std::uint64_t dropped_reported_ = 0;
+    std::chrono::steady_clock::time_point drops_reported_at_{};
     std::unique_ptr<Callbacks> callbacks_;  // must outlive the producer, hence declared first
     std::unique_ptr<RdKafka::Producer> producer_;
 };

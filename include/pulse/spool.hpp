@@ -19,7 +19,8 @@
 // it can only make records be sent again, never lost.
 //
 // Bound: the segments' total size stays within max_bytes. When an append would exceed it, the
-// oldest segments are deleted, and their records not yet handed to Kafka are counted dropped.
+// oldest segments are deleted, and their records not yet acknowledged are counted dropped
+// (those already handed to librdkafka may still arrive, without a guarantee).
 #pragma once
 
 #include <cstdint>
@@ -103,6 +104,7 @@ class Spool {
     // Records appended and neither acknowledged nor dropped: what a restart would replay.
     std::uint64_t pending() const;
     std::uint64_t disk_bytes() const { return total_bytes_; }
+    std::uint64_t max_bytes() const { return options_.max_bytes; }
     const SpoolCounters& counters() const { return counters_; }
     const std::filesystem::path& dir() const { return options_.dir; }
 
