@@ -5,7 +5,7 @@
 // Layout of SPOOL_DIR:
 //   lock                    flock()ed by the one sensor that owns the spool
 //   ack                     "pulse-spool-ack 1 <seq>\n": the first record not yet acknowledged,
-//                           replaced atomically (write + rename) at most once per poll
+//                           replaced atomically (write + rename) when it moved, at sync()
 //   <first-seq>.seg         segment files, 20-digit first record number, rolled at
 //                           segment_bytes; a segment starts with the magic "PULSESP1"
 // A record is  u32 body length | u32 CRC-32 of the body | body  (little endian), and the body is

@@ -6,6 +6,10 @@
 #   kafka.sh up                  start a KRaft broker+controller on free loopback ports and
 #                                write $PULSE_IT_STATE/kafka.env (KAFKA_BOOTSTRAP=..., KAFKA_PID=...)
 #   kafka.sh create-topic NAME [PARTITIONS]
+#   kafka.sh stop                SIGTERM the broker but keep its data, config and kafka.env
+#                                (an outage for the fault tests; `start` brings it back)
+#   kafka.sh start               start a stopped broker again on the same ports, same data, and
+#                                wait until it answers (nothing to do when it is running)
 #   kafka.sh down                stop the broker and delete its data (safe to run twice)
 #
 # The broker runs straight from Maven jars (kafka/pom.xml), not from a Kafka tarball,
@@ -103,6 +107,26 @@ broker_alive() {
 
 broker_answers() { timeout 10 kcat -L -b "$1" -m 5 2>/dev/null | grep -q '1 brokers'; }
 
+# JVM options of the broker (up and start).
+BROKER_JVM=("$JVM_HEAP" -Djava.awt.headless=true -Dlog4j.configuration="file:$RUN_DIR/log4j.properties")
+
+# stop_broker PID: SIGTERM, then SIGKILL if it is still there after STOP_TIMEOUT_S.
+stop_broker() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while broker_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    if broker_alive "$pid"; then
+        log "broker $pid ignored SIGTERM for ${STOP_TIMEOUT_S} s; SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    log "stopped broker $pid"
+}
+
+env_value() { sed -n "s/^$1=//p" "$ENV_FILE"; }
+set_env_pid() { sed -i "s/^KAFKA_PID=.*/KAFKA_PID=$1/" "$ENV_FILE"; }
+
 write_config() {
     local port=$1 cport=$2
     mkdir -p "$RUN_DIR/data"
@@ -155,8 +179,7 @@ cmd_up() {
     read -r port cport < <(free_ports)
     rm -rf "$RUN_DIR"
     write_config "$port" "$cport"
-    local jvm=("$JVM_HEAP" -Djava.awt.headless=true
-               -Dlog4j.configuration="file:$RUN_DIR/log4j.properties")
+    local jvm=("${BROKER_JVM[@]}")
 
     cluster_id=$(timeout 60 java "${jvm[@]}" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
     timeout 60 java "${jvm[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
@@ -194,17 +217,57 @@ cmd_down() {
         pid=$(sed -n 's/^KAFKA_PID=//p' "$ENV_FILE")
     fi
     if broker_alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT_S))
-        while broker_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-        if broker_alive "$pid"; then
-            log "broker $pid ignored SIGTERM for ${STOP_TIMEOUT_S} s; SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
-        fi
-        log "stopped broker $pid"
+        stop_broker "$pid"
     fi
     rm -rf "$RUN_DIR" "$ENV_FILE"
+}
+
+# An outage: the broker goes away (SIGTERM, a clean shutdown) but its data, config, ports and
+# kafka.env stay, so `start` brings the same broker back with every topic and offset.
+cmd_stop() {
+    [[ -f "$ENV_FILE" && -f "$RUN_DIR/server.properties" ]] ||
+        die "no broker to stop (no $ENV_FILE or $RUN_DIR/server.properties); use '$0 up'"
+    local pid
+    pid=$(env_value KAFKA_PID)
+    if broker_alive "$pid"; then
+        stop_broker "$pid"
+    else
+        log "broker already stopped"
+    fi
+    set_env_pid ""   # a stale pid could be reused by another process
+}
+
+cmd_start() {
+    [[ -f "$ENV_FILE" && -f "$RUN_DIR/server.properties" ]] ||
+        die "no stopped broker (no $ENV_FILE or $RUN_DIR/server.properties); use '$0 up'"
+    [[ -f "$LIBS/.pom.sha256" ]] || die "no Kafka jars in $LIBS: run '$0 install' first"
+    local t0=$SECONDS pid bootstrap
+    pid=$(env_value KAFKA_PID)
+    bootstrap=$(env_value KAFKA_BOOTSTRAP)
+    if broker_alive "$pid"; then
+        log "broker $pid is running; waiting until it answers"
+    else
+        setsid java "${BROKER_JVM[@]}" -cp "$LIBS/*" kafka.Kafka "$RUN_DIR/server.properties" \
+            </dev/null >>"$RUN_DIR/server.log" 2>&1 &
+        pid=$!
+        set_env_pid "$pid"
+    fi
+    local deadline=$((SECONDS + START_TIMEOUT_S))
+    until broker_answers "$bootstrap"; do
+        if ! broker_alive "$pid"; then
+            tail -n 30 "$RUN_DIR/server.log" >&2
+            set_env_pid ""
+            die "broker exited during restart (data kept in $RUN_DIR; log: $RUN_DIR/server.log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$RUN_DIR/server.log" >&2
+            stop_broker "$pid"
+            set_env_pid ""
+            die "restarted broker did not answer within ${START_TIMEOUT_S} s (data kept in $RUN_DIR)"
+        fi
+        sleep 0.5
+    done
+    log "up again at $bootstrap (pid $pid) in $((SECONDS - t0)) s"
 }
 
 cmd_create_topic() {
@@ -223,6 +286,8 @@ case "${1:-}" in
     install) install_packages; fetch_jars ;;
     up) cmd_up ;;
     down) cmd_down ;;
+    stop) cmd_stop ;;
+    start) cmd_start ;;
     create-topic) shift; cmd_create_topic "$@" ;;
-    *) sed -n '2,9p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

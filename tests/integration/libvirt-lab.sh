@@ -7,6 +7,10 @@
 #   libvirt-lab.sh down                 remove domains, images, taps; stop the daemons `up` started
 #   libvirt-lab.sh start-domain NAME    start a lab domain (with some disk and NIC traffic)
 #   libvirt-lab.sh destroy-domain NAME  power a lab domain off (it stays defined)
+#   libvirt-lab.sh stop-daemon          stop libvirtd only (SIGTERM, SIGKILL after 10 s): the
+#                                       QEMU domains keep running, clients lose their connection
+#   libvirt-lab.sh start-daemon         start libvirtd again and wait until virsh answers; it
+#                                       takes the running domains back
 #   libvirt-lab.sh status               show what is defined and running
 #
 # The domains are described by fixtures/lab.json and fixtures/<name>.xml.
@@ -425,6 +429,43 @@ cmd_down() {
     log "down"
 }
 
+# ---------------------------------------------------------------- daemon outage
+# libvirtd goes away while its QEMU domains keep running, as when an operator restarts it or it
+# crashes. `down` stops the daemons `up` started: start-daemon puts the new libvirtd's pid in
+# place of the old one in lab.pids (and adds none when `up` did not start the old one).
+cmd_stop_daemon() {
+    local pid
+    pid=$(pidfile_pid /run/libvirtd.pid)
+    if ! pid_alive "$pid"; then
+        log "libvirtd is not running"
+        return 0
+    fi
+    kill_pid "$pid"
+    pid_alive "$pid" && die "libvirtd $pid is still running"
+    log "stopped libvirtd $pid; the domains keep running: $(lab_qemu_pids | wc -l) lab QEMU process(es)"
+}
+
+cmd_start_daemon() {
+    local pids="$STATE/lab.pids" old new
+    if pid_alive "$(pidfile_pid /run/libvirtd.pid)"; then
+        log "libvirtd is already running"
+    else
+        libvirtd -d
+        wait_for 10 "libvirtd pidfile" pid_alive_file /run/libvirtd.pid ||
+            die "libvirtd did not start; run 'libvirtd -v' in the foreground to see why"
+        new=$(pidfile_pid /run/libvirtd.pid)
+        if [[ -f "$pids" ]]; then
+            while read -r _ old; do
+                pid_alive "$old" && continue
+                sed -i "s/^libvirtd $old\$/libvirtd $new/" "$pids"
+            done < <(grep '^libvirtd ' "$pids" || true)
+        fi
+        log "started libvirtd $new"
+    fi
+    wait_for 30 "virsh version" timeout 10 virsh -c "$URI" version ||
+        die "libvirtd does not answer on $URI"
+}
+
 # ---------------------------------------------------------------- misc
 cmd_status() {
     virsh_ list --all || true
@@ -439,6 +480,8 @@ main() {
         up) cmd_up ;;
         down) cmd_down ;;
         status) cmd_status ;;
+        stop-daemon) cmd_stop_daemon ;;
+        start-daemon) cmd_start_daemon ;;
         start-domain|destroy-domain)
             [[ $# -eq 2 ]] || die "usage: $0 $cmd NAME"
             is_lab_domain "$2" || die "$2 is not a lab domain ($(spec domains))"
@@ -447,7 +490,7 @@ main() {
             else
                 destroy_domain "$2"
             fi ;;
-        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|status}" >&2
+        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|stop-daemon|start-daemon|status}" >&2
            exit 2 ;;
     esac
 }
