@@ -33,10 +33,14 @@ void add_scaled(Point& p, const char* key, const Counter& value, std::uint64_t u
     }
 }
 
-Point domain_point(const char* measurement, Timestamp time) {
+// Room for every tag and field up front: growing the vectors one push at a time would cost
+// four allocations each for a disk's eight fields and five tags.
+Point domain_point(const char* measurement, Timestamp time, std::size_t tags, std::size_t fields) {
     Point p;
     p.measurement = measurement;
     p.time = time;
+    p.tags.reserve(tags);
+    p.fields.reserve(fields);
     return p;
 }
 
@@ -64,7 +68,7 @@ const DiskDevice* find_disk(const DomainDevices& devices, const std::string& nam
 
 Point nic_point(const NetStats& n, const NicDevice& nic, const DomainStats& s,
                 const std::string& vm_host, Timestamp time) {
-    Point p = domain_point("networkInterface", time);
+    Point p = domain_point("networkInterface", time, 4, 8);
     add(p, "readBytes", n.rx_bytes);
     add(p, "readDrops", n.rx_drop);
     add(p, "readErrors", n.rx_errs);
@@ -80,7 +84,7 @@ Point nic_point(const NetStats& n, const NicDevice& nic, const DomainStats& s,
 
 Point disk_point(const BlockStats& b, const DiskNames& names, const DomainStats& s,
                  const std::string& vm_host, Timestamp time) {
-    Point p = domain_point("disk", time);
+    Point p = domain_point("disk", time, 5, 9);
     add_scaled(p, "allocatedSpace", b.allocation_bytes, kGiB);
     // -1 is the contract's "the driver does not count IO errors" (QEMU never does).
     p.field("ioErrors", b.errors.value_or(-1));
@@ -102,7 +106,7 @@ DomainPoints domain_points(const DomainStats& s, const DomainDevices& devices,
     DomainPoints out;
     out.points.reserve(2 + s.nets.size() + s.blocks.size());
 
-    Point cpu = domain_point("cpuTime", time);
+    Point cpu = domain_point("cpuTime", time, 3, 2);
     if (s.cpu_time_ns) {
         cpu.field("cpuTime",
                   static_cast<double>(*s.cpu_time_ns) / static_cast<double>(kNsPerSecond));
@@ -111,7 +115,7 @@ DomainPoints domain_points(const DomainStats& s, const DomainDevices& devices,
     add_domain_tags(cpu, s, vm_host);
     out.points.push_back(std::move(cpu));
 
-    Point rss = domain_point("rss", time);
+    Point rss = domain_point("rss", time, 3, 3);
     add(rss, "maxmem", s.balloon_maximum_kib);
     add(rss, "mem", s.balloon_current_kib);
     add(rss, "rss", s.rss_kib);
@@ -159,9 +163,7 @@ DomainPoints domain_points(const DomainStats& s, const DomainDevices& devices,
 }
 
 Point host_point(const HostStats& h, const std::string& vm_host, Timestamp time) {
-    Point p;
-    p.measurement = "nodeInfo";
-    p.time = time;
+    Point p = domain_point("nodeInfo", time, 1, 6);
     add_scaled(p, "freeMem", h.memory_free_bytes, kMiB);
     add_scaled(p, "idle", h.cpu_idle_ns, kNsPerSecond);
     add_scaled(p, "iowait", h.cpu_iowait_ns, kNsPerSecond);

@@ -17,13 +17,12 @@ char* put_digits(char* p, unsigned value, int width) {
 
 }  // namespace
 
-void append_time(std::string& out, Timestamp time) {
+void write_time(char* out, Timestamp time) {
     using namespace std::chrono;
     const auto day = floor<days>(time);
     const year_month_day ymd{day};
     const hh_mm_ss hms{time - day};
-    char buf[20];
-    char* p = buf;
+    char* p = out;
     p = put_digits(p, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
     *p++ = '-';
     p = put_digits(p, static_cast<unsigned>(ymd.month()), 2);
@@ -35,8 +34,13 @@ void append_time(std::string& out, Timestamp time) {
     p = put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
     *p++ = ':';
     p = put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
-    *p++ = 'Z';
-    out.append(buf, static_cast<std::size_t>(p - buf));
+    *p = 'Z';
+}
+
+void append_time(std::string& out, Timestamp time) {
+    char buf[kTimeLength];
+    write_time(buf, time);
+    out.append(buf, kTimeLength);
 }
 
 std::string format_time(Timestamp time) {

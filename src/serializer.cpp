@@ -7,13 +7,19 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <optional>
+#include <string_view>
 #include <variant>
 
 namespace pulse {
 namespace {
 
-void append_escaped(std::string& out, std::string_view text) {
-    out.push_back('"');
+// True for the characters JSON does not allow unescaped in a string.
+bool needs_escape(unsigned char c) {
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+void append_escaped_slow(std::string& out, std::string_view text) {
     for (char ch : text) {
         auto c = static_cast<unsigned char>(ch);
         switch (c) {
@@ -46,12 +52,27 @@ void append_escaped(std::string& out, std::string_view text) {
                 }
         }
     }
+}
+
+// Tags, keys and names almost never hold a character to escape: copy the text in one piece
+// unless one turns up.
+void append_escaped(std::string& out, std::string_view text) {
+    out.push_back('"');
+    std::size_t clean = 0;
+    while (clean < text.size() && !needs_escape(static_cast<unsigned char>(text[clean]))) {
+        ++clean;
+    }
+    out.append(text.data(), clean);
+    if (clean < text.size()) {
+        append_escaped_slow(out, text.substr(clean));
+    }
     out.push_back('"');
 }
 
 void append_value(std::string& out, const FieldValue& value) {
     if (const auto* i = std::get_if<std::int64_t>(&value)) {
-        fmt::format_to(std::back_inserter(out), "{}", *i);
+        const fmt::format_int digits(*i);
+        out.append(digits.data(), digits.size());
         return;
     }
     double d = std::get<double>(value);
@@ -59,11 +80,15 @@ void append_value(std::string& out, const FieldValue& value) {
         out += "null";  // JSON has no NaN or infinity; nlohmann writes null too
         return;
     }
-    auto start = out.size();
-    fmt::format_to(std::back_inserter(out), "{}", d);  // shortest form that reads back exactly
+    // The shortest form that reads back exactly, at most 24 characters
+    // ("-1.2345678901234567e-308").
+    char buf[32];
+    char* end = fmt::format_to(buf, "{}", d);
+    out.append(buf, static_cast<std::size_t>(end - buf));
     // A float must stay recognisably a float ("1070.0", not "1070") or InfluxDB would type the
     // field as an integer on first sight.
-    if (out.find_first_of(".eE", start) == std::string::npos) {
+    if (std::string_view(buf, static_cast<std::size_t>(end - buf)).find_first_of(".eE") ==
+        std::string_view::npos) {
         out += ".0";
     }
 }
@@ -90,6 +115,9 @@ void append_object(std::string& out, const Pairs& pairs, WriteValue write_value)
 void serialize_json(std::span<const Point> points, std::string& out) {
     out.push_back('[');
     bool first = true;
+    // Every point of a poll carries the same time: format it once per message.
+    char time_text[kTimeLength];
+    std::optional<Timestamp> formatted_time;
     for (const Point& p : points) {
         if (!first) {
             out.push_back(',');
@@ -102,8 +130,12 @@ void serialize_json(std::span<const Point> points, std::string& out) {
         append_escaped(out, p.measurement);
         out += ",\"tags\":";
         append_object(out, p.tags, [&](const std::string& v) { append_escaped(out, v); });
+        if (formatted_time != p.time) {
+            write_time(time_text, p.time);
+            formatted_time = p.time;
+        }
         out += ",\"time\":\"";
-        append_time(out, p.time);
+        out.append(time_text, kTimeLength);
         out += "\"}";
     }
     out.push_back(']');

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -40,7 +41,10 @@ struct Point {
 
 // The contract's time format: UTC, whole seconds, "YYYY-MM-DDTHH:MM:SSZ".
 std::string format_time(Timestamp time);
-// The same, appended to `out` (the serializer's hot path).
+// The same, appended to `out`.
 void append_time(std::string& out, Timestamp time);
+// The same into `out[0..kTimeLength)`, no allocation (the serializer's hot path).
+constexpr std::size_t kTimeLength = 20;
+void write_time(char* out, Timestamp time);
 
 }  // namespace pulse

@@ -12,6 +12,9 @@
 #   libvirt-lab.sh start-daemon         start libvirtd again and wait until virsh answers; it
 #                                       takes the running domains back
 #   libvirt-lab.sh status               show what is defined and running
+#   libvirt-lab.sh scale N              make exactly N extra small domains exist and run paused
+#                                       (pulse-bench-001…, one qcow2 disk and one tap each) for
+#                                       the benchmarks; `scale 0` and `down` remove them
 #
 # The domains are described by fixtures/lab.json and fixtures/<name>.xml.
 # They have no OS: their root disk carries fixtures/bootsector.S, which does
@@ -378,6 +381,71 @@ cmd_up() {
     log "up in $((SECONDS - t0))s; state in $STATE/lab.env"
 }
 
+# ---------------------------------------------------------------- scale
+# Extra domains for bench/run: started with --paused (no guest code runs, so they cost next to
+# no CPU) yet QEMU opens their disk and libvirt their tap, so the bulk stats call reports block
+# and net groups for them like for any running domain.
+BENCH_IMAGES=/var/lib/libvirt/images/pulse-bench
+BENCH_MEM_KIB=32768
+
+bench_domains() { virsh_ list --all --name | grep -E '^pulse-bench-[0-9]+$' || true; }
+
+define_bench_domain() {
+    local i=$1 vt=$2 name img
+    name=$(printf 'pulse-bench-%03d' "$i")
+    img="$BENCH_IMAGES/$name.qcow2"
+    mkdir -p "$BENCH_IMAGES"
+    [[ -e "$img" ]] || qemu-img create -q -f qcow2 "$img" 64M
+    cat >"$STATE/$name.xml" <<EOF
+<domain type='$vt'>
+  <name>$name</name>
+  <uuid>$(printf '7b1d0c6e-2f1a-4c3e-9a52-%012d' "$i")</uuid>
+  <memory unit='KiB'>$BENCH_MEM_KIB</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>$(command -v qemu-system-x86_64)</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$img'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='ethernet'>
+      <mac address='$(printf '06:5e:03:00:%02x:%02x' $((i / 256)) $((i % 256)))'/>
+      <target dev='$(printf 'pbtap%03d' "$i")'/>
+      <model type='virtio'/>
+    </interface>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+    virsh_ define "$STATE/$name.xml" >/dev/null
+    rm -f "$STATE/$name.xml"
+    [[ "$(domain_state "$name")" == paused ]] || virsh_ start --paused "$name" >/dev/null
+}
+
+remove_bench_domain() {
+    virsh_ destroy "$1" >/dev/null 2>&1 || true
+    virsh_ undefine "$1" >/dev/null 2>&1 || true
+    rm -f "$BENCH_IMAGES/$1.qcow2"
+}
+
+cmd_scale() {
+    local n=$1 vt i d
+    [[ "$n" =~ ^[0-9]+$ ]] || die "usage: $0 scale N"
+    timeout 10 virsh -c "$URI" version >/dev/null 2>&1 || die "libvirtd does not answer; run '$0 up'"
+    mkdir -p "$STATE"
+    vt=$(virt_type)
+    for ((i = 1; i <= n; i++)); do
+        define_bench_domain "$i" "$vt"
+    done
+    for d in $(bench_domains); do
+        if ((10#${d#pulse-bench-} > n)); then remove_bench_domain "$d"; fi
+    done
+    rmdir "$BENCH_IMAGES" 2>/dev/null || true
+    log "$n bench domains paused ($vt)"
+}
+
 # ---------------------------------------------------------------- down
 kill_pid() {
     local pid=$1 i
@@ -396,12 +464,15 @@ lab_qemu_pids() {
         for d in $(spec domains); do
             if [[ "$cmd" == *"-name guest=$d,"* ]]; then echo "${p#/proc/}"; fi
         done
+        if [[ "$cmd" =~ -name\ guest=pulse-bench-[0-9]+, ]]; then echo "${p#/proc/}"; fi
     done
 }
 
 cmd_down() {
     local d pid name tap f
     if [[ -S /run/libvirt/libvirt-sock ]] && timeout 10 virsh -c "$URI" version >/dev/null 2>&1; then
+        for d in $(bench_domains); do remove_bench_domain "$d"; done
+        rm -rf -- "$BENCH_IMAGES"
         for d in $(spec domains); do
             virsh_ destroy "$d" >/dev/null 2>&1 || true
             virsh_ undefine "$d" >/dev/null 2>&1 || true
@@ -482,6 +553,9 @@ main() {
         status) cmd_status ;;
         stop-daemon) cmd_stop_daemon ;;
         start-daemon) cmd_start_daemon ;;
+        scale)
+            [[ $# -eq 2 ]] || die "usage: $0 scale N"
+            cmd_scale "$2" ;;
         start-domain|destroy-domain)
             [[ $# -eq 2 ]] || die "usage: $0 $cmd NAME"
             is_lab_domain "$2" || die "$2 is not a lab domain ($(spec domains))"
@@ -490,7 +564,7 @@ main() {
             else
                 destroy_domain "$2"
             fi ;;
-        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|stop-daemon|start-daemon|status}" >&2
+        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|stop-daemon|start-daemon|status|scale N}" >&2
            exit 2 ;;
     esac
 }

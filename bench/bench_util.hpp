@@ -1,0 +1,49 @@
+// Helpers shared by the benchmark programs: CPU clocks of this process and of another one
+// (libvirtd, a peer), medians, a generated test-driver host, and the allocation counter.
+//
+// Another process's CPU time is read from /proc/<pid>/task/*/sched (se.sum_exec_runtime,
+// milliseconds with microsecond digits) because /proc/<pid>/stat counts in 10 ms ticks, too
+// coarse for a poll that costs a millisecond. Kernels without that file fall back to the ticks.
+#pragma once
+
+#include <libvirt/libvirt.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pulse::bench {
+
+// user+sys of this process, all threads, in nanoseconds (getrusage).
+std::uint64_t self_cpu_ns();
+// The same for another process, summed over its threads; 0 when it is gone.
+std::uint64_t process_cpu_ns(int pid);
+// Peak resident set of this process, KiB (getrusage ru_maxrss).
+long peak_rss_kib();
+// Current resident set of this process, KiB (/proc/self/statm).
+long current_rss_kib();
+
+double median(std::vector<double> values);
+
+// The groups and flags src/collector.cpp passes to virConnectGetAllDomainStats.
+constexpr unsigned kStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+                                  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
+                                  VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+constexpr unsigned kStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
+                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
+                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
+// One bulk call, its records freed unread: the floor. Returns the number of domains, -1 on error.
+int bulk_call(virConnectPtr conn);
+// The same, timed: wall milliseconds.
+double time_bulk_call_ms(virConnectPtr conn);
+
+// A libvirt test-driver host (`test:///<path>`) with `domains` running domains, each with
+// `disks` CloudStack file disks (vda, vdb, …) and `nics` bridged NICs, as one <node> document.
+std::string test_node_xml(int domains, int disks, int nics);
+// Writes it to a temporary file and returns the file's absolute path.
+std::string write_test_node(int domains, int disks, int nics);
+
+// Allocations made through operator new since the program started (alloc_counter.cpp).
+std::uint64_t allocations();
+
+}  // namespace pulse::bench
