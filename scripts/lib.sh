@@ -30,3 +30,9 @@ BUILD_PACKAGES=(
     libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
     libxml2-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format
 )
+
+# libFuzzer comes with clang's runtime; clang 16 is the oldest Debian 12 clang that compiles the
+# sources (C++20 lambdas capturing structured bindings).
+FUZZ_CXX=clang++-16
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
+FUZZ_TARGETS=(fuzz_config fuzz_domain_xml fuzz_stats_params)
