@@ -14,14 +14,59 @@
 namespace pulse {
 namespace {
 
-// True for the characters JSON does not allow unescaped in a string.
+// True for the characters JSON does not allow unescaped in a string, and for every non-ASCII
+// byte, whose UTF-8 the slow path checks.
 bool needs_escape(unsigned char c) {
-    return c < 0x20 || c == '"' || c == '\\';
+    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+}
+
+// Length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+// forms, no surrogates, nothing past U+10FFFF), or 0 when it is not one.
+std::size_t utf8_sequence(std::string_view text) {
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(0);
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        low = lead == 0xE0 ? 0xA0 : 0x80;
+        high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        low = lead == 0xF0 ? 0x90 : 0x80;
+        high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (text.size() < length || byte(1) < low || byte(1) > high) {
+        return 0;
+    }
+    for (std::size_t i = 2; i < length; ++i) {
+        if (byte(i) < 0x80 || byte(i) > 0xBF) {
+            return 0;
+        }
+    }
+    return length;
 }
 
 void append_escaped_slow(std::string& out, std::string_view text) {
-    for (char ch : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char ch = text[i];
         auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x80) {
+            // Names come from libvirt and are UTF-8; should a byte ever not be, the message
+            // must still be JSON: it becomes U+FFFD, as in the DEBUG form.
+            std::size_t length = utf8_sequence(text.substr(i));
+            if (length == 0) {
+                out += "\xEF\xBF\xBD";
+            } else {
+                out.append(text.data() + i, length);
+                i += length - 1;
+            }
+            continue;
+        }
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -161,7 +206,8 @@ std::string serialize_json_pretty(std::span<const Point> points) {
     for (const Point& p : points) {
         array.push_back(to_json(p));
     }
-    return array.dump(2);
+    // replace: invalid UTF-8 becomes U+FFFD instead of an exception that would stop the poll.
+    return array.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace pulse

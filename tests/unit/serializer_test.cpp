@@ -127,6 +127,23 @@ TEST(Serializer, StringsAreEscaped) {
     EXPECT_EQ(out, nlohmann::json::array({to_json(p)}).dump());
 }
 
+TEST(Serializer, ValidUtf8IsKeptAndInvalidBytesBecomeAReplacementCharacter) {
+    Point p = tagged("disk");
+    p.tag("image", "caf\xC3\xA9-\xE2\x82\xAC-\xF0\x9F\x92\xBE")
+        .tag("pool", "bad\xFF-\xC3-\xED\xA0\x80-\xC0\xAF")
+        .field("x", std::int64_t{1});
+    std::string out;
+    serialize_json({&p, 1}, out);
+    ASSERT_TRUE(nlohmann::json::accept(out)) << out;
+    auto compact = nlohmann::json::parse(out);
+    EXPECT_EQ(compact[0]["tags"]["image"], "caf\xC3\xA9-\xE2\x82\xAC-\xF0\x9F\x92\xBE");
+    const std::string pool = compact[0]["tags"]["pool"];
+    EXPECT_EQ(pool.rfind("bad\xEF\xBF\xBD-\xEF\xBF\xBD-", 0), 0u) << pool;
+    std::string pretty;
+    ASSERT_NO_THROW(pretty = serialize_json_pretty({&p, 1}));
+    EXPECT_TRUE(nlohmann::json::accept(pretty));
+}
+
 TEST(Serializer, NonFiniteFloatsBecomeNullNotInvalidJson) {
     Point p = tagged("cpuTime");
     p.field("cpuTime", std::numeric_limits<double>::quiet_NaN());
