@@ -1,6 +1,8 @@
 // See bench_util.hpp.
 #include "bench_util.hpp"
 
+#include "pulse/collector.hpp"
+
 #include <dirent.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -110,7 +112,7 @@ double median(std::vector<double> values) {
 
 int bulk_call(virConnectPtr conn) {
     virDomainStatsRecordPtr* records = nullptr;
-    const int n = virConnectGetAllDomainStats(conn, kStatsGroups, &records, kStatsFlags);
+    const int n = virConnectGetAllDomainStats(conn, kBulkStatsGroups, &records, kBulkStatsFlags);
     if (n >= 0) {
         virDomainStatsRecordListFree(records);
     }

@@ -25,13 +25,6 @@ long current_rss_kib();
 
 double median(std::vector<double> values);
 
-// The groups and flags src/collector.cpp passes to virConnectGetAllDomainStats.
-constexpr unsigned kStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
-                                  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
-                                  VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
-constexpr unsigned kStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
-                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
-                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
 // One bulk call, its records freed unread: the floor. Returns the number of domains, -1 on error.
 int bulk_call(virConnectPtr conn);
 // The same, timed: wall milliseconds.

@@ -18,15 +18,6 @@ namespace {
 
 using libvirt::LibvirtError;
 
-constexpr unsigned kStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
-                                  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
-                                  VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
-// ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
-// the state group alone, which is how we learn to fall back.
-constexpr unsigned kStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
-                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
-                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
-
 struct FreeDeleter {
     void operator()(char* p) const noexcept { std::free(p); }
 };
@@ -64,7 +55,7 @@ DomainCollection Collector::collect_domains() {
 bool Collector::collect_bulk(DomainCollection& out) {
     virDomainStatsRecordPtr* raw = nullptr;
     ++calls_;
-    int n = virConnectGetAllDomainStats(conn_, kStatsGroups, &raw, kStatsFlags);
+    int n = virConnectGetAllDomainStats(conn_, kBulkStatsGroups, &raw, kBulkStatsFlags);
     if (n < 0) {
         LibvirtError error = libvirt::last_error("reading domain statistics");
         if (error.unsupported()) {

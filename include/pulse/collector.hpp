@@ -18,6 +18,16 @@
 
 namespace pulse {
 
+// What the bulk call asks for (virConnectGetAllDomainStats).
+constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+                                      VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
+                                      VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
+// the state group alone, which is how we learn to fall back.
+constexpr unsigned kBulkStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
+                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
+                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
+
 struct DomainSample {
     DomainStats stats;
     std::shared_ptr<const DomainDevices> devices;
