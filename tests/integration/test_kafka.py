@@ -23,14 +23,17 @@ qemu+ssh.
 Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
 """
 
+import atexit
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import uuid
@@ -103,8 +106,16 @@ def new_topic(partitions=1):
     return name
 
 
+_spools = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _spools])
+
+
 def sensor_env(**settings):
     env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
+    # A fresh spool per run: a shared one would replay earlier tests' messages (and two
+    # sensors at once would refuse to share it).
+    env["SPOOL_DIR"] = tempfile.mkdtemp(prefix="pulse-it-spool-")
+    _spools.append(env["SPOOL_DIR"])
     env.update({k: str(v) for k, v in settings.items()})
     return env
 
