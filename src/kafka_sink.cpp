@@ -216,9 +216,10 @@ void KafkaSink::report_drops() {
         (dropped_reported_ > 0 && now - drops_reported_at_ < std::chrono::minutes(1))) {
         return;
     }
-    spdlog::warn("spool full: {} reached SPOOL_MAX_BYTES ({} bytes); dropped the {} oldest "
-                 "message(s) so far",
-                 spool_->dir().string(), spool_->max_bytes(), dropped);
+    spdlog::warn(
+        "spool full: {} reached SPOOL_MAX_BYTES ({} bytes); dropped the {} oldest "
+        "message(s) so far",
+        spool_->dir().string(), spool_->max_bytes(), dropped);
     dropped_reported_ = dropped;
     drops_reported_at_ = now;
 }
