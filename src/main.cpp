@@ -57,9 +57,8 @@ Fanout make_outputs(const Config& config) {
     if (config.use_kafka()) {
         out.add(Format::json,
                 std::make_unique<KafkaSink>(
-                    KafkaSettings{config.bootstrap_servers(),
-                                  config.kafka_topic,
-                                  {},
+                    KafkaSettings{config.bootstrap_servers(), config.kafka_topic,
+                                  config.kafka_properties,
                                   // At most a quarter of the spool in flight, so
                                   // a full spool rarely drops what is in flight.
                                   std::min<std::size_t>(16U << 20, config.spool_max_bytes / 4)},
@@ -136,6 +135,10 @@ int main(int argc, char** argv) {
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
                                                   config.kafka_topic)
                                     : std::string("stdout"));
+    if (!config.kafka_properties.empty()) {
+        spdlog::info("Kafka properties{}: {}", config.use_kafka() ? "" : " (unused: no Kafka)",
+                     describe_properties(config.kafka_properties));
+    }
 
     if (config.once) {
         PollReport report = poller.poll(poll_timestamp());
