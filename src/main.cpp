@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "pulse/check.hpp"
 #include "pulse/config.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
@@ -111,6 +112,15 @@ int main(int argc, char** argv) {
     const Config& config = parsed.config;
     setup_logging(config.debug);
     libvirt::silence_default_error_handler();
+    // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
+    if (config.check) {
+        try {
+            return run_checks(config, stdout);
+        } catch (const std::invalid_argument& e) {
+            spdlog::critical("{}", e.what());
+            return 2;
+        }
+    }
     // Before any thread starts (libvirt's event loop, librdkafka's), so all inherit the mask.
     StopSignals signals;
     std::signal(SIGPIPE, SIG_IGN);
