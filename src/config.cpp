@@ -9,8 +9,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace pulse {
 namespace {
@@ -29,6 +34,10 @@ constexpr Setting kDebug{"DEBUG", "--debug"};
 constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
 constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
 constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
+constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file"};
+
+// A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
+constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
 
 constexpr long kMaxPauseSeconds = 86400;
 
@@ -172,6 +181,74 @@ std::string kvm_host_setting(const std::optional<std::string>& value) {
     return uri;
 }
 
+// librdkafka's property names: lower case, digits, dots, underscores and dashes.
+bool valid_property_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+    });
+}
+
+// One "key=value"; the errors name the key when it is one, never the value.
+void add_property(std::string_view text, const std::string& source,
+                  std::map<std::string, std::string>& properties) {
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) {
+        throw ConfigError(fmt::format(
+            "invalid {}: expected key=value, e.g. security.protocol=SASL_SSL (the text is not "
+            "shown, it may be a secret)",
+            source));
+    }
+    std::string key = trim(text.substr(0, eq));
+    if (!valid_property_name(key)) {
+        throw ConfigError(fmt::format(
+            "invalid {}: expected key=value with a librdkafka property name of a-z 0-9 . _ -",
+            source));
+    }
+    properties[key] = trim(text.substr(eq + 1));
+}
+
+std::string read_properties_file(const std::string& path) {
+    auto bad = [&](const std::string& why) {
+        return ConfigError(fmt::format("invalid {} ({}) '{}': {}", kPropertiesFile.env,
+                                       kPropertiesFile.flag, path, why));
+    };
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw bad(ec ? ec.message() : "not a regular file");
+    }
+    if (std::filesystem::file_size(path, ec) > kMaxPropertiesFileBytes) {
+        throw bad("larger than 1 MiB");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+        throw bad(std::strerror(errno));
+    }
+    return text.str();
+}
+
+// CLI11 quotes arguments it did not expect ("sasl.password=…" without its --kafka-property):
+// mask the value of every secret key=value in `args` before the message is shown.
+std::string redact_secrets(std::string message, const std::vector<std::string>& args) {
+    for (const std::string& arg : args) {
+        std::size_t start = arg.find_first_not_of('-');
+        for (auto eq = arg.find('='); start != std::string::npos && eq != std::string::npos;
+             start = eq + 1, eq = arg.find('=', eq + 1)) {
+            std::string_view value = std::string_view(arg).substr(eq + 1);
+            if (!is_secret_property(arg.substr(start, eq - start)) || value.empty()) {
+                continue;
+            }
+            for (auto at = message.find(value); at != std::string::npos;
+                 at = message.find(value, at)) {
+                message.replace(at, value.size(), "***");
+            }
+            break;
+        }
+    }
+    return message;
+}
+
 constexpr const char* kEnvironmentHelp = R"(
 Environment (a flag wins over its variable):
   KVM_HOST           libvirt URI to watch                   (default qemu:///system)
@@ -183,10 +260,13 @@ Environment (a flag wins over its variable):
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
+  KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
+                     after the sensor's defaults, --kafka-property after the file.
+                     Values of secret properties (passwords, keys) are never printed.
 Booleans accept true/false, 1/0, yes/no, on/off in any case.
 
-Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once), 1 when --once could not
-poll or deliver, 2 for an invalid setting.
+Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check
+passed, 1 when --once could not poll or deliver or a --check failed, 2 for an invalid setting.
 )";
 
 }  // namespace
@@ -231,6 +311,46 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     return number << shift;
 }
 
+bool is_secret_property(std::string_view name) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    // ssl.key.pem and ssl.certificate... hold key material inline; sasl.oauthbearer.config may
+    // carry a client secret; sasl.jaas-style settings carry passwords.
+    for (const char* word : {"password", "secret", "ssl.key.pem", "oauthbearer.config", "jaas"}) {
+        if (lower.find(word) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string describe_properties(const std::map<std::string, std::string>& properties) {
+    std::string out;
+    for (const auto& [key, value] : properties) {
+        out += fmt::format("{}{}={}", out.empty() ? "" : ", ", key,
+                           is_secret_property(key) ? "***" : value);
+    }
+    return out;
+}
+
+void parse_properties(std::string_view text, const std::string& source,
+                      std::map<std::string, std::string>& properties) {
+    int line_number = 0;
+    while (!text.empty()) {
+        ++line_number;
+        auto newline = text.find('\n');
+        std::string line = trim(text.substr(0, newline));
+        if (!line.empty() && line.front() != '#') {
+            add_property(line, fmt::format("{} line {}", source, line_number), properties);
+        }
+        if (newline == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(newline + 1);
+    }
+}
+
 std::string Config::bootstrap_servers() const {
     return fmt::format("{}", fmt::join(kafka_bootstrap, ","));
 }
@@ -254,7 +374,9 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug;
     bool once = false;
-    std::optional<std::string> spool_dir, spool_max, shutdown;
+    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file;
+    std::vector<std::string> properties;
+    bool check = false;
     app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
     app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
@@ -270,7 +392,16 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_option("--spool-max-bytes", spool_max, "bound on the spool (SPOOL_MAX_BYTES)");
     app.add_option("--shutdown-timeout", shutdown,
                    "seconds a stop waits for Kafka (SHUTDOWN_TIMEOUT)");
+    app.add_option("--kafka-properties-file", properties_file,
+                   "librdkafka properties, key=value lines (KAFKA_PROPERTIES_FILE)");
+    // No default_str or check that could echo a value: some properties are passwords.
+    app.add_option("--kafka-property", properties,
+                   "librdkafka property key=value, after the file; repeatable")
+        ->allow_extra_args(false);
     app.add_flag("--once", once, "poll once, deliver, and exit");
+    app.add_flag("--check", check,
+                 "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
+                 "ok/FAIL line each, exit 0 only if all are ok");
 
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -281,7 +412,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     } catch (const CLI::CallForVersion&) {
         return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n"};
     } catch (const CLI::ParseError& e) {
-        throw ConfigError(fmt::format("{} (see --help)", e.what()));
+        throw ConfigError(fmt::format("{} (see --help)", redact_secrets(e.what(), args)));
     }
 
     // A bare boolean flag ("--debug") means true.
@@ -312,6 +443,17 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     }
     c.spool_max_bytes = spool_max_setting(resolve(spool_max, kSpoolMax, env));
     c.shutdown_timeout = seconds_setting(resolve(shutdown, kShutdown, env), kShutdown, 5, 0, 3600);
+    if (auto file = resolve(properties_file, kPropertiesFile, env); file && !trim(*file).empty()) {
+        std::string path = trim(*file);
+        parse_properties(
+            read_properties_file(path),
+            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path),
+            c.kafka_properties);
+    }
+    for (const std::string& property : properties) {
+        add_property(property, "--kafka-property", c.kafka_properties);
+    }
+    c.check = check;
     return result;
 }
 

@@ -56,6 +56,40 @@ void* opaque_of(std::uint64_t seq) {
 
 }  // namespace
 
+std::string mask_values(std::string text, const std::map<std::string, std::string>& properties) {
+    for (const auto& [key, value] : properties) {
+        for (auto at = value.empty() ? std::string::npos : text.find(value);
+             at != std::string::npos; at = text.find(value, at)) {
+            text.replace(at, value.size(), "***");
+        }
+    }
+    return text;
+}
+
+std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bool spooled) {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string error;
+    auto set = [&](const std::string& key, const std::string& value) {
+        if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
+            // librdkafka quotes the rejected value, which may be a password: mask it.
+            throw std::invalid_argument(
+                fmt::format("Kafka property '{}': {}", key, mask_values(error, {{key, value}})));
+        }
+    };
+    set("bootstrap.servers", settings.bootstrap_servers);
+    for (const auto& [key, value] : kDefaults) {
+        set(key, value);
+    }
+    if (spooled) {
+        // The spool, not a timer, decides when a message is given up on: retry for ever.
+        set("message.timeout.ms", "0");
+    }
+    for (const auto& [key, value] : settings.properties) {
+        set(key, value);
+    }
+    return conf;
+}
+
 class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
   public:
     explicit Callbacks(Spool* spool) : spool_(spool) {}
@@ -111,29 +145,8 @@ KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool
       window_bytes_(settings.window_bytes),
       spool_(std::move(spool)),
       callbacks_(std::make_unique<Callbacks>(spool_.get())) {
-    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::unique_ptr<RdKafka::Conf> conf = make_kafka_conf(settings, spool_ != nullptr);
     std::string error;
-    auto set = [&](const std::string& key, const std::string& value) {
-        if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-            // librdkafka quotes the rejected value, which may be a password: mask it.
-            for (auto at = error.find(value); !value.empty() && at != std::string::npos;
-                 at = error.find(value, at)) {
-                error.replace(at, value.size(), "***");
-            }
-            throw std::invalid_argument(fmt::format("Kafka property '{}': {}", key, error));
-        }
-    };
-    set("bootstrap.servers", settings.bootstrap_servers);
-    for (const auto& [key, value] : kDefaults) {
-        set(key, value);
-    }
-    if (spool_) {
-        // The spool, not a timer, decides when a message is given up on: retry for ever.
-        set("message.timeout.ms", "0");
-    }
-    for (const auto& [key, value] : settings.properties) {
-        set(key, value);
-    }
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), error) !=
             RdKafka::Conf::CONF_OK ||
         conf->set("event_cb", static_cast<RdKafka::EventCb*>(callbacks_.get()), error) !=
@@ -142,7 +155,8 @@ KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool
     }
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
     if (!producer_) {
-        throw std::invalid_argument("creating the Kafka producer: " + error);
+        throw std::invalid_argument("creating the Kafka producer: " +
+                                    mask_values(error, settings.properties));
     }
 }
 

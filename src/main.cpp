@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "pulse/check.hpp"
 #include "pulse/config.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
@@ -57,9 +58,8 @@ Fanout make_outputs(const Config& config) {
     if (config.use_kafka()) {
         out.add(Format::json,
                 std::make_unique<KafkaSink>(
-                    KafkaSettings{config.bootstrap_servers(),
-                                  config.kafka_topic,
-                                  {},
+                    KafkaSettings{config.bootstrap_servers(), config.kafka_topic,
+                                  config.kafka_properties,
                                   // At most a quarter of the spool in flight, so
                                   // a full spool rarely drops what is in flight.
                                   std::min<std::size_t>(16U << 20, config.spool_max_bytes / 4)},
@@ -112,6 +112,15 @@ int main(int argc, char** argv) {
     const Config& config = parsed.config;
     setup_logging(config.debug);
     libvirt::silence_default_error_handler();
+    // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
+    if (config.check) {
+        try {
+            return run_checks(config, stdout);
+        } catch (const std::invalid_argument& e) {
+            spdlog::critical("{}", e.what());
+            return 2;
+        }
+    }
     // Before any thread starts (libvirt's event loop, librdkafka's), so all inherit the mask.
     StopSignals signals;
     std::signal(SIGPIPE, SIG_IGN);
@@ -136,6 +145,10 @@ int main(int argc, char** argv) {
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
                                                   config.kafka_topic)
                                     : std::string("stdout"));
+    if (!config.kafka_properties.empty()) {
+        spdlog::info("Kafka properties{}: {}", config.use_kafka() ? "" : " (unused: no Kafka)",
+                     describe_properties(config.kafka_properties));
+    }
 
     if (config.once) {
         PollReport report = poller.poll(poll_timestamp());

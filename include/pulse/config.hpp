@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -30,6 +31,10 @@ struct Config {
     bool spool_dir_explicit = false;
     std::uint64_t spool_max_bytes = 256ULL << 20;
     std::chrono::seconds shutdown_timeout{5};
+    // librdkafka properties applied after the sensor's defaults: those of
+    // KAFKA_PROPERTIES_FILE, then each --kafka-property (a later one wins).
+    std::map<std::string, std::string> kafka_properties;
+    bool check = false;  // --check: test the connections, print one line per target, exit
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
@@ -60,6 +65,20 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
 // The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
 std::optional<bool> parse_bool(std::string_view text);
+
+// Whether a librdkafka property holds a secret (a password, a private key, an OAuth client
+// secret): its value is never printed, not even masked in part.
+bool is_secret_property(std::string_view name);
+
+// "key=value, key=value" for the log, every secret value shown as ***.
+std::string describe_properties(const std::map<std::string, std::string>& properties);
+
+// Reads `key=value` lines into `properties` (a later key wins); blank lines and lines starting
+// with '#' are skipped, spaces around key and value trimmed. `source` names the text in
+// errors ("KAFKA_PROPERTIES_FILE (--kafka-properties-file) '/etc/…' line 3"), which never
+// repeat a value. Throws ConfigError.
+void parse_properties(std::string_view text, const std::string& source,
+                      std::map<std::string, std::string>& properties);
 
 // A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
 std::optional<std::uint64_t> parse_size(std::string_view text);

@@ -35,6 +35,15 @@ struct KafkaSettings {
     std::size_t window_bytes = 16U << 20;
 };
 
+// librdkafka's global configuration for the sensor: bootstrap servers, the defaults (and an
+// unlimited message timeout when `spooled`), then settings.properties. Throws
+// std::invalid_argument naming a property librdkafka rejected, never its value.
+std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bool spooled);
+
+// `text` with every non-empty value of `properties` replaced by ***: for librdkafka's messages,
+// which may quote a value, and a value may be a password.
+std::string mask_values(std::string text, const std::map<std::string, std::string>& properties);
+
 class KafkaSink : public Sink {
   public:
     // Throws std::invalid_argument naming the property librdkafka rejected. `spool` may be

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end check of the built binary: `--once` on the CloudStack-like test-driver fixture prints
-# contract-shaped JSON on stdout, and every bad setting exits 2 with one line naming it.
+# contract-shaped JSON on stdout, every bad setting exits 2 with one line naming it, and
+# `--check` says ok or FAIL per target with the matching exit status.
 # Usage: run_once_test.sh PATH/TO/pulse-sensor PATH/TO/fixtures
 set -euo pipefail
 sensor=$1
@@ -96,6 +97,27 @@ wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "SIGTERM: exit $rc, expected 0"
 polls=$(grep -c i-2-17-VM "$out" || true)
 [ "$polls" -ge 2 ] || fail "expected at least 2 polls in 2.5 s at PAUSE=1, got $polls"
+
+# 6. --check: a reachable hypervisor is ok (exit 0), an unreachable one a FAIL line naming it
+# (exit 1), a closed Kafka port a FAIL line for kafka well within the 10 s bound.
+rc=0
+env -i PATH="$PATH" KVM_HOST="$uri" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 0 ] || fail "--check on the fixture: exit $rc, expected 0 ($(cat "$out" "$err"))"
+grep -qx "ok   libvirt $uri: 2 domains" "$out" || fail "--check printed no ok line: $(cat "$out")"
+rc=0
+env -i PATH="$PATH" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--check on a bad URI: exit $rc, expected 1"
+grep -q "^FAIL libvirt test:///nonexistent/node.xml: " "$out" || fail "--check printed no FAIL line: $(cat "$out")"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rc=0
+start=$SECONDS
+env -i PATH="$PATH" KVM_HOST="$uri" KAFKA_BOOTSTRAP="127.0.0.1:$port" \
+    timeout 30 "$sensor" --check --kafka-property sasl.password=e2e-S3CRET-value >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--check with a closed Kafka port: exit $rc, expected 1"
+grep -q "^ok   libvirt " "$out" || fail "--check with Kafka down: libvirt not ok: $(cat "$out")"
+grep -q "^FAIL kafka 127.0.0.1:$port: " "$out" || fail "--check printed no kafka FAIL line: $(cat "$out")"
+[ $((SECONDS - start)) -le 15 ] || fail "--check with a closed Kafka port took $((SECONDS - start)) s"
+! grep -q S3CRET "$out" "$err" || fail "--check printed a secret property's value"
 
 if [ "$failures" -gt 0 ]; then
     echo "end-to-end: $failures failure(s)" >&2

@@ -4,12 +4,24 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 
 namespace pulse {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// A value no message may contain: if it shows up anywhere, a secret leaked.
+constexpr const char* kSecret = "Zq9-distinctive-S3CRET-value";
+
+std::string write_file(const std::string& name, const std::string& text) {
+    std::string path = ::testing::TempDir() + name;
+    std::ofstream(path) << text;
+    return path;
+}
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
     return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
@@ -200,6 +212,87 @@ TEST(Config, HelpListsEveryVariable) {
                              "GATHER_HOST_STATS", "DEBUG", "--once", "Exit status"}) {
         EXPECT_THAT(r.message, HasSubstr(name));
     }
+}
+
+TEST(Config, KafkaPropertiesComeFromTheFileThenTheFlags) {
+    std::string path = write_file("kafka.properties",
+                                  "# SASL over TLS\n"
+                                  "\n"
+                                  "security.protocol = SASL_SSL\n"
+                                  "  sasl.mechanism=SCRAM-SHA-512\r\n"
+                                  "sasl.password=" +
+                                      std::string(kSecret) + "=with=equals\n" + "linger.ms=5");
+    Config c = parse({"--kafka-property", "linger.ms=50", "--kafka-property=acks=1"},
+                     {{"KAFKA_PROPERTIES_FILE", path}});
+    EXPECT_EQ(c.kafka_properties, (std::map<std::string, std::string>{
+                                      {"security.protocol", "SASL_SSL"},
+                                      {"sasl.mechanism", "SCRAM-SHA-512"},
+                                      {"sasl.password", std::string(kSecret) + "=with=equals"},
+                                      {"linger.ms", "50"},
+                                      {"acks", "1"}}));
+    EXPECT_EQ(parse({"--kafka-properties-file", path}).kafka_properties.at("linger.ms"), "5");
+    EXPECT_TRUE(parse({}).kafka_properties.empty());
+}
+
+TEST(Config, SecretPropertiesAreRecognisedByName) {
+    for (const char* name : {"sasl.password", "ssl.key.password", "ssl.keystore.password",
+                             "sasl.oauthbearer.client.secret", "ssl.key.pem", "My.Password"}) {
+        EXPECT_TRUE(is_secret_property(name)) << name;
+    }
+    for (const char* name : {"sasl.username", "security.protocol", "ssl.ca.location", "acks"}) {
+        EXPECT_FALSE(is_secret_property(name)) << name;
+    }
+}
+
+TEST(Config, DescribingPropertiesMasksEverySecretValue) {
+    std::string text = describe_properties(
+        {{"sasl.username", "pulse"}, {"sasl.password", kSecret}, {"ssl.key.password", kSecret}});
+    EXPECT_EQ(text, "sasl.password=***, sasl.username=pulse, ssl.key.password=***");
+}
+
+TEST(Config, PropertyErrorsNameThePlaceButNeverTheValue) {
+    std::string file =
+        write_file("bad.properties", "acks=all\nsasl.password " + std::string(kSecret) + "\n");
+    std::vector<std::pair<std::vector<std::string>, std::map<std::string, std::string>>> cases = {
+        {{}, {{"KAFKA_PROPERTIES_FILE", file}}},
+        {{"--kafka-property", std::string("sasl.password ") + kSecret}, {}},
+        {{"--kafka-property", std::string("bad name=") + kSecret}, {}},
+        // The flag forgotten before the second property: CLI11 quotes the stray argument.
+        {{"--kafka-property", "acks=all", std::string("sasl.password=") + kSecret}, {}},
+        {{"--kafka-property", "acks=all", std::string("--ssl.key.password=") + kSecret}, {}},
+    };
+    for (const auto& [args, env] : cases) {
+        std::string message = error_of(args, env);
+        EXPECT_THAT(message, Not(HasSubstr(kSecret)));
+        EXPECT_THAT(message, Not(HasSubstr("S3CRET")));
+        EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+    }
+    EXPECT_THAT(error_of({}, {{"KAFKA_PROPERTIES_FILE", file}}),
+                HasSubstr("KAFKA_PROPERTIES_FILE (--kafka-properties-file) '" + file + "' line 2"));
+    EXPECT_THAT(error_of({"--kafka-property", "novalue"}, {}), HasSubstr("--kafka-property"));
+}
+
+TEST(Config, AMissingPropertiesFileIsNamed) {
+    EXPECT_THAT(error_of({"--kafka-properties-file", "/nonexistent/kafka.properties"}, {}),
+                HasSubstr("KAFKA_PROPERTIES_FILE (--kafka-properties-file) "
+                          "'/nonexistent/kafka.properties'"));
+    EXPECT_THAT(error_of({}, {{"KAFKA_PROPERTIES_FILE", "/dev/zero"}}),
+                HasSubstr("KAFKA_PROPERTIES_FILE"));
+}
+
+TEST(Config, HelpShowsNoPropertyValue) {
+    ParseResult r = parse_config(
+        {"--kafka-property", std::string("sasl.password=") + kSecret, "--help"}, env_of({}));
+    EXPECT_EQ(r.outcome, ParseOutcome::exit_ok);
+    EXPECT_THAT(r.message, HasSubstr("--kafka-property"));
+    EXPECT_THAT(r.message, HasSubstr("KAFKA_PROPERTIES_FILE"));
+    EXPECT_THAT(r.message, HasSubstr("--check"));
+    EXPECT_THAT(r.message, Not(HasSubstr(kSecret)));
+}
+
+TEST(Config, CheckIsAFlag) {
+    EXPECT_TRUE(parse({"--check"}).check);
+    EXPECT_FALSE(parse({}).check);
 }
 
 TEST(Config, VersionPrintsTheVersion) {

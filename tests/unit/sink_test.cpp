@@ -90,6 +90,30 @@ TEST(KafkaSink, ARejectedPropertyIsNamedButItsValueIsNotRepeated) {
     }
 }
 
+TEST(KafkaSink, AProducerThatCannotStartNeverQuotesASecret) {
+    // TLS with a key file that is not there: librdkafka refuses to create the producer.
+    const std::string secret = "Zq9-distinctive-S3CRET-value";
+    try {
+        KafkaSink sink({"127.0.0.1:9",
+                        "t",
+                        {{"security.protocol", "SASL_SSL"},
+                         {"sasl.mechanism", "PLAIN"},
+                         {"sasl.username", "pulse"},
+                         {"sasl.password", secret},
+                         {"ssl.key.location", "/nonexistent/" + secret + ".key"},
+                         {"ssl.key.password", secret}}},
+                       nullptr);
+        FAIL() << "accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_THAT(e.what(), Not(HasSubstr(secret)));
+    }
+}
+
+TEST(KafkaSink, MaskingReplacesEveryValue) {
+    EXPECT_EQ(mask_values("bad 'pw1' and pw1 again, ''", {{"a", "pw1"}, {"b", ""}}),
+              "bad '***' and *** again, ''");
+}
+
 TEST(KafkaSink, AnUnknownPropertyIsRejected) {
     EXPECT_THROW(KafkaSink({"127.0.0.1:9", "t", {{"no.such.property", "1"}}}, nullptr),
                  std::invalid_argument);
