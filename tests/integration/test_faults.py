@@ -69,6 +69,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
 import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, ContractChecks, ...)
+import test_libvirt as tl  # noqa: E402  (lab_ok)
 
 ROOT = HERE.parent.parent
 STATE = tk.STATE
@@ -129,14 +130,6 @@ def lab_sh(*args, timeout=300):
     return p
 
 
-def lab_ok(lab_env):
-    try:
-        p = run(["virsh", "-c", lab_env["LAB_URI"], "list", "--all", "--name"], 20)
-    except subprocess.TimeoutExpired:
-        return False
-    return p.returncode == 0 and set(lab_env["LAB_DOMAINS"].split()) <= set(p.stdout.split())
-
-
 def broker_pid_alive(env_file):
     pid = tk.read_env_file(env_file).get("KAFKA_PID", "")
     try:
@@ -162,7 +155,7 @@ def setUpModule():
     shutil.copy2(sensor, SENSOR_BIN)
 
     lab_env = STATE / "lab.env"
-    if not lab_env.exists() or not lab_ok(tk.read_env_file(lab_env)):
+    if not lab_env.exists() or not tl.lab_ok(tk.read_env_file(lab_env)):
         if not lab_env.exists():
             _started.append("lab")
         lab_sh("up", timeout=600)
@@ -427,6 +420,12 @@ def read_topic(topic):
 
 def topic_pairs(msgs):
     return Counter((m["key"], m["time"]) for m in msgs)
+
+
+def missing_from_topic(produced, pairs):
+    """Messages the sensor printed, as (key, time) counts, that the topic does not hold."""
+    missing = produced - pairs
+    return [f"{sum(missing.values())} produced messages not on the topic"] if missing else []
 
 
 def live_uuids():
@@ -915,8 +914,7 @@ class Test3LibvirtdRestart(FaultTest):
                             f"{PAUSE + RECOVERY_MARGIN_S:.0f} s")
         pairs = topic_pairs(msgs)
         produced = Counter(s.produced())
-        if produced - pairs:
-            problems.append(f"{sum((produced - pairs).values())} produced messages not on the topic")
+        problems += missing_from_topic(produced, pairs)
         problems += poll_problems(pairs.elements(), stable)
         problems += shape_problems(msgs)
         times = sorted({t for _, t in produced})
@@ -1023,8 +1021,7 @@ class Test4DomainChurn(FaultTest):
                             f"{[(time.strftime('%H:%M:%S', time.gmtime(d0)), round(d1 - d0, 1)) for d0, d1 in destroys]})")
         pairs = topic_pairs(msgs)
         produced = Counter(s.produced())
-        if produced - pairs:
-            problems.append(f"{sum((produced - pairs).values())} produced messages not on the topic")
+        problems += missing_from_topic(produced, pairs)
         problems += poll_problems(pairs.elements(), stable)
         spare_polls = sorted({t for k, t in pairs if k == lab_uuid(spare)})
         if not spare_polls:
