@@ -136,7 +136,6 @@ bool Poller::ensure_connected() {
 void Poller::disconnect(const std::string& why) {
     collector_.reset();
     connection_.reset();
-    ++reconnects_;
     log_.report("connection", spdlog::level::err,
                 fmt::format("lost the connection to {}: {}", vm_host(), why));
 }

@@ -59,7 +59,6 @@ class Poller {
     std::unique_ptr<Collector> collector_;
     std::chrono::seconds backoff_{0};
     std::optional<std::chrono::steady_clock::time_point> retry_at_;
-    std::uint64_t reconnects_ = 0;
     std::uint64_t missed_polls_ = 0;  // since the connection was lost
     std::minstd_rand jitter_{std::random_device{}()};
 };
