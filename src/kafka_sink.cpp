@@ -4,6 +4,8 @@
 // outage produces the same error for every message and every reconnect attempt.
 #include "pulse/kafka_sink.hpp"
 
+#include "pulse/config.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -66,6 +68,16 @@ std::string mask_values(std::string text, const std::map<std::string, std::strin
     return text;
 }
 
+std::string mask_secrets(std::string text, const std::map<std::string, std::string>& properties) {
+    std::map<std::string, std::string> secrets;
+    for (const auto& [key, value] : properties) {
+        if (is_secret_property(key)) {
+            secrets.emplace(key, value);
+        }
+    }
+    return mask_values(std::move(text), secrets);
+}
+
 std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bool spooled) {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string error;
@@ -92,7 +104,8 @@ std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bo
 
 class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
   public:
-    explicit Callbacks(Spool* spool) : spool_(spool) {}
+    Callbacks(Spool* spool, std::map<std::string, std::string> properties)
+        : spool_(spool), properties_(std::move(properties)) {}
 
     // Runs inside producer->poll()/flush(), on the thread that calls them: ours.
     void dr_cb(RdKafka::Message& message) override {
@@ -111,7 +124,7 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
             log.log(spdlog::level::err, message.err(),
                     fmt::format("kafka: message for key {} refused: {}",
                                 message.key() != nullptr ? *message.key() : std::string("-"),
-                                message.errstr()));
+                                mask_secrets(message.errstr(), properties_)));
         }
         if (tag != 0 && spool_ != nullptr) {
             spool_->ack(tag - 1);
@@ -122,10 +135,14 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
         switch (event.type()) {
             case RdKafka::Event::EVENT_ERROR:
                 log.log(event.fatal() ? spdlog::level::critical : spdlog::level::warn, event.err(),
-                        fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()), event.str()));
+                        fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()),
+                                    mask_secrets(event.str(), properties_)));
                 break;
             case RdKafka::Event::EVENT_LOG:
-                spdlog::debug("librdkafka {}: {}", event.fac(), event.str());
+                // librdkafka redacts its own configuration dumps; this also covers any message
+                // that quotes a secret (debug=all, a broker's error text).
+                spdlog::debug("librdkafka {}: {}", event.fac(),
+                              mask_secrets(event.str(), properties_));
                 break;
             default:
                 break;
@@ -133,6 +150,7 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     }
 
     Spool* spool_;
+    std::map<std::string, std::string> properties_;  // to mask secrets in librdkafka's text
     std::size_t in_flight_bytes = 0;
     std::atomic<std::uint64_t> produced{0};
     std::atomic<std::uint64_t> delivered{0};
@@ -144,7 +162,7 @@ KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool
     : topic_(settings.topic),
       window_bytes_(settings.window_bytes),
       spool_(std::move(spool)),
-      callbacks_(std::make_unique<Callbacks>(spool_.get())) {
+      callbacks_(std::make_unique<Callbacks>(spool_.get(), settings.properties)) {
     std::unique_ptr<RdKafka::Conf> conf = make_kafka_conf(settings, spool_ != nullptr);
     std::string error;
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(callbacks_.get()), error) !=
@@ -156,7 +174,7 @@ KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
     if (!producer_) {
         throw std::invalid_argument("creating the Kafka producer: " +
-                                    mask_values(error, settings.properties));
+                                    mask_secrets(error, settings.properties));
     }
 }
 

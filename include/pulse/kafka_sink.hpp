@@ -44,6 +44,10 @@ std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bo
 // which may quote a value, and a value may be a password.
 std::string mask_values(std::string text, const std::map<std::string, std::string>& properties);
 
+// `text` with the value of every secret property (is_secret_property) replaced by ***: for
+// librdkafka's logs and errors, which must show the other values (a CA path, a user name).
+std::string mask_secrets(std::string text, const std::map<std::string, std::string>& properties);
+
 class KafkaSink : public Sink {
   public:
     // Throws std::invalid_argument naming the property librdkafka rejected. `spool` may be
