@@ -5,14 +5,24 @@
 // poll(), while metadata() itself just times out; so the Kafka check asks for metadata in
 // short slices, polls events between them, and stops early once every broker is down or
 // authentication failed: nothing will change before the deadline then.
+//
+// A topic that does not exist is not a failure by itself: a producer asks the broker to create
+// it on the first write, and brokers do so unless auto.create.topics.enable=false. The metadata
+// request of the check does not ask for that (a check should not create topics), so the check
+// reads the broker's setting with DescribeConfigs, from the C API: the C++ one has no admin
+// calls.
 #include "pulse/check.hpp"
 
 #include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "pulse/kafka_sink.hpp"
@@ -27,9 +37,13 @@ bool contains(std::string_view text, std::string_view part) {
     return text.find(part) != std::string_view::npos;
 }
 
-// The last error librdkafka reported through an event; logs go to the debug log.
+// The last error librdkafka reported through an event; logs go to the debug log. Secret values
+// are masked in both.
 class ErrorRecorder : public RdKafka::EventCb {
   public:
+    explicit ErrorRecorder(const std::map<std::string, std::string>& properties)
+        : properties_(properties) {}
+
     void event_cb(RdKafka::Event& event) override {
         if (event.type() == RdKafka::Event::EVENT_ERROR) {
             // "All broker connections are down" follows the error that says why: keep that.
@@ -38,11 +52,12 @@ class ErrorRecorder : public RdKafka::EventCb {
             }
             if (event.err() != RdKafka::ERR__ALL_BROKERS_DOWN || code == RdKafka::ERR_NO_ERROR) {
                 code = event.err();
-                message = event.str();
+                message = mask_secrets(event.str(), properties_);
             }
-            spdlog::debug("kafka: {}: {}", RdKafka::err2str(event.err()), event.str());
+            spdlog::debug("kafka: {}: {}", RdKafka::err2str(event.err()),
+                          mask_secrets(event.str(), properties_));
         } else if (event.type() == RdKafka::Event::EVENT_LOG) {
-            spdlog::debug("librdkafka {}: {}", event.fac(), event.str());
+            spdlog::debug("librdkafka {}: {}", event.fac(), mask_secrets(event.str(), properties_));
         }
     }
     // Nothing will get better by waiting.
@@ -54,12 +69,141 @@ class ErrorRecorder : public RdKafka::EventCb {
     RdKafka::ErrorCode code = RdKafka::ERR_NO_ERROR;
     std::string message;
     bool all_brokers_down = false;
+
+  private:
+    const std::map<std::string, std::string>& properties_;
 };
 
 CheckResult kafka_failure(const Config& config, int code, std::string message) {
     std::string hint = kafka_hint(code, message);
     return {false, "kafka", config.bootstrap_servers(),
-            mask_values(std::move(message), config.kafka_properties), std::move(hint)};
+            mask_secrets(std::move(message), config.kafka_properties), std::move(hint)};
+}
+
+template <typename T, void (*Destroy)(T*)>
+struct CDeleter {
+    void operator()(T* p) const { Destroy(p); }
+};
+using QueuePtr =
+    std::unique_ptr<rd_kafka_queue_t, CDeleter<rd_kafka_queue_t, rd_kafka_queue_destroy>>;
+using EventPtr =
+    std::unique_ptr<rd_kafka_event_t, CDeleter<rd_kafka_event_t, rd_kafka_event_destroy>>;
+using ResourcePtr =
+    std::unique_ptr<rd_kafka_ConfigResource_t,
+                    CDeleter<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>>;
+using OptionsPtr =
+    std::unique_ptr<rd_kafka_AdminOptions_t,
+                    CDeleter<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>>;
+
+// auto.create.topics.enable of broker `broker_id`, or nullopt with the reason in `why` when it
+// does not say: DescribeConfigs needs the DESCRIBE_CONFIGS permission on the cluster with ACLs.
+std::optional<bool> broker_auto_creates_topics(RdKafka::Handle& handle, std::int32_t broker_id,
+                                               std::chrono::milliseconds timeout,
+                                               std::string& why) {
+    rd_kafka_t* rk = handle.c_ptr();
+    QueuePtr queue(rd_kafka_queue_new(rk));
+    ResourcePtr resource(
+        rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, std::to_string(broker_id).c_str()));
+    OptionsPtr options(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+    char error[256];
+    rd_kafka_AdminOptions_set_request_timeout(options.get(), static_cast<int>(timeout.count()),
+                                              error, sizeof error);
+    rd_kafka_ConfigResource_t* resources[] = {resource.get()};
+    rd_kafka_DescribeConfigs(rk, resources, 1, options.get(), queue.get());
+    // The request timeout bounds the answer; the extra second lets the timeout event arrive.
+    EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+    if (!event) {
+        why = "no answer to DescribeConfigs";
+        return std::nullopt;
+    }
+    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        why = fmt::format("DescribeConfigs: {}", rd_kafka_event_error_string(event.get()));
+        return std::nullopt;
+    }
+    std::size_t count = 0;
+    const rd_kafka_ConfigResource_t** described = rd_kafka_DescribeConfigs_result_resources(
+        rd_kafka_event_DescribeConfigs_result(event.get()), &count);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (rd_kafka_ConfigResource_error(described[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            why = fmt::format("DescribeConfigs: {}",
+                              rd_kafka_ConfigResource_error_string(described[i]));
+            return std::nullopt;
+        }
+        std::size_t entries = 0;
+        const rd_kafka_ConfigEntry_t** configs =
+            rd_kafka_ConfigResource_configs(described[i], &entries);
+        for (std::size_t j = 0; j < entries; ++j) {
+            const char* value = rd_kafka_ConfigEntry_value(configs[j]);
+            if (std::string_view(rd_kafka_ConfigEntry_name(configs[j])) ==
+                    "auto.create.topics.enable" &&
+                value != nullptr) {
+                return std::string_view(value) == "true";
+            }
+        }
+    }
+    why = "DescribeConfigs did not list auto.create.topics.enable";
+    return std::nullopt;
+}
+
+// librdkafka's allow.auto.create.topics as set by the operator: a producer asks the broker for
+// a missing topic unless it is false (its default for a producer is true).
+bool producer_asks_for_topics(const Config& config) {
+    auto it = config.kafka_properties.find("allow.auto.create.topics");
+    if (it == config.kafka_properties.end()) {
+        return true;
+    }
+    std::string value = it->second;
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return value != "false" && value != "f" && value != "0";
+}
+
+CheckResult missing_topic(const Config& config, const RdKafka::Metadata& metadata,
+                          RdKafka::Handle& handle, Clock::time_point deadline) {
+    MissingTopic missing;
+    missing.producer_asks = producer_asks_for_topics(config);
+    missing.broker_id = metadata.orig_broker_id();
+    missing.brokers = metadata.brokers()->size();
+    if (missing.producer_asks) {
+        auto wait = std::clamp(
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+            std::chrono::milliseconds(500), std::chrono::milliseconds(5000));
+        missing.broker_creates =
+            broker_auto_creates_topics(handle, missing.broker_id, wait, missing.why_unknown);
+        missing.why_unknown = mask_secrets(missing.why_unknown, config.kafka_properties);
+    }
+    return missing_topic_verdict(config, missing);
+}
+
+// The verdict on the topic from the cluster's metadata; nullopt: ask again (a topic being
+// created has no leader yet).
+std::optional<CheckResult> topic_verdict(const Config& config, const RdKafka::Metadata& metadata,
+                                         RdKafka::Handle& handle, Clock::time_point deadline) {
+    for (const RdKafka::TopicMetadata* t : *metadata.topics()) {
+        if (t->topic() != config.kafka_topic) {
+            continue;
+        }
+        if (t->err() == RdKafka::ERR_LEADER_NOT_AVAILABLE) {
+            return std::nullopt;
+        }
+        if (t->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART ||
+            t->err() == RdKafka::ERR__UNKNOWN_TOPIC) {
+            return missing_topic(config, metadata, handle, deadline);
+        }
+        if (t->err() != RdKafka::ERR_NO_ERROR) {
+            return kafka_failure(
+                config, t->err(),
+                fmt::format("topic {}: {}", config.kafka_topic, RdKafka::err2str(t->err())));
+        }
+        return CheckResult{true,
+                           "kafka",
+                           config.bootstrap_servers(),
+                           fmt::format("topic {}: {} partitions, {} brokers", config.kafka_topic,
+                                       t->partitions()->size(), metadata.brokers()->size()),
+                           {}};
+    }
+    // Not listed: it does not exist (or, with ACLs, this principal may not describe it).
+    return missing_topic(config, metadata, handle, deadline);
 }
 
 }  // namespace
@@ -104,11 +248,20 @@ std::string libvirt_hint(std::string_view uri, std::string_view error) {
 }
 
 std::string kafka_hint(int code, std::string_view error) {
+    // librdkafka reports an untrusted certificate as a transport or an SSL error, by version.
+    if (contains(error, "certificate verify failed")) {
+        return "TLS: the broker's certificate is not trusted: does ssl.ca.location hold the CA "
+               "that signed it, and does the certificate name the host in KAFKA_BOOTSTRAP?";
+    }
     switch (code) {
         case RdKafka::ERR__AUTHENTICATION:
         case RdKafka::ERR_SASL_AUTHENTICATION_FAILED:
             return "auth? check sasl.mechanism, sasl.username and sasl.password";
         case RdKafka::ERR__SSL:
+            if (contains(error, "SSL handshake failed")) {
+                return "TLS handshake failed: does security.protocol match the broker's "
+                       "listener (SSL/SASL_SSL against a plaintext one)?";
+            }
             return "TLS: check security.protocol, ssl.ca.location and the broker's certificate";
         case RdKafka::ERR__RESOLVE:
             return "check the broker host names in KAFKA_BOOTSTRAP";
@@ -120,14 +273,53 @@ std::string kafka_hint(int code, std::string_view error) {
         case RdKafka::ERR__TRANSPORT:
         case RdKafka::ERR__ALL_BROKERS_DOWN:
         case RdKafka::ERR__TIMED_OUT:
-            if (contains(error, "ApiVersion") || contains(error, "SSL handshake")) {
+            if (contains(error, "ApiVersion") || contains(error, "SSL handshake") ||
+                contains(error, "security.protocol")) {
                 return "does security.protocol match the broker's listener?";
             }
             return "is the broker up and reachable from here? check KAFKA_BOOTSTRAP and "
                    "firewalls";
         default:
+            if (contains(error, "ssl.ca.location")) {
+                return "ssl.ca.location: is it a readable PEM file with the CA's certificate?";
+            }
             return {};
     }
+}
+
+CheckResult missing_topic_verdict(const Config& config, const MissingTopic& topic) {
+    const std::string& name = config.kafka_topic;
+    const std::string create_hint =
+        fmt::format("create it (kafka-topics.sh --create --topic {}), or check KAFKA_TOPIC", name);
+    if (!topic.producer_asks) {
+        return {false, "kafka", config.bootstrap_servers(),
+                fmt::format("topic {} does not exist, and allow.auto.create.topics=false keeps "
+                            "the sensor from having it created",
+                            name),
+                create_hint};
+    }
+    if (!topic.broker_creates.has_value()) {
+        // Exit status 0 promises that the sensor can deliver; here nobody can tell.
+        return {false, "kafka", config.bootstrap_servers(),
+                fmt::format("topic {} does not exist, and whether broker {} creates it on the "
+                            "first write is unknown ({})",
+                            name, topic.broker_id, topic.why_unknown),
+                create_hint};
+    }
+    if (!*topic.broker_creates) {
+        return {false, "kafka", config.bootstrap_servers(),
+                fmt::format("topic {} does not exist, and broker {} does not create topics "
+                            "(auto.create.topics.enable=false)",
+                            name, topic.broker_id),
+                create_hint};
+    }
+    return {true,
+            "kafka",
+            config.bootstrap_servers(),
+            fmt::format("topic {} does not exist yet; broker {} creates it on the first write "
+                        "(auto.create.topics.enable=true), {} brokers",
+                        name, topic.broker_id, topic.brokers),
+            {}};
 }
 
 CheckResult check_libvirt(const std::string& uri) {
@@ -150,7 +342,7 @@ CheckResult check_libvirt(const std::string& uri) {
 CheckResult check_kafka(const Config& config, std::chrono::milliseconds timeout) {
     std::unique_ptr<RdKafka::Conf> conf = make_kafka_conf(
         {config.bootstrap_servers(), config.kafka_topic, config.kafka_properties}, false);
-    ErrorRecorder recorder;
+    ErrorRecorder recorder(config.kafka_properties);
     std::string error;
     if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&recorder), error) !=
         RdKafka::Conf::CONF_OK) {
@@ -161,11 +353,6 @@ CheckResult check_kafka(const Config& config, std::chrono::milliseconds timeout)
         return kafka_failure(config, RdKafka::ERR__INVALID_ARG,
                              "creating the Kafka producer: " + error);
     }
-    std::unique_ptr<RdKafka::Topic> topic(
-        RdKafka::Topic::create(producer.get(), config.kafka_topic, nullptr, error));
-    if (!topic) {
-        return kafka_failure(config, RdKafka::ERR__INVALID_ARG, "topic: " + error);
-    }
     const auto deadline = Clock::now() + timeout;
     RdKafka::ErrorCode last = RdKafka::ERR__TIMED_OUT;
     while (true) {
@@ -173,30 +360,16 @@ CheckResult check_kafka(const Config& config, std::chrono::milliseconds timeout)
         if (left <= std::chrono::milliseconds::zero()) {
             break;
         }
+        // Every topic, not just ours: asking for one topic means a topic handle, and a
+        // producer's topic handle has the broker create the topic, which a check must not do.
         RdKafka::Metadata* raw = nullptr;
-        last = producer->metadata(false, topic.get(), &raw,
+        last = producer->metadata(true, nullptr, &raw,
                                   static_cast<int>(std::min<std::int64_t>(left.count(), 500)));
         std::unique_ptr<RdKafka::Metadata> metadata(raw);
         producer->poll(0);
         if (last == RdKafka::ERR_NO_ERROR) {
-            for (const RdKafka::TopicMetadata* t : *metadata->topics()) {
-                if (t->topic() != config.kafka_topic) {
-                    continue;
-                }
-                if (t->err() == RdKafka::ERR_LEADER_NOT_AVAILABLE) {
-                    break;  // just created: ask again
-                }
-                if (t->err() != RdKafka::ERR_NO_ERROR) {
-                    return kafka_failure(config, t->err(),
-                                         fmt::format("topic {}: {}", config.kafka_topic,
-                                                     RdKafka::err2str(t->err())));
-                }
-                return {true,
-                        "kafka",
-                        config.bootstrap_servers(),
-                        fmt::format("topic {}: {} partitions, {} brokers", config.kafka_topic,
-                                    t->partitions()->size(), metadata->brokers()->size()),
-                        {}};
+            if (auto verdict = topic_verdict(config, *metadata, *producer, deadline)) {
+                return *verdict;
             }
         }
         if (recorder.hopeless()) {

@@ -11,6 +11,7 @@
 namespace pulse {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -59,6 +60,81 @@ TEST(Check, KafkaHintsPointAtTheUsualCulprits) {
                            "Disconnected while requesting ApiVersion: might be caused by "
                            "incorrect security.protocol configuration"),
                 HasSubstr("security.protocol"));
+}
+
+TEST(Check, AnUntrustedBrokerCertificatePointsAtTheCaAndTheHostName) {
+    for (int code :
+         {static_cast<int>(RdKafka::ERR__TRANSPORT), static_cast<int>(RdKafka::ERR__SSL)}) {
+        EXPECT_THAT(
+            kafka_hint(code,
+                       "sasl_ssl://127.0.0.1:9093/bootstrap: error:0A000086:SSL "
+                       "routines::certificate verify failed (after 18ms in state "
+                       "SSL_HANDSHAKE)"),
+            AllOf(HasSubstr("TLS"), HasSubstr("ssl.ca.location"), HasSubstr("KAFKA_BOOTSTRAP")));
+    }
+    EXPECT_THAT(kafka_hint(RdKafka::ERR__SSL,
+                           "SSL handshake failed: error:0A000126:SSL routines::unexpected eof "
+                           "while reading"),
+                HasSubstr("security.protocol"));
+    EXPECT_THAT(kafka_hint(RdKafka::ERR__TRANSPORT,
+                           "Disconnected: verify that security.protocol is correctly "
+                           "configured, broker might require SASL authentication"),
+                HasSubstr("security.protocol"));
+    EXPECT_THAT(kafka_hint(RdKafka::ERR__INVALID_ARG,
+                           "creating the Kafka producer: ssl.ca.location failed: "
+                           "error:05880002:x509 certificate routines::system lib"),
+                HasSubstr("readable PEM file"));
+}
+
+Config config_with_topic(const std::string& topic) {
+    Config config;
+    config.kafka_bootstrap = {"k1:9093"};
+    config.kafka_topic = topic;
+    return config;
+}
+
+TEST(Check, AMissingTopicIsOkWhenTheBrokerCreatesItOnTheFirstWrite) {
+    CheckResult r = missing_topic_verdict(config_with_topic("kvm-metrics"), {.producer_asks = true,
+                                                                             .broker_creates = true,
+                                                                             .why_unknown = {},
+                                                                             .broker_id = 1,
+                                                                             .brokers = 3});
+    EXPECT_TRUE(r.ok);
+    EXPECT_EQ(format_check(r),
+              "ok   kafka k1:9093: topic kvm-metrics does not exist yet; broker 1 creates it on "
+              "the first write (auto.create.topics.enable=true), 3 brokers");
+}
+
+TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotCreateTopics) {
+    CheckResult r =
+        missing_topic_verdict(config_with_topic("kvm-metrics"), {.producer_asks = true,
+                                                                 .broker_creates = false,
+                                                                 .why_unknown = {},
+                                                                 .broker_id = 2,
+                                                                 .brokers = 3});
+    EXPECT_FALSE(r.ok);
+    EXPECT_THAT(r.detail, HasSubstr("auto.create.topics.enable=false"));
+    EXPECT_THAT(r.hint, HasSubstr("kafka-topics.sh --create --topic kvm-metrics"));
+}
+
+TEST(Check, AMissingTopicFailsWhenTheProducerMayNotAskForIt) {
+    CheckResult r = missing_topic_verdict(
+        config_with_topic("t"),
+        {.producer_asks = false, .broker_creates = std::nullopt, .why_unknown = {}});
+    EXPECT_FALSE(r.ok);
+    EXPECT_THAT(r.detail, HasSubstr("allow.auto.create.topics=false"));
+}
+
+TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotSayWhetherItCreatesIt) {
+    CheckResult r = missing_topic_verdict(
+        config_with_topic("t"),
+        {.producer_asks = true,
+         .broker_creates = std::nullopt,
+         .why_unknown = "DescribeConfigs: Broker: Cluster authorization failed",
+         .broker_id = 1});
+    EXPECT_FALSE(r.ok);
+    EXPECT_THAT(r.detail, AllOf(HasSubstr("unknown"), HasSubstr("Cluster authorization")));
+    EXPECT_THAT(r.hint, HasSubstr("create it"));
 }
 
 TEST(Check, TheTestDriverIsReachableAndItsDomainsAreCounted) {
