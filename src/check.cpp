@@ -209,8 +209,11 @@ std::optional<CheckResult> topic_verdict(const Config& config, const RdKafka::Me
 }  // namespace
 
 std::string format_check(const CheckResult& r) {
+    // One line per target: libraries' messages may span several (ssh's warnings do).
+    std::string detail = r.detail;
+    std::replace(detail.begin(), detail.end(), '\n', ' ');
     std::string line =
-        fmt::format("{} {} {}: {}", r.ok ? "ok  " : "FAIL", r.target, r.where, r.detail);
+        fmt::format("{} {} {}: {}", r.ok ? "ok  " : "FAIL", r.target, r.where, detail);
     if (!r.hint.empty()) {
         line += fmt::format(" (hint: {})", r.hint);
     }

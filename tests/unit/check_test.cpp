@@ -23,6 +23,14 @@ TEST(Check, ALineSaysOkOrFailThenTheTargetWhereAndWhat) {
               "FAIL kafka k:9092: Local: timed out (hint: broker up?)");
 }
 
+TEST(Check, AMessageOfSeveralLinesStaysOnTheTargetsLine) {
+    EXPECT_EQ(format_check({false, "libvirt", "qemu+ssh://hv/system",
+                            "Warning: Identity file k not accessible.\nroot@hv: Permission denied",
+                            "ssh key"}),
+              "FAIL libvirt qemu+ssh://hv/system: Warning: Identity file k not accessible. "
+              "root@hv: Permission denied (hint: ssh key)");
+}
+
 TEST(Check, LibvirtHintsPointAtTheUsualCulprits) {
     const char* ssh = "qemu+ssh://root@hv1/system";
     EXPECT_THAT(libvirt_hint(ssh,
