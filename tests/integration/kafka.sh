@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # kafka.sh — a throwaway single-node Kafka broker on 127.0.0.1 for the integration tests.
 #
-#   kafka.sh install             apt-install what is missing (Java 17, Maven, kcat, pytest,
-#                                virsh) and fetch the Kafka jars into the cache
+#   kafka.sh install             apt-install what is missing (Java 17, Maven, kcat, openssl,
+#                                pytest, virsh) and fetch the Kafka jars into the cache
 #   kafka.sh up [--sasl-ssl] [--no-auto-create]
 #                                start a KRaft broker+controller on free loopback ports and
 #                                write $PULSE_IT_STATE/kafka.env (KAFKA_BOOTSTRAP=..., KAFKA_PID=...)
@@ -59,6 +59,7 @@ need_packages() {
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v mvn >/dev/null || missing+=(maven)
     command -v kcat >/dev/null || missing+=(kcat)
+    command -v openssl >/dev/null || missing+=(openssl)   # the CA and certificate of --sasl-ssl
     command -v virsh >/dev/null || missing+=(libvirt-clients)
     /usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest)
     printf '%s\n' "${missing[@]}"
