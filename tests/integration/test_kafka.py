@@ -153,11 +153,13 @@ def run_until_sigterm(seconds, stop_timeout=30, **settings):
     return rc, out, err, stop_s
 
 
-def consume(topic, bootstrap=None):
-    """Every message of the topic: list of (key, partition, offset, value)."""
+def consume(topic, bootstrap=None, config=None):
+    """Every message of the topic: list of (key, partition, offset, value).
+
+    config: a librdkafka properties file for kcat -F (a secured broker's client settings)."""
     res = subprocess.run(
-        ["kcat", "-C", "-b", bootstrap or BOOTSTRAP, "-t", topic, "-o", "beginning", "-e", "-q",
-         "-f", "%k\t%p\t%o\t%s\n"],
+        ["kcat", *(["-F", str(config)] if config else []), "-C", "-b", bootstrap or BOOTSTRAP,
+         "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%p\t%o\t%s\n"],
         capture_output=True, text=True, timeout=60, check=True)
     messages = []
     for line in res.stdout.splitlines():

@@ -1,0 +1,349 @@
+"""pulse-sensor against a Kafka broker that wants SASL over TLS, and its secrets under scrutiny.
+
+    tests/integration/run secure
+    # or by hand, with the Kafka jars installed (kafka.sh install) and, for the lab test, the
+    # libvirt lab up (libvirt-lab.sh up):
+    /usr/bin/python3 -m pytest -v tests/integration/test_secure.py
+
+The module runs a broker of its own, `kafka.sh up --sasl-ssl --no-auto-create` with
+PULSE_IT_STATE=$PULSE_IT_STATE/secure-kafka (left running when it was up already): clients get
+only a SASL_SSL listener, with a broker certificate from a CA made for the run, a PLAIN and a
+SCRAM-SHA-512 user with random passwords (kafka.env). Topics are created over the broker's
+internal plaintext listener; messages are read back with kcat over SASL_SSL (kcat -F with the
+PLAIN user's client.properties).
+
+What is checked:
+  a  PLAIN over TLS, every setting a --kafka-property: one --once poll of the lab's QEMU
+     domains (KVM_HOST from lab.env) arrives, contract-shaped, one message per domain + host
+  b  SCRAM-SHA-512, the settings in a KAFKA_PROPERTIES_FILE: the test driver's poll arrives
+  c  a wrong password: the log says "Authentication failure" with the broker's reason, --once
+     exits 1, --check prints FAIL with the auth hint and exits 1; a CA that did not sign the
+     broker's certificate: --check FAIL with the TLS hint naming ssl.ca.location, and the log
+     of a run says "certificate verify failed"
+  d  neither password appears in stdout or stderr of: a DEBUG=true run with librdkafka's
+     debug=all routed through the sensor's log, the wrong-password run, --help (with the
+     password among the arguments), a mistyped command line, --check (ok and FAIL), and a
+     sensor killed by SIGSEGV and by SIGABRT (no core file: RLIMIT_CORE is 0)
+
+Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
+"""
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True   # keep the source tree clean
+import test_kafka as tk  # noqa: E402  (helpers: sensor_env, consume, live_domains, ContractChecks)
+
+STATE = tk.STATE
+SECURE_STATE = STATE / "secure-kafka"     # this module's broker (kafka.sh state directory)
+TEST_URI = tk.TEST_URI
+SENSOR_VARS = tk.SENSOR_VARS + ("KAFKA_PROPERTIES_FILE", "SHUTDOWN_TIMEOUT")
+
+KAFKA = {}            # the secured broker's kafka.env
+TMP = None
+_started_broker = False
+
+
+# ------------------------------------------------------------------ the secured broker
+def kafka_sh(*args, timeout=180):
+    """kafka.sh on this module's broker; raises with its stderr when it fails."""
+    env = {**os.environ, "PULSE_IT_STATE": str(SECURE_STATE)}
+    p = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"kafka.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
+    return p
+
+
+def secure_broker_up():
+    """Start the secured broker unless it runs; returns (its kafka.env, whether we started it)."""
+    env_file = SECURE_STATE / "kafka.env"
+    started = not env_file.exists()
+    SECURE_STATE.mkdir(parents=True, exist_ok=True)
+    kafka_sh("up", "--sasl-ssl", "--no-auto-create")
+    return tk.read_env_file(env_file), started
+
+
+def secure_broker_down():
+    kafka_sh("down", timeout=120)
+    shutil.rmtree(SECURE_STATE, ignore_errors=True)
+
+
+def create_topic(partitions=1):
+    name = f"pulse-secure-{uuid.uuid4().hex[:12]}"
+    kafka_sh("create-topic", name, str(partitions), timeout=90)
+    return name
+
+
+def setUpModule():
+    global KAFKA, TMP, _started_broker
+    if not tk.SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR} (build it or set PULSE_SENSOR)")
+    KAFKA, _started_broker = secure_broker_up()
+    TMP = Path(tempfile.mkdtemp(prefix="pulse-secure-"))
+
+
+def tearDownModule():
+    if _started_broker:
+        secure_broker_down()
+    if TMP is not None:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ running the sensor
+def sasl_properties(mechanism, user=None, password=None, ca=None):
+    """librdkafka properties for the secured broker."""
+    if user is None:
+        prefix = "KAFKA_PLAIN" if mechanism == "PLAIN" else "KAFKA_SCRAM"
+        user, password = KAFKA[f"{prefix}_USER"], KAFKA[f"{prefix}_PASSWORD"]
+    return {"security.protocol": "SASL_SSL", "ssl.ca.location": ca or KAFKA["KAFKA_CA"],
+            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
+
+
+def property_flags(properties):
+    return [a for k, v in properties.items() for a in ("--kafka-property", f"{k}={v}")]
+
+
+def properties_file(properties):
+    path = Path(tempfile.mkstemp(dir=TMP, suffix=".properties")[1])
+    path.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
+    path.chmod(0o600)
+    return path
+
+
+def no_core_file():
+    # A core file would hold the password; the test is about what the process prints.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def sensor_env(**settings):
+    """tk.sensor_env (own spool) with this broker and none of the caller's Kafka settings."""
+    settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
+    return {k: v for k, v in tk.sensor_env(**settings).items()
+            if k in settings or k not in SENSOR_VARS}
+
+
+def run_sensor(args, timeout=60, **settings):
+    """The sensor with `args`, run to its end in TMP; returns the CompletedProcess."""
+    return subprocess.run([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+                          timeout=timeout, capture_output=True, text=True,
+                          preexec_fn=no_core_file)
+
+
+def crash_output(sig, seconds, args, **settings):
+    """Start the sensor, let it run `seconds`, send `sig`; returns (returncode, stdout, stderr)."""
+    proc = subprocess.Popen([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=no_core_file)
+    try:
+        time.sleep(seconds)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode, out, err
+
+
+def lab_uri():
+    lab_env = STATE / "lab.env"
+    return tk.read_env_file(lab_env)["LAB_URI"] if lab_env.exists() else None
+
+
+# ------------------------------------------------------------------ tests
+class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
+
+    @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
+    def test_plain_over_tls_from_command_line_properties_delivers_the_labs_poll(self):
+        uri = lab_uri()
+        topic = create_topic()
+        before = tk.live_domains(uri)
+        res = run_sensor(["--once", *property_flags(sasl_properties("PLAIN"))], timeout=120,
+                         KVM_HOST=uri, KAFKA_TOPIC=topic, GATHER_HOST_STATS="true")
+        after = tk.live_domains(uri)
+        tk.assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        # Others may start or stop domains on the shared libvirtd meanwhile: the full checks
+        # are for the domains that were there before and after the poll.
+        stable = {k: v for k, v in after.items() if before.get(k) == v}
+        keys = [m[0] for m in messages]
+        for key, _, _, value in messages:
+            if key == uri or key in stable:
+                self.check_message(key, value, uri, stable)
+            else:
+                self.assertIn(key, set(before) | set(after), f"message for unknown key {key}")
+        self.assertEqual(keys.count(uri), 1, f"one host message, keys {keys}")
+        for key, dom in stable.items():
+            self.assertEqual(keys.count(key), 1, f"messages for {dom['name']}")
+        lab_active = set(tk.read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
+        self.assertLessEqual(lab_active, {d["name"] for d in stable.values()},
+                             "the lab's running and paused domains")
+
+    def test_scram_sha_512_from_a_properties_file_delivers_the_test_drivers_poll(self):
+        topic = create_topic()
+        props = properties_file(sasl_properties("SCRAM-SHA-512"))
+        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=topic,
+                         GATHER_HOST_STATS="true", KAFKA_PROPERTIES_FILE=str(props))
+        tk.assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("sasl.mechanism=SCRAM-SHA-512", res.stderr, "start-up line lists it")
+        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        domains = tk.live_domains(TEST_URI)
+        self.assertEqual(len(messages), len(domains) + 1, messages)
+        self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
+
+
+class TestRefusedConnections(unittest.TestCase):
+
+    def wrong_password_properties(self):
+        return sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], "wrong-" + uuid.uuid4().hex)
+
+    def test_a_wrong_password_is_logged_as_an_authentication_failure_and_once_exits_1(self):
+        props = self.wrong_password_properties()
+        t0 = time.monotonic()
+        res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
+                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
+        tk.assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertLess(time.monotonic() - t0, 30)
+        auth = [line for line in res.stderr.splitlines()
+                if "[warning] kafka: Local: Authentication failure" in line]
+        self.assertTrue(auth, f"no authentication warning in:\n{res.stderr[-3000:]}")
+        self.assertIn("Invalid username or password", auth[0], "the broker's reason")
+        self.assertNotIn(props["sasl.password"], res.stdout + res.stderr)
+
+    def test_check_with_a_wrong_password_fails_with_the_auth_hint(self):
+        props = self.wrong_password_properties()
+        res = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI,
+                         KAFKA_TOPIC="kvm-metrics")
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        lines = res.stdout.splitlines()
+        self.assertEqual(len(lines), 2, res.stdout)
+        self.assertTrue(lines[0].startswith("ok   libvirt test:///default: "), lines[0])
+        self.assertTrue(lines[1].startswith(f"FAIL kafka {KAFKA['KAFKA_BOOTSTRAP']}: "), lines[1])
+        self.assertIn("Authentication failure", lines[1])
+        self.assertIn("(hint: auth? check sasl.mechanism, sasl.username and sasl.password)",
+                      lines[1])
+        self.assertNotIn(props["sasl.password"], res.stdout + res.stderr)
+
+    def untrusted_ca(self):
+        ca = TMP / "other-ca.pem"
+        if not ca.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-subj", "/CN=not the broker's CA", "-keyout",
+                            str(TMP / "other-ca.key"), "-out", str(ca)],
+                           check=True, capture_output=True, timeout=60)
+        return ca
+
+    def test_check_with_a_ca_that_did_not_sign_the_broker_fails_with_the_tls_hint(self):
+        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        res = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI)
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        kafka_line = res.stdout.splitlines()[-1]
+        self.assertTrue(kafka_line.startswith("FAIL kafka "), kafka_line)
+        self.assertIn("certificate verify failed", kafka_line)
+        self.assertIn("(hint: TLS: the broker's certificate is not trusted: does "
+                      "ssl.ca.location hold the CA", kafka_line)
+
+    def test_a_run_with_a_ca_that_did_not_sign_the_broker_logs_the_verification_failure(self):
+        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
+                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
+        tk.assert_no_crash(self, res.returncode, res.stderr)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertRegex(res.stderr, r"\[warning\] kafka: .*certificate verify failed")
+
+
+class TestSecretsNeverPrinted(unittest.TestCase):
+    """The passwords (PLAIN and SCRAM, random per broker) in any output the sensor makes."""
+
+    def assert_no_secret(self, label, *texts):
+        secrets = {KAFKA["KAFKA_PLAIN_PASSWORD"], KAFKA["KAFKA_SCRAM_PASSWORD"],
+                   *getattr(self, "extra_secrets", ())}
+        for text in texts:
+            for secret in secrets:
+                at = text.find(secret)
+                self.assertEqual(at, -1, f"{label}: a password is printed: "
+                                         f"...{text[max(0, at - 200):at]}<the password>...")
+
+    def test_a_debug_run_with_librdkafkas_debug_all_prints_no_password(self):
+        props = {**sasl_properties("PLAIN"), "debug": "all"}
+        res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
+                         KAFKA_TOPIC=create_topic(), DEBUG="true", GATHER_HOST_STATS="true")
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        # Not vacuous: librdkafka's own log, SASL included, went through the sensor's log.
+        self.assertIn("[debug] librdkafka", res.stderr)
+        self.assertRegex(res.stderr, r"librdkafka \w+: .*SASL")
+        self.assert_no_secret("DEBUG=true, debug=all", res.stdout, res.stderr)
+
+    def test_a_scram_debug_run_from_a_properties_file_prints_no_password(self):
+        props = properties_file({**sasl_properties("SCRAM-SHA-512"), "debug": "security,broker"})
+        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=create_topic(),
+                         DEBUG="true", KAFKA_PROPERTIES_FILE=str(props))
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        self.assertRegex(res.stderr, r"librdkafka \w+: .*SCRAM")
+        self.assert_no_secret("SCRAM, debug=security,broker", res.stdout, res.stderr)
+
+    def test_a_wrong_password_run_prints_neither_password(self):
+        wrong = "wrong-" + uuid.uuid4().hex
+        self.extra_secrets = (wrong,)
+        props = {**sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], wrong),
+                 "debug": "security,broker"}
+        res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
+                         KAFKA_TOPIC=create_topic(), DEBUG="true", SHUTDOWN_TIMEOUT="3")
+        self.assertEqual(res.returncode, 1, res.stderr[-3000:])
+        self.assertIn("Authentication failure", res.stderr)
+        self.assert_no_secret("wrong password", res.stdout, res.stderr)
+
+    def test_help_and_a_mistyped_command_line_print_no_password(self):
+        flags = property_flags(sasl_properties("PLAIN"))
+        res = run_sensor(["--help", *flags])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("KAFKA_PROPERTIES_FILE", res.stdout)
+        self.assert_no_secret("--help", res.stdout, res.stderr)
+        # The property without its flag: CLI11 quotes unexpected arguments.
+        res = run_sensor(["--check", f"sasl.password={KAFKA['KAFKA_PLAIN_PASSWORD']}"])
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("sasl.password=***", res.stderr)
+        self.assert_no_secret("mistyped command line", res.stdout, res.stderr)
+
+    def test_check_prints_no_password_whether_ok_or_failed(self):
+        ok = run_sensor(["--check", *property_flags(sasl_properties("PLAIN"))], KVM_HOST=TEST_URI,
+                        KAFKA_TOPIC=create_topic(), DEBUG="true")
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        self.assertRegex(ok.stdout, r"(?m)^ok   kafka .*: topic .*: 1 partitions, 1 brokers$")
+        self.assert_no_secret("--check ok", ok.stdout, ok.stderr)
+        # Right password, wrong mechanism for it: FAIL, and the password is still not shown.
+        props = sasl_properties("SCRAM-SHA-512", KAFKA["KAFKA_PLAIN_USER"],
+                                KAFKA["KAFKA_PLAIN_PASSWORD"])
+        failed = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI, DEBUG="true")
+        self.assertEqual(failed.returncode, 1, failed.stdout + failed.stderr)
+        self.assert_no_secret("--check FAIL", failed.stdout, failed.stderr)
+
+    def test_a_sensor_killed_by_sigsegv_or_sigabrt_prints_no_password(self):
+        props = {**sasl_properties("PLAIN"), "debug": "security,broker"}
+        for sig in (signal.SIGSEGV, signal.SIGABRT):
+            with self.subTest(signal=sig.name):
+                rc, out, err = crash_output(sig, 3, property_flags(props), KVM_HOST=TEST_URI,
+                                            KAFKA_TOPIC=create_topic(), PAUSE="1", DEBUG="true")
+                self.assertEqual(rc, -sig, f"exit status after {sig.name}:\n{err[-2000:]}")
+                self.assertIn("[debug] librdkafka", err, "it ran and logged before the signal")
+                self.assert_no_secret(sig.name, out, err)
+                self.assertEqual(list(TMP.glob("core*")), [], "a core file was written")
+
+
+if __name__ == "__main__":
+    unittest.main()
