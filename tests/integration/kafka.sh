@@ -9,6 +9,8 @@
 #                                --sasl-ssl: clients get a SASL_SSL listener only (see below)
 #                                --no-auto-create: auto.create.topics.enable=false
 #   kafka.sh create-topic NAME [PARTITIONS]
+#   kafka.sh acls ARGS...        kafka-acls.sh ARGS on the secured broker (e.g. --add
+#                                --deny-principal User:x --operation DescribeConfigs --cluster)
 #   kafka.sh stop                SIGTERM the broker but keep its data, config and kafka.env
 #                                (an outage for the fault tests; `start` brings it back)
 #   kafka.sh start               start a stopped broker again on the same ports, same data, and
@@ -28,7 +30,10 @@
 # SCRAM-SHA-512 (a user written into the metadata by `storage format --add-scram`, Kafka >= 3.5),
 # each with a random password. The broker talks to itself, and create-topic to it, over a
 # PLAINTEXT listener on loopback (KAFKA_INTERNAL_BOOTSTRAP), so clients never see plaintext
-# and the test tools need no credentials. kafka.env (mode 600) adds KAFKA_SECURITY_PROTOCOL,
+# and the test tools need no credentials. The broker authorizes (StandardAuthorizer) but lets
+# everyone do everything on a resource without ACLs, so ACLs are only there when a test adds
+# them (`acls`); the internal and controller listeners' ANONYMOUS is a super user. kafka.env
+# (mode 600) adds KAFKA_SECURITY_PROTOCOL,
 # KAFKA_CA, KAFKA_PLAIN_USER/_PASSWORD, KAFKA_SCRAM_USER/_PASSWORD and KAFKA_CLIENT_PROPERTIES
 # (a librdkafka properties file with the PLAIN user, for `kcat -F`).
 #
@@ -198,6 +203,9 @@ ssl.keystore.type=PEM
 ssl.keystore.location=$RUN_DIR/tls/broker-keystore.pem
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$PLAIN_USER="$PLAIN_PASSWORD";
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+super.users=User:ANONYMOUS
 EOF
     else
         cat <<EOF
@@ -413,6 +421,15 @@ cmd_create_topic() {
         --topic "$name" --partitions "$partitions" --replication-factor 1 >&2
 }
 
+cmd_acls() {
+    [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
+    # shellcheck disable=SC1090
+    . "$ENV_FILE"
+    [[ -n "${KAFKA_INTERNAL_BOOTSTRAP:-}" ]] || die "acls: only the secured broker (up --sasl-ssl) authorizes"
+    timeout 60 java "$JVM_HEAP" -Dlog4j.configuration="file:$RUN_DIR/tools-log4j.properties" \
+        -cp "$LIBS/*" kafka.admin.AclCommand --bootstrap-server "$KAFKA_INTERNAL_BOOTSTRAP" "$@" >&2
+}
+
 case "${1:-}" in
     install) install_packages; fetch_jars ;;
     up) shift; cmd_up "$@" ;;
@@ -420,5 +437,6 @@ case "${1:-}" in
     stop) cmd_stop ;;
     start) cmd_start ;;
     create-topic) shift; cmd_create_topic "$@" ;;
-    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+    acls) shift; cmd_acls "$@" ;;
+    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
 esac

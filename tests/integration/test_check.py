@@ -20,6 +20,8 @@ What is checked:
   * the same with the producer's allow.auto.create.topics=false: FAIL
   * a topic that does not exist, on a broker that does not create topics: FAIL naming
     auto.create.topics.enable=false with the create-it hint, and a --once run indeed fails
+  * the same for a user the broker will not show its configuration (an ACL denies the SCRAM
+    user DescribeConfigs on the cluster, for this test only): FAIL saying it is unknown
 
 Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 """
@@ -206,6 +208,25 @@ class TestCheckVerdicts(unittest.TestCase):
                             SHUTDOWN_TIMEOUT="3")
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertIn("0 delivered", res.stderr)
+
+    def test_a_missing_topic_fails_when_the_broker_will_not_say_whether_it_creates_it(self):
+        user = SECURE["KAFKA_SCRAM_USER"]
+        # Deny wins over allow; the allow keeps the cluster open to everyone else.
+        allow = ["--allow-principal", "User:*", "--operation", "All", "--cluster"]
+        deny = ["--deny-principal", f"User:{user}", "--operation", "DescribeConfigs", "--cluster"]
+        ts.kafka_sh("acls", "--add", *allow)
+        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *allow)
+        ts.kafka_sh("acls", "--add", *deny)
+        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *deny)
+        props = ts.properties_file(ts.sasl_properties("SCRAM-SHA-512"))
+        topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
+        rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=SECURE["KAFKA_BOOTSTRAP"],
+                               KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props))
+        self.assertEqual(rc, 1, f"{lines}\n{err}")
+        self.assert_line(lines, "kafka", "FAIL kafka ",
+                         rf"topic {topic} does not exist, and whether broker 1 creates it on the "
+                         r"first write is unknown \(DescribeConfigs: Cluster authorization "
+                         r"failed\.?\) \(hint: create it")
 
 
 if __name__ == "__main__":
