@@ -84,6 +84,20 @@ class RateTracker {
         std::vector<DiskBase> disks;
     };
 
+    // The parts of `stats` a later sample is compared with.
+    static DomainBase sample(const DomainStats& stats, const DomainDevices& devices,
+                             MonotonicTime at);
+    // The rate points of one qualifying interval from `base` to `stats`, into `out`.
+    static void cpu_rate(const DomainBase& base, const DomainStats& stats,
+                         const std::string& vm_host, Timestamp time, double seconds,
+                         DomainRates& out);
+    static void nic_rates(const DomainBase& base, const DomainStats& stats,
+                          const DomainDevices& devices, const std::string& vm_host, Timestamp time,
+                          double seconds, DomainRates& out);
+    static void disk_rates(const DomainBase& base, const DomainStats& stats,
+                           const DomainDevices& devices, const std::string& vm_host, Timestamp time,
+                           double seconds, DomainRates& out);
+
     std::chrono::nanoseconds min_interval_;
     std::chrono::nanoseconds max_interval_;
     std::unordered_map<std::string, DomainBase> domains_;  // by UUID
