@@ -10,7 +10,8 @@
 // No rate is ever made from samples that do not continue each other. The interval is skipped,
 // and the newer sample becomes the base for the next one, when
 //   - this is the first sample of the domain or device (a new domain, a hot-plugged device,
-//     a device back after an unplug: a device missing from one poll loses its base);
+//     a device back after an unplug: a device missing from one poll loses its base; a NIC
+//     with another MAC or a disk with another source counts as another device);
 //   - the domain restarted: its id changed (counters start again from 0);
 //   - any counter of the device went down: a reset, a wrap at 2^64, or a 32-bit counter of a
 //     guest driver that wrapped. Nothing tells these apart, so none of them is guessed at;
