@@ -2,7 +2,7 @@
 # docker-entrypoint.sh — start pulse-sensor in its container.
 #
 # The sensor reads its own environment (KVM_HOST, PAUSE, KAFKA_BOOTSTRAP, KAFKA_TOPIC,
-# GATHER_HOST_STATS, DEBUG) and flags, so this script passes them through; it only
+# GATHER_HOST_STATS, RATES, DEBUG) and flags, so this script passes them through; it only
 # unsets the ones that are set but empty (`-e KAFKA_BOOTSTRAP=` in a compose file means
 # "not set", i.e. print to stdout) and prepares ssh for qemu+ssh:// URIs. It then execs
 # the sensor, which becomes PID 1 and handles SIGTERM itself.
@@ -109,7 +109,7 @@ case $0 in
     */bin/ssh) run_as_ssh "$@" ;;
 esac
 
-for var in KVM_HOST PAUSE KAFKA_BOOTSTRAP KAFKA_TOPIC GATHER_HOST_STATS DEBUG; do
+for var in KVM_HOST PAUSE KAFKA_BOOTSTRAP KAFKA_TOPIC GATHER_HOST_STATS RATES DEBUG; do
     eval "value=\${$var-unset}"
     if [ -z "$value" ]; then unset "$var"; fi
 done

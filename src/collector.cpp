@@ -75,10 +75,11 @@ bool Collector::collect_bulk(DomainCollection& out) {
         if (!devices) {
             continue;
         }
-        out.domains.push_back(
-            {parse_stats_params(std::move(name), std::move(uuid),
-                                {record->params, static_cast<std::size_t>(record->nparams)}),
-             std::move(devices)});
+        DomainStats stats =
+            parse_stats_params(std::move(name), std::move(uuid),
+                               {record->params, static_cast<std::size_t>(record->nparams)});
+        stats.id = virDomainGetID(record->dom);
+        out.domains.push_back({std::move(stats), std::move(devices)});
     }
     return true;
 }
@@ -107,6 +108,7 @@ void Collector::read_domain(virDomainPtr domain, DomainCollection& out) {
     DomainStats s;
     s.name = name_of(domain);
     s.uuid = uuid_of(domain);
+    s.id = virDomainGetID(domain);
 
     virDomainInfo info{};
     ++calls_;

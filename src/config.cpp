@@ -31,6 +31,7 @@ constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap"};
 constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic"};
 constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats"};
 constexpr Setting kDebug{"DEBUG", "--debug"};
+constexpr Setting kRates{"RATES", "--rates"};
 constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
 constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
 constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
@@ -257,6 +258,8 @@ Environment (a flag wins over its variable):
   KAFKA_TOPIC        topic to produce to                    (default kvm-metrics)
   GATHER_HOST_STATS  also emit the host's nodeInfo point    (default false)
   DEBUG              print messages indented, log more      (default false)
+  RATES              also emit cpuRate, diskRate and networkInterfaceRate
+                     per-second points from consecutive polls (default false)
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
@@ -372,7 +375,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.footer(kEnvironmentHelp);
     app.set_version_flag("--version", std::string("pulse-sensor ") + PULSE_VERSION);
 
-    std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug;
+    std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug, rates;
     bool once = false;
     std::optional<std::string> spool_dir, spool_max, shutdown, properties_file;
     std::vector<std::string> properties;
@@ -386,6 +389,9 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         ->expected(0, 1)
         ->default_str("true");
     app.add_option("--debug", debug, "indented output and debug logs: true|false (DEBUG)")
+        ->expected(0, 1)
+        ->default_str("true");
+    app.add_option("--rates", rates, "per-second rate points: true|false (RATES)")
         ->expected(0, 1)
         ->default_str("true");
     app.add_option("--spool-dir", spool_dir, "on-disk buffer for Kafka, or off (SPOOL_DIR)");
@@ -423,6 +429,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     };
     flag_bool(host_stats);
     flag_bool(debug);
+    flag_bool(rates);
 
     ParseResult result;
     Config& c = result.config;
@@ -432,6 +439,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.kafka_topic = topic_setting(resolve(topic, kTopic, env));
     c.gather_host_stats = bool_setting(resolve(host_stats, kHostStats, env), kHostStats, false);
     c.debug = bool_setting(resolve(debug, kDebug, env), kDebug, false);
+    c.rates = bool_setting(resolve(rates, kRates, env), kRates, false);
     c.once = once;
     if (auto dir = resolve(spool_dir, kSpoolDir, env)) {
         std::string text = trim(*dir);

@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
     // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled again
     // at the next tick; below that it spares a dead host one attempt per tick only when PAUSE is
     // long, which is when an attempt (an ssh login) costs most relative to the poll.
-    Poller poller({config.kvm_host, config.gather_host_stats, config.pause}, out);
+    Poller poller(
+        {config.kvm_host, config.gather_host_stats, config.pause, config.rates, config.pause}, out);
     spdlog::info("pulse-sensor {} watching {} every {} s; output: {}", PULSE_VERSION,
                  config.kvm_host, config.pause.count(),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),

@@ -48,24 +48,6 @@ void add_domain_tags(Point& p, const DomainStats& s, const std::string& vm_host)
     p.tag("vmHost", vm_host).tag("vmId", s.name).tag("vmUuid", s.uuid);
 }
 
-const NicDevice* find_nic(const DomainDevices& devices, const std::string& name) {
-    for (const NicDevice& nic : devices.nics) {
-        if ((!nic.target.empty() && nic.target == name) || nic.mac == name) {
-            return &nic;
-        }
-    }
-    return nullptr;
-}
-
-const DiskDevice* find_disk(const DomainDevices& devices, const std::string& name) {
-    for (const DiskDevice& disk : devices.disks) {
-        if (disk.target == name) {
-            return &disk;
-        }
-    }
-    return nullptr;
-}
-
 Point nic_point(const NetStats& n, const NicDevice& nic, const DomainStats& s,
                 const std::string& vm_host, Timestamp time) {
     Point p = domain_point("networkInterface", time, 4, 8);
@@ -100,6 +82,24 @@ Point disk_point(const BlockStats& b, const DiskNames& names, const DomainStats&
 }
 
 }  // namespace
+
+const NicDevice* find_nic(const DomainDevices& devices, const std::string& name) {
+    for (const NicDevice& nic : devices.nics) {
+        if ((!nic.target.empty() && nic.target == name) || nic.mac == name) {
+            return &nic;
+        }
+    }
+    return nullptr;
+}
+
+const DiskDevice* find_disk(const DomainDevices& devices, const std::string& name) {
+    for (const DiskDevice& disk : devices.disks) {
+        if (disk.target == name) {
+            return &disk;
+        }
+    }
+    return nullptr;
+}
 
 DomainPoints domain_points(const DomainStats& s, const DomainDevices& devices,
                            const std::string& vm_host, Timestamp time) {

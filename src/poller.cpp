@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "pulse/measurements.hpp"
 
 namespace pulse {
@@ -14,7 +16,11 @@ using libvirt::LibvirtError;
 
 }  // namespace
 
-Poller::Poller(PollerOptions options, Fanout& out) : options_(std::move(options)), out_(out) {}
+Poller::Poller(PollerOptions options, Fanout& out) : options_(std::move(options)), out_(out) {
+    if (options_.rates) {
+        rates_.emplace(options_.pause);
+    }
+}
 
 Poller::~Poller() = default;
 
@@ -29,8 +35,11 @@ PollReport Poller::poll(Timestamp time) {
             if (options_.gather_host_stats) {
                 publish_host(time, report);
             }
+            const auto before = Clock::now();
             DomainCollection collection = collector_->collect_domains();
-            publish_domains(collection, time, report);
+            // The middle of the statistics call stands for the moment they were read.
+            const auto collected_at = before + (Clock::now() - before) / 2;
+            publish_domains(collection, time, collected_at, report);
             report.connected = true;
         } catch (const LibvirtError& e) {
             if (e.connection_lost() || !connection_->alive()) {
@@ -68,7 +77,8 @@ void Poller::publish_host(Timestamp time, PollReport& report) {
     }
 }
 
-void Poller::publish_domains(DomainCollection& collection, Timestamp time, PollReport& report) {
+void Poller::publish_domains(DomainCollection& collection, Timestamp time,
+                             MonotonicTime collected_at, PollReport& report) {
     for (const CollectIssue& issue : collection.issues) {
         log_.report(issue.key, spdlog::level::warn, issue.message);
     }
@@ -80,12 +90,23 @@ void Poller::publish_domains(DomainCollection& collection, Timestamp time, PollR
         if (!built.unknown_devices.empty()) {
             collector_->invalidate(sample.stats.uuid, built.unknown_devices);
         }
+        if (rates_) {
+            DomainRates rates =
+                rates_->update(sample.stats, *sample.devices, vm_host(), time, collected_at);
+            for (const std::string& why : rates.skipped) {
+                spdlog::debug("{}: {}", vm_host(), why);
+            }
+            std::move(rates.points.begin(), rates.points.end(), std::back_inserter(built.points));
+        }
         // Keyed by UUID so one domain's messages stay in one partition, in order.
         out_.deliver(sample.stats.uuid, built.points);
         ++report.messages;
         report.points += built.points.size();
     }
     report.domains = collection.domains.size();
+    if (rates_) {
+        rates_->forget_stale(collected_at);
+    }
 }
 
 bool Poller::ensure_connected() {

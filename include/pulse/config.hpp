@@ -24,6 +24,7 @@ struct Config {
     std::string kafka_topic = "kvm-metrics";
     bool gather_host_stats = false;
     bool debug = false;
+    bool rates = false;  // RATES: cpuRate, diskRate, networkInterfaceRate besides the contract's
     bool once = false;
     // Empty: no spool ("off"). spool_dir_explicit tells a default that may not be usable
     // (no write access) from a directory the operator asked for.

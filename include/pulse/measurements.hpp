@@ -32,6 +32,11 @@ struct DomainPoints {
 DomainPoints domain_points(const DomainStats& stats, const DomainDevices& devices,
                            const std::string& vm_host, Timestamp time);
 
+// The device of the domain XML that a NetStats (by host-side device or MAC) or a BlockStats
+// (by target) entry names; nullptr when the XML lacks it.
+const NicDevice* find_nic(const DomainDevices& devices, const std::string& name);
+const DiskDevice* find_disk(const DomainDevices& devices, const std::string& name);
+
 // The nodeInfo point.
 Point host_point(const HostStats& stats, const std::string& vm_host, Timestamp time);
 

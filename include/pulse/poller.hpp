@@ -17,6 +17,7 @@
 #include "pulse/condition_log.hpp"
 #include "pulse/libvirt.hpp"
 #include "pulse/point.hpp"
+#include "pulse/rates.hpp"
 #include "pulse/sink.hpp"
 
 namespace pulse {
@@ -25,6 +26,8 @@ struct PollerOptions {
     std::string uri;
     bool gather_host_stats = false;
     std::chrono::seconds max_backoff{10};
+    bool rates = false;              // RATES: rate points after each domain's contract points
+    std::chrono::seconds pause{10};  // the rates' expected interval
 };
 
 struct PollReport {
@@ -50,7 +53,8 @@ class Poller {
     bool ensure_connected();
     void disconnect(const std::string& why);
     void publish_host(Timestamp time, PollReport& report);
-    void publish_domains(DomainCollection& collection, Timestamp time, PollReport& report);
+    void publish_domains(DomainCollection& collection, Timestamp time, MonotonicTime collected_at,
+                         PollReport& report);
 
     PollerOptions options_;
     Fanout& out_;
@@ -61,6 +65,7 @@ class Poller {
     std::optional<std::chrono::steady_clock::time_point> retry_at_;
     std::uint64_t missed_polls_ = 0;  // since the connection was lost
     std::minstd_rand jitter_{std::random_device{}()};
+    std::optional<RateTracker> rates_;
 };
 
 }  // namespace pulse

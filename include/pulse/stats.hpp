@@ -35,7 +35,8 @@ struct NetStats {
 struct DomainStats {
     std::string name;
     std::string uuid;
-    int state = 0;  // virDomainState
+    unsigned int id = 0;  // virDomainGetID: a new one each time the domain starts
+    int state = 0;        // virDomainState
     Counter cpu_time_ns;
     Counter vcpus;
     Counter balloon_current_kib, balloon_maximum_kib, rss_kib;

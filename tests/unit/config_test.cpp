@@ -111,6 +111,13 @@ TEST(Config, BooleansAcceptTheDocumentedSpellingsInAnyCase) {
     }
 }
 
+TEST(Config, RatesAreOffUnlessAskedForByVariableOrFlag) {
+    EXPECT_FALSE(parse({}).rates);
+    EXPECT_TRUE(parse({}, {{"RATES", "true"}}).rates);
+    EXPECT_TRUE(parse({"--rates"}, {{"RATES", "no"}}).rates);
+    EXPECT_FALSE(parse({"--rates", "off"}, {{"RATES", "yes"}}).rates);
+}
+
 TEST(Config, AnEmptyBootstrapMeansStdout) {
     EXPECT_FALSE(parse({}, {{"KAFKA_BOOTSTRAP", ""}}).use_kafka());
     EXPECT_FALSE(parse({}, {{"KAFKA_BOOTSTRAP", "  "}}).use_kafka());
@@ -162,7 +169,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"GATHER_HOST_STATS", "maybe", "true/false, 1/0, yes/no"},
         BadValue{"GATHER_HOST_STATS", "", "true/false"},
         BadValue{"DEBUG", "verbose", "true/false, 1/0, yes/no"},
-        BadValue{"DEBUG", "2", "true/false"}));
+        BadValue{"DEBUG", "2", "true/false"},
+        BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"}));
 
 TEST(Config, SpoolSettings) {
     Config d = parse({});

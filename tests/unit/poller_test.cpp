@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sstream>
+#include <thread>
 
 #include "fixtures.hpp"
 
@@ -94,6 +95,51 @@ TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
     poller.poll(kTime);
     ASSERT_EQ(r.messages.size(), 1u);
     EXPECT_EQ(r.messages[0].second[0]["measurement"], "cpuTime");
+}
+
+TEST(Poller, WithRatesTheSecondPollAppendsRatePointsToEachDomainsMessage) {
+    auto recorder = std::make_unique<Recorder>();
+    Recorder& r = *recorder;
+    Fanout out;
+    out.add(Format::json, std::move(recorder));
+    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), true, seconds(1)}, out);
+    poller.poll(kTime);
+    std::this_thread::sleep_for(milliseconds(600));  // at least half a PAUSE
+    poller.poll(kTime + seconds(1));
+    ASSERT_EQ(r.messages.size(), 4u);
+    auto is_rate = [](const nlohmann::json& point) {
+        return point["measurement"].get<std::string>().ends_with("Rate");
+    };
+    for (std::size_t i = 0; i < 2; ++i) {
+        const nlohmann::json& first = r.messages[i].second;
+        EXPECT_TRUE(std::none_of(first.begin(), first.end(), is_rate)) << "a first poll has none";
+        // The second poll: the same contract points, then the rates, with the same key.
+        const auto& [key, second] = r.messages[i + 2];
+        EXPECT_EQ(key, r.messages[i].first);
+        ASSERT_GT(second.size(), first.size());
+        EXPECT_TRUE(std::none_of(second.begin(), second.begin() + first.size(), is_rate));
+        EXPECT_TRUE(std::all_of(second.begin() + first.size(), second.end(), is_rate));
+        EXPECT_EQ(second[first.size()]["measurement"], "cpuRate");
+        for (const auto& point : second) {
+            EXPECT_EQ(point["tags"]["vmUuid"], key);
+        }
+    }
+}
+
+TEST(Poller, WithoutRatesThereAreNoRatePoints) {
+    auto recorder = std::make_unique<Recorder>();
+    Recorder& r = *recorder;
+    Fanout out;
+    out.add(Format::json, std::move(recorder));
+    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), false, seconds(1)}, out);
+    poller.poll(kTime);
+    std::this_thread::sleep_for(milliseconds(600));
+    poller.poll(kTime + seconds(1));
+    for (const auto& [key, message] : r.messages) {
+        for (const auto& point : message) {
+            EXPECT_EQ(point["measurement"].get<std::string>().find("Rate"), std::string::npos);
+        }
+    }
 }
 
 TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
