@@ -215,18 +215,25 @@ std::string topic_setting(const std::optional<std::string>& value) {
     return topic;
 }
 
-std::string kvm_host_setting(const std::string& uri) {
+bool valid_uri(const std::string& uri) {
     bool has_space = std::any_of(uri.begin(), uri.end(),
                                  [](unsigned char c) { return std::isspace(c) || c < 0x20; });
-    if (uri.empty() || has_space || uri.find(':') == std::string::npos) {
-        invalid(kKvmHost, uri,
-                "a libvirt URI such as qemu:///system or qemu+ssh://root@host/system, or a "
-                "comma-separated list of them");
+    return !uri.empty() && !has_space && uri.find(':') != std::string::npos;
+}
+
+constexpr const char* kUriAccepted =
+    "a libvirt URI such as qemu:///system or qemu+ssh://root@host/system, or a "
+    "comma-separated list of them";
+
+std::string kvm_host_setting(const std::string& uri) {
+    if (!valid_uri(uri)) {
+        invalid(kKvmHost, uri, kUriAccepted);
     }
     return uri;
 }
 
 // One URI or a comma-separated list: spaces around items trimmed, no empty item, none twice.
+// Errors quote the whole value and name the bad item.
 std::vector<std::string> kvm_hosts_setting(const std::string& value) {
     std::vector<std::string> uris;
     std::string_view rest = value;
@@ -240,7 +247,13 @@ std::vector<std::string> kvm_hosts_setting(const std::string& value) {
             invalid(kKvmHost, value,
                     fmt::format("each URI once ('{}' is listed twice: one connection each)", uri));
         }
-        uris.push_back(kvm_host_setting(uri));
+        if (!valid_uri(uri)) {
+            invalid(kKvmHost, value,
+                    comma == std::string_view::npos && uris.empty()
+                        ? std::string(kUriAccepted)
+                        : fmt::format("{} ('{}' is not one)", kUriAccepted, uri));
+        }
+        uris.push_back(std::move(uri));
         if (comma == std::string_view::npos) {
             break;
         }
