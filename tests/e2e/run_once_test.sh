@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the built binary: `--once` on the CloudStack-like test-driver fixture prints
-# contract-shaped JSON on stdout, every bad setting exits 2 with one line naming it, and
-# `--check` says ok or FAIL per target with the matching exit status.
+# contract-shaped JSON on stdout, every bad setting exits 2 with one line naming it, `--check`
+# says ok or FAIL per target with the matching exit status, and several URIs and a configuration
+# file work.
 # Usage: run_once_test.sh PATH/TO/pulse-sensor PATH/TO/fixtures
 set -euo pipefail
 sensor=$1
@@ -122,8 +123,8 @@ grep -q "^FAIL kafka 127.0.0.1:$port: " "$out" || fail "--check printed no kafka
 [ $((SECONDS - start)) -le 15 ] || fail "--check with a closed Kafka port took $((SECONDS - start)) s"
 ! grep -q S3CRET "$out" "$err" || fail "--check printed a secret property's value"
 
-# 7. Several hypervisors: --once polls each, every message tagged with its own vmHost; --check
-# gives one line per URI; a config file's unknown key exits 2 naming the file, line and key.
+# 7. Several hypervisors: --once polls each, every message tagged with its own vmHost, and DEBUG
+# logs one poll line per hypervisor; --check gives one line per URI; a config file's unknown key exits 2 naming the file, line and key.
 rc=0
 env -i PATH="$PATH" KVM_HOST="$uri, test:///default" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 0 ] || fail "--once on two URIs: exit $rc ($(cat "$err"))"
@@ -134,6 +135,10 @@ assert hosts.count(sys.argv[2]) == 2, hosts
 assert hosts.count("test:///default") >= 1, hosts
 assert set(hosts) == {sys.argv[2], "test:///default"}, hosts
 PY
+env -i PATH="$PATH" KVM_HOST="$uri,test:///default" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" ||
+    fail "DEBUG --once on two URIs failed"
+[ "$(grep -c "\[debug\] poll $uri: 2 domains" "$err")" -eq 1 ] || fail "DEBUG: no poll line for $uri: $(cat "$err")"
+[ "$(grep -c '\[debug\] poll test:///default: ' "$err")" -eq 1 ] || fail "DEBUG: no poll line for test:///default"
 rc=0
 env -i PATH="$PATH" KVM_HOST="$uri,test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "--check on a good and a bad URI: exit $rc, expected 1"
