@@ -32,8 +32,12 @@ bool is_env_name(std::string_view name) {
 void check_config(const pulse::Config& c) {
     using pulse::fuzz::check;
     check(c.pause.count() >= 1 && c.pause.count() <= 86400, "pause out of range");
-    check(!c.kvm_host.empty() && c.kvm_host.find(':') != std::string::npos, "kvm_host invalid",
-          c.kvm_host);
+    check(!c.hosts.empty(), "no hypervisor");
+    for (const pulse::HostConfig& host : c.hosts) {
+        check(!host.uri.empty() && host.uri.find(':') != std::string::npos, "kvm_host invalid",
+              host.uri);
+        check(host.pause.count() >= 1 && host.pause.count() <= 86400, "host pause out of range");
+    }
     check(!c.kafka_topic.empty() && c.kafka_topic.size() <= 249, "topic invalid", c.kafka_topic);
     for (const std::string& broker : c.kafka_bootstrap) {
         check(!broker.empty() && broker.find(',') == std::string::npos, "broker invalid", broker);

@@ -402,7 +402,9 @@ int run_checks(const Config& config, std::FILE* out) {
         std::fflush(out);
         all_ok = all_ok && result.ok;
     };
-    report(check_libvirt(config.kvm_host));
+    for (const HostConfig& host : config.hosts) {
+        report(check_libvirt(host.uri));
+    }
     if (config.use_kafka()) {
         report(check_kafka(config, std::chrono::seconds(10)));
     }

@@ -1,7 +1,9 @@
-// Configuration from flags and environment; see config.hpp for the precedence.
+// Configuration from flags, environment and the configuration file; see config.hpp for the
+// precedence.
 //
-// CLI11 parses the flags into optional strings; every setting, whether it came from a flag or
-// the environment, then goes through the same validator, so an error names both spellings.
+// CLI11 parses the flags into optional strings; every setting, whether it came from a flag, the
+// environment or the file, then goes through the same validator, so an error names both
+// spellings (and, for a value from the file, the file, line and key).
 #include "pulse/config.hpp"
 
 #include <fmt/format.h>
@@ -15,7 +17,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+
+#include "pulse/config_file.hpp"
 
 namespace pulse {
 namespace {
@@ -23,19 +28,22 @@ namespace {
 struct Setting {
     const char* env;
     const char* flag;
+    const char* key;  // in the configuration file
 };
 
-constexpr Setting kKvmHost{"KVM_HOST", "--kvm-host"};
-constexpr Setting kPause{"PAUSE", "--pause"};
-constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap"};
-constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic"};
-constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats"};
-constexpr Setting kDebug{"DEBUG", "--debug"};
-constexpr Setting kRates{"RATES", "--rates"};
-constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
-constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
-constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
-constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file"};
+constexpr Setting kKvmHost{"KVM_HOST", "--kvm-host", "kvm_host"};
+constexpr Setting kPause{"PAUSE", "--pause", "pause"};
+constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap", "kafka_bootstrap"};
+constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic", "kafka_topic"};
+constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats", "gather_host_stats"};
+constexpr Setting kDebug{"DEBUG", "--debug", "debug"};
+constexpr Setting kRates{"RATES", "--rates", "rates"};
+constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir", "spool_dir"};
+constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes", "spool_max_bytes"};
+constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout", "shutdown_timeout"};
+constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file",
+                                  "kafka_properties_file"};
+constexpr Setting kConfigFile{"CONFIG_FILE", "--config", ""};
 
 // A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
 constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
@@ -47,14 +55,54 @@ constexpr long kMaxPauseSeconds = 86400;
         fmt::format("invalid {} ({}) '{}': expected {}", s.env, s.flag, value, accepted));
 }
 
-// The flag when given, else the environment variable when set.
-std::optional<std::string> resolve(const std::optional<std::string>& flag, const Setting& s,
-                                   const EnvLookup& env) {
-    if (flag) {
-        return flag;
+// The value of a setting from the highest layer that has one: flag, environment, file.
+class Layers {
+  public:
+    Layers(const EnvLookup& env, const ConfigFile* file) : env_(env), file_(file) {}
+
+    std::optional<std::string> get(const std::optional<std::string>& flag, const Setting& s) {
+        if (flag) {
+            return flag;
+        }
+        if (auto value = env_(s.env)) {
+            return value;
+        }
+        if (const FileValue* value = in_file(s)) {
+            return value->text;
+        }
+        return std::nullopt;
     }
-    return env(s.env);
-}
+
+    // `check(value)` with the setting's value; an error about a value that came from the file
+    // is prefixed with the file, line and key, where the operator has to look.
+    template <class Check>
+    auto setting(const std::optional<std::string>& flag, const Setting& s, Check check) {
+        auto value = get(flag, s);
+        if (flag || env_(s.env) || !in_file(s)) {
+            return check(value);
+        }
+        return from_file(s.key, *in_file(s), [&] { return check(value); });
+    }
+
+    template <class Check>
+    auto from_file(std::string_view key, const FileValue& value, Check check) {
+        try {
+            return check();
+        } catch (const ConfigError& e) {
+            throw ConfigError(fmt::format("{}: {}", file_->where(key, value), e.what()));
+        }
+    }
+
+    const ConfigFile* file() const { return file_; }
+
+  private:
+    const FileValue* in_file(const Setting& s) const {
+        return file_ && *s.key ? file_->find(s.key) : nullptr;
+    }
+
+    const EnvLookup& env_;
+    const ConfigFile* file_;
+};
 
 std::string trim(std::string_view text) {
     auto begin = text.find_first_not_of(" \t\r\n");
@@ -168,18 +216,91 @@ std::string topic_setting(const std::optional<std::string>& value) {
     return topic;
 }
 
-std::string kvm_host_setting(const std::optional<std::string>& value) {
-    if (!value) {
-        return "qemu:///system";
-    }
-    const std::string& uri = *value;
+bool valid_uri(const std::string& uri) {
     bool has_space = std::any_of(uri.begin(), uri.end(),
                                  [](unsigned char c) { return std::isspace(c) || c < 0x20; });
-    if (uri.empty() || has_space || uri.find(':') == std::string::npos) {
-        invalid(kKvmHost, uri,
-                "a libvirt URI such as qemu:///system or qemu+ssh://root@host/system");
+    return !uri.empty() && !has_space && uri.find(':') != std::string::npos;
+}
+
+constexpr const char* kUriAccepted =
+    "a libvirt URI such as qemu:///system or qemu+ssh://root@host/system, or a "
+    "comma-separated list of them";
+
+std::string kvm_host_setting(const std::string& uri) {
+    if (!valid_uri(uri)) {
+        invalid(kKvmHost, uri, kUriAccepted);
     }
     return uri;
+}
+
+// One URI or a comma-separated list: spaces around items trimmed, no empty item, none twice.
+// Errors quote the whole value and name the bad item.
+std::vector<std::string> kvm_hosts_setting(const std::string& value) {
+    std::vector<std::string> uris;
+    std::string_view rest = value;
+    while (true) {
+        auto comma = rest.find(',');
+        std::string uri = trim(rest.substr(0, comma));
+        if (uri.empty()) {
+            invalid(kKvmHost, value, "a comma-separated list of libvirt URIs with no empty item");
+        }
+        if (std::find(uris.begin(), uris.end(), uri) != uris.end()) {
+            invalid(kKvmHost, value,
+                    fmt::format("each URI once ('{}' is listed twice: one connection each)", uri));
+        }
+        if (!valid_uri(uri)) {
+            invalid(kKvmHost, value,
+                    comma == std::string_view::npos && uris.empty()
+                        ? std::string(kUriAccepted)
+                        : fmt::format("{} ('{}' is not one)", kUriAccepted, uri));
+        }
+        uris.push_back(std::move(uri));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    return uris;
+}
+
+// KVM_HOST (flag, environment or the file's kvm_host) with the global PAUSE and
+// GATHER_HOST_STATS, else the file's [[host]] tables, else the default URI.
+std::vector<HostConfig> hosts_setting(Layers& layers, const std::optional<std::string>& flag,
+                                      const Config& c) {
+    std::vector<HostConfig> hosts;
+    auto list = layers.setting(flag, kKvmHost, [](const std::optional<std::string>& value) {
+        return value ? kvm_hosts_setting(*value) : std::vector<std::string>{};
+    });
+    for (std::string& uri : list) {
+        hosts.push_back({std::move(uri), c.pause, c.gather_host_stats});
+    }
+    if (hosts.empty() && layers.file()) {
+        std::set<std::string> seen;
+        for (const FileHost& table : layers.file()->hosts) {
+            HostConfig host{{}, c.pause, c.gather_host_stats};
+            host.uri = layers.from_file("host.uri", table.uri, [&] {
+                if (!seen.insert(trim(table.uri.text)).second) {
+                    invalid(kKvmHost, table.uri.text, "each URI once (one connection each)");
+                }
+                return kvm_host_setting(trim(table.uri.text));
+            });
+            if (table.pause) {
+                host.pause = layers.from_file("host.pause", *table.pause, [&] {
+                    return seconds_setting(table.pause->text, kPause, 10, 1, kMaxPauseSeconds);
+                });
+            }
+            if (table.gather_host_stats) {
+                host.gather_host_stats = layers.from_file(
+                    "host.gather_host_stats", *table.gather_host_stats,
+                    [&] { return bool_setting(table.gather_host_stats->text, kHostStats, false); });
+            }
+            hosts.push_back(std::move(host));
+        }
+    }
+    if (hosts.empty()) {
+        hosts.push_back({"qemu:///system", c.pause, c.gather_host_stats});
+    }
+    return hosts;
 }
 
 // librdkafka's property names: lower case, digits, dots, underscores and dashes.
@@ -251,8 +372,9 @@ std::string redact_secrets(std::string message, const std::vector<std::string>& 
 }
 
 constexpr const char* kEnvironmentHelp = R"(
-Environment (a flag wins over its variable):
-  KVM_HOST           libvirt URI to watch                   (default qemu:///system)
+Environment (a flag wins over its variable, a variable over the configuration file):
+  KVM_HOST           libvirt URI to watch, or a comma-separated list of them, each
+                     polled by a thread of its own          (default qemu:///system)
   PAUSE              seconds between poll starts            (default 10)
   KAFKA_BOOTSTRAP    Kafka brokers host:port[,host:port]    (unset: print to stdout)
   KAFKA_TOPIC        topic to produce to                    (default kvm-metrics)
@@ -266,6 +388,9 @@ Environment (a flag wins over its variable):
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
+  CONFIG_FILE        TOML file with any of these settings in lower case (pause = 30,
+                     kvm_host = [...]), [[host]] tables with uri, pause and
+                     gather_host_stats each, and a [kafka_properties] table
 Booleans accept true/false, 1/0, yes/no, on/off in any case.
 
 Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check
@@ -358,6 +483,14 @@ std::string Config::bootstrap_servers() const {
     return fmt::format("{}", fmt::join(kafka_bootstrap, ","));
 }
 
+std::string Config::host_uris() const {
+    std::vector<std::string_view> uris;
+    for (const HostConfig& host : hosts) {
+        uris.push_back(host.uri);
+    }
+    return fmt::format("{}", fmt::join(uris, ", "));
+}
+
 EnvLookup process_env() {
     return [](const std::string& name) -> std::optional<std::string> {
         if (const char* value = std::getenv(name.c_str())) {
@@ -377,10 +510,11 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug, rates;
     bool once = false;
-    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file;
+    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, config_file;
     std::vector<std::string> properties;
     bool check = false;
-    app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
+    app.add_option("--kvm-host", kvm_host, "libvirt URI, or a comma-separated list (KVM_HOST)");
+    app.add_option("--config", config_file, "TOML configuration file (CONFIG_FILE)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
     app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
     app.add_option("--kafka-topic", topic, "Kafka topic (KAFKA_TOPIC)");
@@ -433,29 +567,55 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     ParseResult result;
     Config& c = result.config;
-    c.kvm_host = kvm_host_setting(resolve(kvm_host, kKvmHost, env));
-    c.pause = seconds_setting(resolve(pause, kPause, env), kPause, 10, 1, kMaxPauseSeconds);
-    c.kafka_bootstrap = bootstrap_setting(resolve(bootstrap, kBootstrap, env));
-    c.kafka_topic = topic_setting(resolve(topic, kTopic, env));
-    c.gather_host_stats = bool_setting(resolve(host_stats, kHostStats, env), kHostStats, false);
-    c.debug = bool_setting(resolve(debug, kDebug, env), kDebug, false);
-    c.rates = bool_setting(resolve(rates, kRates, env), kRates, false);
+    std::optional<ConfigFile> file;
+    if (auto path = config_file ? config_file : env(kConfigFile.env);
+        path && !trim(*path).empty()) {
+        file = read_config_file(trim(*path));
+    }
+    Layers layers(env, file ? &*file : nullptr);
+    c.pause = layers.setting(pause, kPause, [](const auto& v) {
+        return seconds_setting(v, kPause, 10, 1, kMaxPauseSeconds);
+    });
+    c.kafka_bootstrap = layers.setting(bootstrap, kBootstrap, bootstrap_setting);
+    c.kafka_topic = layers.setting(topic, kTopic, topic_setting);
+    c.gather_host_stats = layers.setting(
+        host_stats, kHostStats, [](const auto& v) { return bool_setting(v, kHostStats, false); });
+    c.hosts = hosts_setting(layers, kvm_host, c);
+    c.debug =
+        layers.setting(debug, kDebug, [](const auto& v) { return bool_setting(v, kDebug, false); });
+    c.rates =
+        layers.setting(rates, kRates, [](const auto& v) { return bool_setting(v, kRates, false); });
+    for (HostConfig& host : c.hosts) {
+        host.rates = c.rates;
+    }
     c.once = once;
-    if (auto dir = resolve(spool_dir, kSpoolDir, env)) {
+    layers.setting(spool_dir, kSpoolDir, [&](const std::optional<std::string>& dir) {
+        if (!dir) {
+            return;
+        }
         std::string text = trim(*dir);
         if (text.empty()) {
             invalid(kSpoolDir, *dir, "a directory path, or off");
         }
         c.spool_dir = text == "off" ? std::string() : text;
         c.spool_dir_explicit = true;
+    });
+    c.spool_max_bytes = layers.setting(spool_max, kSpoolMax, spool_max_setting);
+    c.shutdown_timeout = layers.setting(shutdown, kShutdown, [](const auto& v) {
+        return seconds_setting(v, kShutdown, 5, 0, 3600);
+    });
+    if (file) {
+        for (const auto& [key, value] : file->kafka_properties) {
+            add_property(fmt::format("{}={}", key, value.text),
+                         file->where(fmt::format("kafka_properties.{}", key), value),
+                         c.kafka_properties);
+        }
     }
-    c.spool_max_bytes = spool_max_setting(resolve(spool_max, kSpoolMax, env));
-    c.shutdown_timeout = seconds_setting(resolve(shutdown, kShutdown, env), kShutdown, 5, 0, 3600);
-    if (auto file = resolve(properties_file, kPropertiesFile, env); file && !trim(*file).empty()) {
-        std::string path = trim(*file);
+    if (auto path = layers.get(properties_file, kPropertiesFile); path && !trim(*path).empty()) {
+        std::string trimmed = trim(*path);
         parse_properties(
-            read_properties_file(path),
-            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path),
+            read_properties_file(trimmed),
+            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, trimmed),
             c.kafka_properties);
     }
     for (const std::string& property : properties) {

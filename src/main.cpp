@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 
 #include "pulse/check.hpp"
 #include "pulse/config.hpp"
+#include "pulse/host_threads.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
-#include "pulse/poller.hpp"
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/spool.hpp"
@@ -79,6 +81,22 @@ void log_poll(const Poller& poller, const PollReport& r) {
                   static_cast<double>(r.duration.count()) / 1000.0);
 }
 
+// One URI: "qemu:///system every 10 s", as ever. Several: how many, and the URIs by PAUSE.
+std::string describe_hosts(const Config& config) {
+    if (config.hosts.size() == 1) {
+        return fmt::format("{} every {} s", config.hosts[0].uri, config.hosts[0].pause.count());
+    }
+    std::map<std::int64_t, std::vector<std::string>> by_pause;
+    for (const HostConfig& host : config.hosts) {
+        by_pause[host.pause.count()].push_back(host.uri);
+    }
+    std::vector<std::string> groups;
+    for (const auto& [pause, uris] : by_pause) {
+        groups.push_back(fmt::format("every {} s: {}", pause, fmt::join(uris, ", ")));
+    }
+    return fmt::format("{} hypervisors ({})", config.hosts.size(), fmt::join(groups, "; "));
+}
+
 bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
     for (const auto& sink : out.sinks()) {
@@ -136,13 +154,21 @@ int main(int argc, char** argv) {
         return 2;
     }
     libvirt::EventLoop events;
-    // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled again
-    // at the next tick; below that it spares a dead host one attempt per tick only when PAUSE is
-    // long, which is when an attempt (an ssh login) costs most relative to the poll.
-    Poller poller(
-        {config.kvm_host, config.gather_host_stats, config.pause, config.rates, config.pause}, out);
-    spdlog::info("pulse-sensor {} watching {} every {} s; output: {}", PULSE_VERSION,
-                 config.kvm_host, config.pause.count(),
+    const bool several = config.hosts.size() > 1;
+    HostThreads hosts(
+        config.hosts, out,
+        {.polled =
+             [&](const Poller& poller, const PollReport& report) {
+                 log_poll(poller, report);
+                 out.poll();  // hand the poll to Kafka and make it durable in the spool now
+             },
+         .overrun =
+             [&](const HostConfig& host, std::uint64_t skipped, std::chrono::milliseconds took) {
+                 spdlog::warn("{}a poll took {} ms, longer than PAUSE ({} s): skipped {} tick(s)",
+                              several ? host.uri + ": " : "", took.count(), host.pause.count(),
+                              skipped);
+             }});
+    spdlog::info("pulse-sensor {} watching {}; output: {}", PULSE_VERSION, describe_hosts(config),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
                                                   config.kafka_topic)
                                     : std::string("stdout"));
@@ -152,26 +178,35 @@ int main(int argc, char** argv) {
     }
 
     if (config.once) {
-        PollReport report = poller.poll(poll_timestamp());
-        log_poll(poller, report);
+        std::vector<PollReport> reports = hosts.poll_once();
         bool delivered = flush_outputs(out, config.shutdown_timeout);
-        return report.connected && delivered ? 0 : 1;
+        bool connected = std::all_of(reports.begin(), reports.end(),
+                                     [](const PollReport& r) { return r.connected; });
+        return connected && delivered ? 0 : 1;
     }
 
-    int signal = run_fixed_rate(
-        config.pause, signals,
-        {.tick =
-             [&](Timestamp time) {
-                 log_poll(poller, poller.poll(time));
-                 out.poll();  // hand the poll to Kafka and make it durable in the spool now
-             },
-         .idle = [&] { out.poll(); },
-         .overrun =
-             [&](std::uint64_t skipped, std::chrono::milliseconds took) {
-                 spdlog::warn("a poll took {} ms, longer than PAUSE ({} s): skipped {} tick(s)",
-                              took.count(), config.pause.count(), skipped);
-             }});
-    spdlog::info("stopping on {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    hosts.start();
+    // The main thread serves the outputs' delivery callbacks and watches for hosts stuck in a
+    // libvirt call while the host threads poll.
+    constexpr auto kIdleEvery = std::chrono::milliseconds(200);
+    while (!signals.wait_until(std::chrono::steady_clock::now() + kIdleEvery)) {
+        out.poll();
+        hosts.report_stalls();
+    }
+    spdlog::info("stopping on {}", signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    // A poll in progress normally ends in milliseconds; one stuck in libvirt gets as long as
+    // Kafka does, and at least a second.
+    std::vector<std::string> stuck = hosts.stop(
+        std::max<std::chrono::milliseconds>(config.shutdown_timeout, std::chrono::seconds(1)));
     flush_outputs(out, config.shutdown_timeout);
+    if (!stuck.empty()) {
+        // Their threads still hold the outputs and their libvirt connections: returning would
+        // run destructors under their feet. Everything delivered has been flushed above.
+        spdlog::warn("stopped without waiting for {}: still in a libvirt call",
+                     fmt::join(stuck, ", "));
+        spdlog::shutdown();
+        std::fflush(nullptr);
+        std::_Exit(0);
+    }
     return 0;
 }

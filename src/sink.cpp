@@ -20,12 +20,22 @@ bool StreamSink::flush(std::chrono::milliseconds) {
     return std::fflush(stream_) == 0;
 }
 
+Fanout::Fanout(Fanout&& other) noexcept
+    : formats_(std::move(other.formats_)), sinks_(std::move(other.sinks_)) {}
+
+Fanout& Fanout::operator=(Fanout&& other) noexcept {
+    formats_ = std::move(other.formats_);
+    sinks_ = std::move(other.sinks_);
+    return *this;
+}
+
 void Fanout::add(Format format, std::unique_ptr<Sink> sink) {
     formats_.push_back(format);
     sinks_.push_back(std::move(sink));
 }
 
 void Fanout::deliver(std::string_view key, std::span<const Point> points) {
+    std::lock_guard lock(mutex_);
     bool compact_ready = false;
     std::string pretty;
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -46,12 +56,14 @@ void Fanout::deliver(std::string_view key, std::span<const Point> points) {
 }
 
 void Fanout::poll() {
+    std::lock_guard lock(mutex_);
     for (auto& sink : sinks_) {
         sink->poll();
     }
 }
 
 bool Fanout::flush(std::chrono::milliseconds timeout) {
+    std::lock_guard lock(mutex_);
     bool all = true;
     for (auto& sink : sinks_) {
         all = sink->flush(timeout) && all;

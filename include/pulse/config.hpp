@@ -1,6 +1,12 @@
 // Runtime configuration: one struct, built and validated in one place.
 //
-// Precedence, highest first: command-line flag, environment variable, built-in default.
+// Precedence, highest first: command-line flag, environment variable, configuration file
+// (--config / CONFIG_FILE, TOML, see config_file.hpp), built-in default. The hypervisors are one
+// setting: KVM_HOST (a comma-separated list) replaces the file's kvm_host or [[host]] tables as a
+// whole. PAUSE and GATHER_HOST_STATS apply to every hypervisor except where a [[host]] table
+// sets its own; a [[host]] table's value is the most specific, so it wins over both.
+// Kafka properties: the file's [kafka_properties], then KAFKA_PROPERTIES_FILE, then each
+// --kafka-property, a later one winning.
 // The environment variable names are a public contract (see README); every one of them has a
 // flag of the same meaning. An invalid value is a ConfigError whose message names the variable
 // and the accepted values; main() prints it as one line and exits with status 2.
@@ -17,8 +23,17 @@
 
 namespace pulse {
 
+// One hypervisor: its URI (also the vmHost tag of its points) and how it is polled.
+struct HostConfig {
+    std::string uri = "qemu:///system";
+    std::chrono::seconds pause{10};
+    bool gather_host_stats = false;
+    bool rates = false;  // RATES, the same for every host
+};
+
 struct Config {
-    std::string kvm_host = "qemu:///system";
+    std::vector<HostConfig> hosts{HostConfig{}};  // never empty, no URI twice
+    // PAUSE and GATHER_HOST_STATS: every host's, unless its [[host]] table set its own.
     std::chrono::seconds pause{10};
     std::vector<std::string> kafka_bootstrap;  // empty: write to stdout instead of Kafka
     std::string kafka_topic = "kvm-metrics";
@@ -39,6 +54,7 @@ struct Config {
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
+    std::string host_uris() const;          // the URIs joined with ", ", for the log
 };
 
 class ConfigError : public std::runtime_error {

@@ -2,12 +2,20 @@
 //
 // Fanout sends one poll's messages to every configured output, serializing each message once
 // per format: compact JSON for Kafka and plain stdout, indented JSON for DEBUG.
+//
+// One Fanout serves every hypervisor's thread. A single mutex around deliver, poll and flush
+// makes it safe to share: the sinks behind it (librdkafka's queue, the spool's segment files
+// and acknowledgement mark, stdio) are written in sequence anyway, a message is serialized in
+// microseconds while a poll waits milliseconds on libvirt, so threads seldom meet on the lock;
+// and a lock held for a whole message keeps each message's bytes together on stdout. A lock per
+// sink or a queue to one writer thread would add moving parts without adding throughput.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,14 +65,22 @@ enum class Format { json, json_pretty };
 
 class Fanout {
   public:
+    Fanout() = default;
+    // Moves the outputs only; for building a Fanout before any thread shares it.
+    Fanout(Fanout&& other) noexcept;
+    Fanout& operator=(Fanout&& other) noexcept;
+
     void add(Format format, std::unique_ptr<Sink> sink);
     // Serializes `points` as one message and publishes it under `key` to every sink.
+    // deliver, poll and flush may be called from any thread.
     void deliver(std::string_view key, std::span<const Point> points);
     void poll();
     bool flush(std::chrono::milliseconds timeout);
+    // Not locked: for counters once the threads are done.
     const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
 
   private:
+    std::mutex mutex_;
     std::vector<Format> formats_;
     std::vector<std::unique_ptr<Sink>> sinks_;
     std::string compact_buffer_;  // reused between messages

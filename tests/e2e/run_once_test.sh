@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end check of the built binary: `--once` on the CloudStack-like test-driver fixture prints
-# contract-shaped JSON on stdout, every bad setting exits 2 with one line naming it, and
-# `--check` says ok or FAIL per target with the matching exit status.
+# contract-shaped JSON on stdout, every bad setting exits 2 with one line naming it, `--check`
+# says ok or FAIL per target with the matching exit status, and several URIs and a configuration
+# file work.
 # Usage: run_once_test.sh PATH/TO/pulse-sensor PATH/TO/fixtures
 set -euo pipefail
 sensor=$1
@@ -80,6 +81,9 @@ check_bad KAFKA_BOOTSTRAP "broker-without-port"
 check_bad KAFKA_TOPIC "bad topic"
 check_bad GATHER_HOST_STATS maybe
 check_bad DEBUG verbose
+check_bad KVM_HOST "$uri,,test:///default"
+check_bad KVM_HOST "$uri, $uri"
+check_bad KVM_HOST "$uri,hostname-only"
 
 # 4. An unreachable hypervisor: --once fails with 1 and says why, no crash.
 rc=0
@@ -118,6 +122,40 @@ grep -q "^ok   libvirt " "$out" || fail "--check with Kafka down: libvirt not ok
 grep -q "^FAIL kafka 127.0.0.1:$port: " "$out" || fail "--check printed no kafka FAIL line: $(cat "$out")"
 [ $((SECONDS - start)) -le 15 ] || fail "--check with a closed Kafka port took $((SECONDS - start)) s"
 ! grep -q S3CRET "$out" "$err" || fail "--check printed a secret property's value"
+
+# 7. Several hypervisors: --once polls each, every message tagged with its own vmHost, and DEBUG
+# logs one poll line per hypervisor; --check gives one line per URI; a config file's unknown key exits 2 naming the file, line and key.
+rc=0
+env -i PATH="$PATH" KVM_HOST="$uri, test:///default" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 0 ] || fail "--once on two URIs: exit $rc ($(cat "$err"))"
+python3 - "$out" "$uri" <<'PY' || fail "two URIs: messages not tagged per host"
+import json, sys
+hosts = [json.loads(l)[0]["tags"]["vmHost"] for l in open(sys.argv[1])]
+assert hosts.count(sys.argv[2]) == 2, hosts
+assert hosts.count("test:///default") >= 1, hosts
+assert set(hosts) == {sys.argv[2], "test:///default"}, hosts
+PY
+env -i PATH="$PATH" KVM_HOST="$uri,test:///default" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" ||
+    fail "DEBUG --once on two URIs failed"
+[ "$(grep -c "\[debug\] poll $uri: 2 domains" "$err")" -eq 1 ] || fail "DEBUG: no poll line for $uri: $(cat "$err")"
+[ "$(grep -c '\[debug\] poll test:///default: ' "$err")" -eq 1 ] || fail "DEBUG: no poll line for test:///default"
+rc=0
+env -i PATH="$PATH" KVM_HOST="$uri,test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--check on a good and a bad URI: exit $rc, expected 1"
+grep -qx "ok   libvirt $uri: 2 domains" "$out" || fail "--check on two URIs: no ok line: $(cat "$out")"
+grep -q "^FAIL libvirt test:///nonexistent/node.xml: " "$out" || fail "--check on two URIs: no FAIL line: $(cat "$out")"
+toml=$(mktemp --suffix=.toml)
+printf 'pause = 10\nkvm_hosts = "%s"\n' "$uri" >"$toml"
+rc=0
+env -i PATH="$PATH" CONFIG_FILE="$toml" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 2 ] || fail "unknown key in the config file: exit $rc, expected 2"
+grep -q "'$toml' line 2, key kvm_hosts: unknown key" "$err" || fail "config file error: $(cat "$err")"
+printf '[[host]]\nuri = "%s"\ngather_host_stats = true\n' "$uri" >"$toml"
+rc=0
+env -i PATH="$PATH" timeout 30 "$sensor" --config "$toml" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 0 ] || fail "--once with a config file: exit $rc ($(cat "$err"))"
+[ "$(wc -l <"$out")" -eq 3 ] || fail "config file's [[host]] with host stats: $(wc -l <"$out") messages, expected 3"
+rm -f "$toml"
 
 if [ "$failures" -gt 0 ]; then
     echo "end-to-end: $failures failure(s)" >&2

@@ -21,7 +21,7 @@ echo "built $deb"
 
 dpkg-deb -f "$deb" Package | grep -qx pulse-sensor || fail "package name"
 depends=$(dpkg-deb -f "$deb" Depends)
-for dep in libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g openssh-client; do
+for dep in libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 openssh-client; do
     grep -qw -- "$dep" <<<"$depends" || fail "Depends lacks $dep: $depends"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/default/pulse-sensor ||
@@ -43,6 +43,7 @@ unit=$root/usr/lib/systemd/system/pulse-sensor.service
 [ -f "$unit" ] || fail "no unit /usr/lib/systemd/system/pulse-sensor.service"
 [ -f "$root/etc/default/pulse-sensor" ] || fail "no /etc/default/pulse-sensor"
 [ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.env" ] || fail "no example env in the docs"
+[ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.toml" ] || fail "no example configuration file in the docs"
 
 version=$("$binary" --version) || fail "the installed binary does not run"
 grep -q '^pulse-sensor [0-9]' <<<"$version" || fail "--version printed '$version'"

@@ -51,7 +51,9 @@ std::string error_of(std::vector<std::string> args, std::map<std::string, std::s
 
 TEST(Config, DefaultsMatchTheContract) {
     Config c = parse({});
-    EXPECT_EQ(c.kvm_host, "qemu:///system");
+    ASSERT_EQ(c.hosts.size(), 1U);
+    EXPECT_EQ(c.hosts[0].uri, "qemu:///system");
+    EXPECT_EQ(c.hosts[0].pause, std::chrono::seconds(10));
     EXPECT_EQ(c.pause, std::chrono::seconds(10));
     EXPECT_TRUE(c.kafka_bootstrap.empty());
     EXPECT_FALSE(c.use_kafka());
@@ -68,7 +70,10 @@ TEST(Config, EveryVariableIsReadFromTheEnvironment) {
                           {"KAFKA_TOPIC", "metrics.kvm_v2"},
                           {"GATHER_HOST_STATS", "true"},
                           {"DEBUG", "yes"}});
-    EXPECT_EQ(c.kvm_host, "qemu+ssh://root@10.252.1.11/system");
+    ASSERT_EQ(c.hosts.size(), 1U);
+    EXPECT_EQ(c.hosts[0].uri, "qemu+ssh://root@10.252.1.11/system");
+    EXPECT_EQ(c.hosts[0].pause, std::chrono::seconds(30));
+    EXPECT_TRUE(c.hosts[0].gather_host_stats);
     EXPECT_EQ(c.pause, std::chrono::seconds(30));
     EXPECT_EQ(c.kafka_bootstrap, (std::vector<std::string>{"kafka1:9092", "kafka2:9093"}));
     EXPECT_EQ(c.bootstrap_servers(), "kafka1:9092,kafka2:9093");
@@ -87,7 +92,8 @@ TEST(Config, AFlagWinsOverItsVariable) {
                {"KAFKA_TOPIC", "u"},
                {"GATHER_HOST_STATS", "true"},
                {"DEBUG", "true"}});
-    EXPECT_EQ(c.kvm_host, "test:///default");
+    ASSERT_EQ(c.hosts.size(), 1U);
+    EXPECT_EQ(c.hosts[0].uri, "test:///default");
     EXPECT_EQ(c.pause, std::chrono::seconds(5));
     EXPECT_EQ(c.bootstrap_servers(), "127.0.0.1:9092");
     EXPECT_EQ(c.kafka_topic, "t");
@@ -151,6 +157,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadValue{"KVM_HOST", "", "libvirt URI"}, BadValue{"KVM_HOST", "no uri here", "libvirt URI"},
         BadValue{"KVM_HOST", "hostname-only", "libvirt URI"},
+        BadValue{"KVM_HOST", "qemu:///system,,test:///default", "no empty item"},
+        BadValue{"KVM_HOST", "qemu:///system,", "no empty item"},
+        BadValue{"KVM_HOST", "qemu:///system, qemu:///system", "listed twice"},
+        BadValue{"KVM_HOST", "qemu:///system,hostname-only", "libvirt URI"},
         BadValue{"PAUSE", "0", "whole seconds from 1 to 86400"},
         BadValue{"PAUSE", "-5", "whole seconds"}, BadValue{"PAUSE", "ten", "whole seconds"},
         BadValue{"PAUSE", "1.5", "whole seconds"}, BadValue{"PAUSE", "86401", "whole seconds"},
@@ -307,6 +317,160 @@ TEST(Config, VersionPrintsTheVersion) {
     ParseResult r = parse_config({"--version"}, env_of({}));
     EXPECT_EQ(r.outcome, ParseOutcome::exit_ok);
     EXPECT_THAT(r.message, HasSubstr(PULSE_VERSION));
+}
+
+TEST(Config, KvmHostTakesACommaSeparatedListWithSpacesTrimmed) {
+    Config c = parse({}, {{"KVM_HOST", " qemu:///system , qemu+ssh://root@hv1/system,test:///x "},
+                          {"PAUSE", "20"},
+                          {"GATHER_HOST_STATS", "yes"}});
+    ASSERT_EQ(c.hosts.size(), 3U);
+    EXPECT_EQ(c.hosts[0].uri, "qemu:///system");
+    EXPECT_EQ(c.hosts[1].uri, "qemu+ssh://root@hv1/system");
+    EXPECT_EQ(c.hosts[2].uri, "test:///x");
+    for (const HostConfig& host : c.hosts) {
+        EXPECT_EQ(host.pause, std::chrono::seconds(20)) << host.uri;
+        EXPECT_TRUE(host.gather_host_stats) << host.uri;
+    }
+    EXPECT_EQ(c.host_uris(), "qemu:///system, qemu+ssh://root@hv1/system, test:///x");
+}
+
+TEST(Config, ABadItemInTheFlagsListNamesTheFlag) {
+    std::string message = error_of({"--kvm-host", "qemu:///system,,test:///x"}, {});
+    EXPECT_THAT(message, HasSubstr("KVM_HOST (--kvm-host)"));
+    EXPECT_THAT(message, HasSubstr("'qemu:///system,,test:///x'"));
+}
+
+// The layers of precedence, each given a different value, one setting at a time.
+TEST(Config, AFlagWinsOverTheEnvironmentWhichWinsOverTheFileWhichWinsOverTheDefault) {
+    std::string file = write_file("precedence.toml",
+                                  "pause = 30\n"
+                                  "kafka_topic = \"from-file\"\n"
+                                  "kafka_bootstrap = [\"file1:9092\", \"file2:9092\"]\n"
+                                  "debug = true\n"
+                                  "shutdown_timeout = 7\n");
+    Config from_file = parse({"--config", file});
+    EXPECT_EQ(from_file.pause, std::chrono::seconds(30));
+    EXPECT_EQ(from_file.hosts[0].pause, std::chrono::seconds(30));
+    EXPECT_EQ(from_file.kafka_topic, "from-file");
+    EXPECT_EQ(from_file.bootstrap_servers(), "file1:9092,file2:9092");
+    EXPECT_TRUE(from_file.debug);
+    EXPECT_EQ(from_file.shutdown_timeout, std::chrono::seconds(7));
+    EXPECT_EQ(from_file.spool_max_bytes, 256ULL << 20) << "not in the file: the default";
+
+    Config env_over_file =
+        parse({}, {{"CONFIG_FILE", file}, {"PAUSE", "40"}, {"KAFKA_TOPIC", "from-env"}});
+    EXPECT_EQ(env_over_file.pause, std::chrono::seconds(40));
+    EXPECT_EQ(env_over_file.kafka_topic, "from-env");
+    EXPECT_EQ(env_over_file.bootstrap_servers(), "file1:9092,file2:9092");
+
+    Config flag_over_env =
+        parse({"--config", file, "--pause", "50"}, {{"PAUSE", "40"}, {"KAFKA_TOPIC", "from-env"}});
+    EXPECT_EQ(flag_over_env.pause, std::chrono::seconds(50));
+    EXPECT_EQ(flag_over_env.kafka_topic, "from-env");
+}
+
+TEST(Config, RatesFromTheFileReachEveryHost) {
+    std::string file = write_file("rates.toml",
+                                  "rates = true\n"
+                                  "[[host]]\n"
+                                  "uri = \"qemu+ssh://root@hv1/system\"\n"
+                                  "[[host]]\n"
+                                  "uri = \"qemu+ssh://root@hv2/system\"\n");
+    Config c = parse({"--config", file});
+    EXPECT_TRUE(c.rates);
+    ASSERT_EQ(c.hosts.size(), 2U);
+    for (const HostConfig& host : c.hosts) {
+        EXPECT_TRUE(host.rates) << host.uri;
+    }
+    EXPECT_FALSE(parse({"--config", file}, {{"RATES", "false"}}).hosts[1].rates);
+}
+
+TEST(Config, TheConfigFlagWinsOverConfigFile) {
+    std::string a = write_file("a.toml", "kafka_topic = \"a\"\n");
+    std::string b = write_file("b.toml", "kafka_topic = \"b\"\n");
+    EXPECT_EQ(parse({"--config", a}, {{"CONFIG_FILE", b}}).kafka_topic, "a");
+    EXPECT_EQ(parse({}, {{"CONFIG_FILE", b}}).kafka_topic, "b");
+}
+
+TEST(Config, HostTablesKeepTheirOwnPauseAndHostStatsOverTheGlobalOnes) {
+    std::string file = write_file("hosts.toml",
+                                  "pause = 15\n"
+                                  "[[host]]\n"
+                                  "uri = \"qemu+ssh://root@hv1/system\"\n"
+                                  "pause = 30\n"
+                                  "gather_host_stats = true\n"
+                                  "[[host]]\n"
+                                  "uri = \"qemu+ssh://root@hv2/system\"\n");
+    Config c = parse({"--config", file}, {{"PAUSE", "20"}});
+    ASSERT_EQ(c.hosts.size(), 2U);
+    EXPECT_EQ(c.hosts[0].uri, "qemu+ssh://root@hv1/system");
+    EXPECT_EQ(c.hosts[0].pause, std::chrono::seconds(30));
+    EXPECT_TRUE(c.hosts[0].gather_host_stats);
+    EXPECT_EQ(c.hosts[1].uri, "qemu+ssh://root@hv2/system");
+    EXPECT_EQ(c.hosts[1].pause, std::chrono::seconds(20)) << "PAUSE over the file's pause";
+    EXPECT_FALSE(c.hosts[1].gather_host_stats);
+}
+
+TEST(Config, KvmHostReplacesTheFilesHostTablesAsAWhole) {
+    std::string file = write_file("replaced.toml",
+                                  "[[host]]\n"
+                                  "uri = \"qemu+ssh://root@hv1/system\"\n"
+                                  "pause = 30\n");
+    Config c = parse({"--config", file}, {{"KVM_HOST", "test:///a,test:///b"}, {"PAUSE", "5"}});
+    ASSERT_EQ(c.hosts.size(), 2U);
+    EXPECT_EQ(c.hosts[0].uri, "test:///a");
+    EXPECT_EQ(c.hosts[1].uri, "test:///b");
+    EXPECT_EQ(c.hosts[0].pause, std::chrono::seconds(5));
+}
+
+TEST(Config, PropertiesOfTheFileComeBeforeThePropertiesFileAndTheFlags) {
+    std::string file = write_file("props.toml",
+                                  "[kafka_properties]\n"
+                                  "\"security.protocol\" = \"SASL_SSL\"\n"
+                                  "\"linger.ms\" = 20\n"
+                                  "\"sasl.username\" = \"from-file\"\n");
+    std::string properties = write_file("props.properties", "sasl.username=from-properties\n");
+    Config c = parse({"--config", file, "--kafka-property", "linger.ms=5"},
+                     {{"KAFKA_PROPERTIES_FILE", properties}});
+    EXPECT_EQ(c.kafka_properties.at("security.protocol"), "SASL_SSL");
+    EXPECT_EQ(c.kafka_properties.at("sasl.username"), "from-properties");
+    EXPECT_EQ(c.kafka_properties.at("linger.ms"), "5");
+}
+
+TEST(Config, ABadValueInTheFileNamesTheFileTheLineAndTheKey) {
+    std::string file = write_file("bad-value.toml",
+                                  "kafka_topic = \"ok\"\n"
+                                  "pause = 0\n");
+    std::string message = error_of({"--config", file}, {});
+    EXPECT_THAT(message, HasSubstr(file));
+    EXPECT_THAT(message, HasSubstr("line 2"));
+    EXPECT_THAT(message, HasSubstr("key pause"));
+    EXPECT_THAT(message, HasSubstr("whole seconds from 1 to 86400"));
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+    // The same value from the environment wins and is valid: the file's is never looked at.
+    EXPECT_EQ(parse({"--config", file}, {{"PAUSE", "3"}}).pause, std::chrono::seconds(3));
+}
+
+TEST(Config, ABadHostInTheFileNamesItsLine) {
+    std::string file = write_file("bad-host.toml",
+                                  "[[host]]\n"
+                                  "uri = \"qemu:///system\"\n"
+                                  "[[host]]\n"
+                                  "uri = \"qemu:///system\"\n");
+    std::string message = error_of({"--config", file}, {});
+    EXPECT_THAT(message, HasSubstr("line 4, key host.uri"));
+    EXPECT_THAT(message, HasSubstr("each URI once"));
+}
+
+TEST(Config, AMissingConfigFileNamesTheVariableAndTheFlag) {
+    EXPECT_THAT(error_of({}, {{"CONFIG_FILE", "/nonexistent/pulse-sensor.toml"}}),
+                HasSubstr("CONFIG_FILE (--config) '/nonexistent/pulse-sensor.toml'"));
+}
+
+TEST(Config, TheExampleConfigFileIsValid) {
+    Config c = parse({"--config", PULSE_SOURCE_DIR "/packaging/pulse-sensor.toml"});
+    EXPECT_GE(c.hosts.size(), 2U);
+    EXPECT_TRUE(c.use_kafka());
 }
 
 }  // namespace
