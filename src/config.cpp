@@ -4,6 +4,8 @@
 // the environment, then goes through the same validator, so an error names both spellings.
 #include "pulse/config.hpp"
 
+#include "pulse/metrics_server.hpp"
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -35,6 +37,8 @@ constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
 constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
 constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
 constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file"};
+constexpr Setting kMetricsAddr{"METRICS_ADDR", "--metrics-addr"};
+constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-timeout"};
 
 // A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
 constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
@@ -181,6 +185,20 @@ std::string kvm_host_setting(const std::optional<std::string>& value) {
     return uri;
 }
 
+// Empty or "off": no listener.
+std::string metrics_addr_setting(const std::optional<std::string>& value) {
+    const std::string text = value ? trim(*value) : std::string();
+    if (text.empty() || text == "off") {
+        return {};
+    }
+    if (!parse_listen_address(text)) {
+        invalid(kMetricsAddr, *value,
+                "host:port, :port or [ipv6]:port with a port from 1 to 65535, e.g. "
+                "127.0.0.1:9464, or off");
+    }
+    return text;
+}
+
 // librdkafka's property names: lower case, digits, dots, underscores and dashes.
 bool valid_property_name(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -260,6 +278,9 @@ Environment (a flag wins over its variable):
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
+  METRICS_ADDR       host:port serving /metrics and /healthz (default off), e.g. :9464
+  HEALTH_DELIVERY_TIMEOUT  seconds without a delivery, messages outstanding, before
+                     /healthz fails                           (default 300)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
@@ -377,6 +398,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     std::optional<std::string> spool_dir, spool_max, shutdown, properties_file;
     std::vector<std::string> properties;
     bool check = false;
+    std::optional<std::string> metrics_addr, health_timeout;
+    bool healthcheck = false;
     app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
     app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
@@ -402,6 +425,13 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_flag("--check", check,
                  "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
                  "ok/FAIL line each, exit 0 only if all are ok");
+    app.add_option("--metrics-addr", metrics_addr,
+                   "serve /metrics and /healthz on host:port, or off (METRICS_ADDR)");
+    app.add_option("--health-delivery-timeout", health_timeout,
+                   "seconds without a delivery before /healthz fails (HEALTH_DELIVERY_TIMEOUT)");
+    app.add_flag("--healthcheck", healthcheck,
+                 "ask the METRICS_ADDR listener's /healthz, print the answer, exit 0 if healthy "
+                 "(or when METRICS_ADDR is off): a container HEALTHCHECK");
 
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -454,6 +484,10 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         add_property(property, "--kafka-property", c.kafka_properties);
     }
     c.check = check;
+    c.metrics_addr = metrics_addr_setting(resolve(metrics_addr, kMetricsAddr, env));
+    c.health_delivery_timeout = seconds_setting(resolve(health_timeout, kHealthTimeout, env),
+                                                kHealthTimeout, 300, 1, kMaxPauseSeconds);
+    c.healthcheck = healthcheck;
     return result;
 }
 

@@ -12,6 +12,8 @@
 #include "pulse/config.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/metrics.hpp"
+#include "pulse/metrics_server.hpp"
 #include "pulse/poller.hpp"
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
@@ -79,6 +81,29 @@ void log_poll(const Poller& poller, const PollReport& r) {
                   static_cast<double>(r.duration.count()) / 1000.0);
 }
 
+// The sinks' counters into the registry, from the thread that owns the sinks.
+void record_outputs(Metrics& metrics, const Fanout& out) {
+    const auto now = SteadyClock::now();
+    for (const auto& sink : out.sinks()) {
+        metrics.update_sink(sink->name(), sink->counters(), now);
+    }
+}
+
+std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metrics& metrics) {
+    if (config.metrics_addr.empty()) {
+        return nullptr;
+    }
+    try {
+        auto server =
+            std::make_unique<MetricsServer>(metrics, *parse_listen_address(config.metrics_addr));
+        spdlog::info("serving /metrics and /healthz on {}", config.metrics_addr);
+        return server;
+    } catch (const MetricsServerError& e) {
+        throw ConfigError(fmt::format("invalid METRICS_ADDR (--metrics-addr) '{}': {}",
+                                      config.metrics_addr, e.what()));
+    }
+}
+
 bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
     for (const auto& sink : out.sinks()) {
@@ -110,6 +135,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     const Config& config = parsed.config;
+    if (config.healthcheck) {
+        return run_healthcheck(config, stdout);
+    }
     setup_logging(config.debug);
     libvirt::silence_default_error_handler();
     // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
@@ -126,8 +154,12 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     Fanout out;
+    Metrics metrics(config.health_delivery_timeout);
+    HostMetrics& host_metrics = metrics.add_host(config.kvm_host);
+    std::unique_ptr<MetricsServer> metrics_server;
     try {
         out = make_outputs(config);
+        metrics_server = start_metrics_server(config, metrics);
     } catch (const ConfigError& e) {
         spdlog::critical("{}", e.what());
         return 2;
@@ -139,7 +171,7 @@ int main(int argc, char** argv) {
     // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled again
     // at the next tick; below that it spares a dead host one attempt per tick only when PAUSE is
     // long, which is when an attempt (an ssh login) costs most relative to the poll.
-    Poller poller({config.kvm_host, config.gather_host_stats, config.pause}, out);
+    Poller poller({config.kvm_host, config.gather_host_stats, config.pause, &host_metrics}, out);
     spdlog::info("pulse-sensor {} watching {} every {} s; output: {}", PULSE_VERSION,
                  config.kvm_host, config.pause.count(),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
@@ -163,10 +195,16 @@ int main(int argc, char** argv) {
              [&](Timestamp time) {
                  log_poll(poller, poller.poll(time));
                  out.poll();  // hand the poll to Kafka and make it durable in the spool now
+                 record_outputs(metrics, out);
              },
-         .idle = [&] { out.poll(); },
+         .idle =
+             [&] {
+                 out.poll();
+                 record_outputs(metrics, out);
+             },
          .overrun =
              [&](std::uint64_t skipped, std::chrono::milliseconds took) {
+                 host_metrics.record_overrun(skipped);
                  spdlog::warn("a poll took {} ms, longer than PAUSE ({} s): skipped {} tick(s)",
                               took.count(), config.pause.count(), skipped);
              }});

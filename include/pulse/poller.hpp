@@ -16,6 +16,7 @@
 #include "pulse/collector.hpp"
 #include "pulse/condition_log.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/metrics.hpp"
 #include "pulse/point.hpp"
 #include "pulse/sink.hpp"
 
@@ -25,6 +26,7 @@ struct PollerOptions {
     std::string uri;
     bool gather_host_stats = false;
     std::chrono::seconds max_backoff{10};
+    HostMetrics* metrics = nullptr;  // where each poll and reconnect is recorded, if anywhere
 };
 
 struct PollReport {
