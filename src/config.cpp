@@ -456,6 +456,13 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     ParseResult result;
     Config& c = result.config;
+    if (healthcheck) {
+        // A container HEALTHCHECK passes the container's environment as it is (an empty
+        // KVM_HOST= included, which the entrypoint would have unset): read only what it needs.
+        c.healthcheck = true;
+        c.metrics_addr = metrics_addr_setting(resolve(metrics_addr, kMetricsAddr, env));
+        return result;
+    }
     c.kvm_host = kvm_host_setting(resolve(kvm_host, kKvmHost, env));
     c.pause = seconds_setting(resolve(pause, kPause, env), kPause, 10, 1, kMaxPauseSeconds);
     c.kafka_bootstrap = bootstrap_setting(resolve(bootstrap, kBootstrap, env));
@@ -487,7 +494,6 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.metrics_addr = metrics_addr_setting(resolve(metrics_addr, kMetricsAddr, env));
     c.health_delivery_timeout = seconds_setting(resolve(health_timeout, kHealthTimeout, env),
                                                 kHealthTimeout, 300, 1, kMaxPauseSeconds);
-    c.healthcheck = healthcheck;
     return result;
 }
 

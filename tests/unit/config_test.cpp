@@ -328,9 +328,13 @@ TEST(Config, HealthDeliveryTimeoutDefaultsToFiveMinutes) {
                 HasSubstr("HEALTH_DELIVERY_TIMEOUT (--health-delivery-timeout)"));
 }
 
-TEST(Config, HealthcheckIsAFlag) {
+TEST(Config, HealthcheckReadsOnlyTheMetricsAddress) {
     EXPECT_FALSE(parse({}).healthcheck);
-    EXPECT_TRUE(parse({"--healthcheck"}).healthcheck);
+    Config c = parse({"--healthcheck"}, {{"KVM_HOST", ""}, {"METRICS_ADDR", ":9464"}});
+    EXPECT_TRUE(c.healthcheck);
+    EXPECT_EQ(c.metrics_addr, ":9464");
+    EXPECT_THAT(error_of({"--healthcheck"}, {{"METRICS_ADDR", "nonsense"}}),
+                HasSubstr("METRICS_ADDR"));
 }
 
 }  // namespace
