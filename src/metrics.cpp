@@ -32,7 +32,7 @@ std::string escape_help(std::string_view text) {
     return out;
 }
 
-// Shortest text that reads back as the same double; "+Inf" for the last bucket.
+// The shortest text that reads back as the same double ("0.005", "45.093", "10").
 std::string format_value(double value) {
     return fmt::format("{}", value);
 }
