@@ -278,9 +278,9 @@ Environment (a flag wins over its variable):
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
-  METRICS_ADDR       host:port serving /metrics and /healthz (default off), e.g. :9464
-  HEALTH_DELIVERY_TIMEOUT  seconds without a delivery, messages outstanding, before
-                     /healthz fails                           (default 300)
+  METRICS_ADDR       host:port for /metrics and /healthz    (default off), e.g. :9464
+  HEALTH_DELIVERY_TIMEOUT  seconds messages may wait for Kafka, none
+                     acknowledged, before /healthz fails    (default 300)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
