@@ -16,12 +16,13 @@
 # regular files (and the key named by SSH_KEY_FILE, if set) are copied to a private
 # directory of the running user with mode 0600, and an ssh_config there names those keys and
 # that known_hosts, and includes the user's config. Keys must be readable by the running
-# user: a /root/.ssh mounted into a container running as pulse is not, which is said once. libvirt runs `ssh` from PATH; the first
-# one in PATH is then a symlink to this script, which, called as ssh, runs
-# `/usr/bin/ssh -F ssh_config` (a symlink rather than a generated script because /run may
-# be mounted noexec). A `keyfile=` URI parameter pointing into /root/.ssh is redirected
-# to the private copy. BatchMode makes a missing key or an unknown host fail at once
-# instead of waiting for a prompt; add `no_verify=1` to the URI to accept unknown hosts.
+# user: a /root/.ssh mounted into a container running as pulse is not, which is said once.
+# libvirt runs `ssh` from PATH; the first one in PATH is then a symlink to this script,
+# which, called as ssh, runs `/usr/bin/ssh -F ssh_config` (a symlink rather than a generated
+# script because /run may be mounted noexec). A `keyfile=` URI parameter pointing into the
+# mounted ~/.ssh is redirected to the private copy. BatchMode makes a missing key or an
+# unknown host fail at once instead of waiting for a prompt; add `no_verify=1` to the URI to
+# accept unknown hosts.
 # Nothing here prints key material, the URI or any other configuration value.
 set -eu
 
