@@ -2,7 +2,14 @@
 #
 #   docker build -t pulse-sensor .
 #   docker run --rm -e KVM_HOST=qemu+ssh://root@kvm1/system -e KAFKA_BOOTSTRAP=kafka:9092 \
-#       -v ~/.ssh:/root/.ssh:ro pulse-sensor
+#       -e SSH_KEY_FILE=/run/secrets/kvm_key -v /srv/pulse/kvm_key:/run/secrets/kvm_key:ro \
+#       pulse-sensor
+#
+# The sensor runs as the unprivileged user `pulse` (uid and gid 10001): a remote hypervisor
+# (qemu+ssh, qemu+tcp) needs no privilege here, only keys that uid can read. A local
+# qemu:///system socket is root's or its group's: run with --user 0, or add the socket's
+# group (--group-add). HEALTHCHECK asks the sensor's /healthz when METRICS_ADDR is set and
+# passes otherwise; it is pulse-sensor itself (--healthcheck), so no HTTP client is needed.
 #
 # Two stages: the first builds the sensor from the Debian 12 packages listed in the README,
 # the second carries only the binary, its runtime libraries and an ssh client (libvirt's
@@ -17,7 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         cmake ninja-build g++ pkg-config \
         libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
-        libcli11-dev libxml2-dev zlib1g-dev libtomlplusplus-dev \
+        libcli11-dev libxml2-dev zlib1g-dev libtomlplusplus-dev libcpp-httplib-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,12 +35,25 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPULSE_BUILD_TESTS
 FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 \
+        libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 libcpp-httplib0.11 \
         openssh-client ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
+# The spool and the entrypoint's private ssh directory belong to pulse; a named volume mounted
+# on /var/lib/pulse-sensor starts with that owner too. /run/pulse-sensor is searchable by all:
+# libvirt starts ssh without capabilities, so even root must not need them to reach the private
+# directory (mode 0700, of the running user) that the entrypoint makes inside.
+RUN useradd --system --uid 10001 --user-group --home-dir /home/pulse --create-home \
+        --shell /usr/sbin/nologin pulse \
+ && install -d -o pulse -g pulse -m 0750 /var/lib/pulse-sensor /var/lib/pulse-sensor/spool \
+ && install -d -o pulse -g pulse -m 0755 /run/pulse-sensor
 COPY --from=build /staging/usr/local/bin/pulse-sensor /usr/local/bin/pulse-sensor
 COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 # Fail the build, not the first start, when a runtime library is missing from the list above.
 RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh \
  && ! ldd /usr/local/bin/pulse-sensor | grep 'not found'
+# The interval leaves the sensor alone between checks; the timeout covers the check's own 5 s
+# connection and read timeouts.
+HEALTHCHECK --interval=30s --timeout=15s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/pulse-sensor", "--healthcheck"]
+USER pulse
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]

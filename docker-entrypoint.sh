@@ -7,21 +7,29 @@
 # "not set", i.e. print to stdout) and prepares ssh for qemu+ssh:// URIs. It then execs
 # the sensor, which becomes PID 1 and handles SIGTERM itself.
 #
-# ssh: users mount their keys with `-v ~/.ssh:/root/.ssh:ro`. Used in place, such a
+# The image runs as the user `pulse` (uid 10001); `--user 0` runs it as root.
+#
+# ssh: users mount their keys at the running user's ~/.ssh (`-v ~/.ssh:/home/pulse/.ssh:ro`,
+# or `/root/.ssh` with `--user 0`), or name one key with SSH_KEY_FILE. Used in place, such a
 # directory often fails ssh's checks (a config file owned by the host user is refused,
 # a key readable by others is ignored) and cannot take new known_hosts entries. So its
 # regular files (and the key named by SSH_KEY_FILE, if set) are copied to a private
-# root-owned directory with mode 0600, and an ssh_config there names those keys and that
-# known_hosts, and includes the user's config. libvirt runs `ssh` from PATH; the first
-# one in PATH is then a symlink to this script, which, called as ssh, runs
-# `/usr/bin/ssh -F ssh_config` (a symlink rather than a generated script because /run may
-# be mounted noexec). A `keyfile=` URI parameter pointing into /root/.ssh is redirected
-# to the private copy. BatchMode makes a missing key or an unknown host fail at once
-# instead of waiting for a prompt; add `no_verify=1` to the URI to accept unknown hosts.
+# directory of the running user with mode 0600, and an ssh_config there names those keys and
+# that known_hosts, and includes the user's config. Keys must be readable by the running
+# user: a /root/.ssh mounted into a container running as pulse is not, which is said once.
+# libvirt runs `ssh` from PATH; the first one in PATH is then a symlink to this script,
+# which, called as ssh, runs `/usr/bin/ssh -F ssh_config` (a symlink rather than a generated
+# script because /run may be mounted noexec). A `keyfile=` URI parameter pointing into the
+# mounted ~/.ssh is redirected to the private copy. BatchMode makes a missing key or an
+# unknown host fail at once instead of waiting for a prompt; add `no_verify=1` to the URI to
+# accept unknown hosts.
 # Nothing here prints key material, the URI or any other configuration value.
 set -eu
 
-SSH_SOURCE_DIR=${SSH_SOURCE_DIR:-/root/.ssh}
+# The running user's home from the passwd database: HOME may be unset or wrong under
+# `docker run --user`.
+user_home=$(getent passwd "$(id -u)" | cut -d: -f6) || true
+SSH_SOURCE_DIR=${SSH_SOURCE_DIR:-${user_home:-${HOME:-/root}}/.ssh}
 SSH_PRIVATE_DIR=${SSH_PRIVATE_DIR:-/run/pulse-sensor/ssh}
 
 # Called as $SSH_PRIVATE_DIR/bin/ssh. libvirt passes only PATH, HOME and a few other
@@ -60,7 +68,20 @@ write_ssh_config() {
     fi
 }
 
+# A /root/.ssh mount (the usual `-v /root/.ssh:/root/.ssh:ro`) while not root: unreadable
+# from here, and /root cannot even be looked into, so the mount table tells.
+warn_unreadable_root_ssh() {
+    [ "$(id -u)" -ne 0 ] || return 0
+    [ "$SSH_SOURCE_DIR" != /root/.ssh ] || return 0
+    if grep -q ' /root/\.ssh ' /proc/self/mountinfo 2>/dev/null; then
+        echo "docker-entrypoint.sh: /root/.ssh is mounted but this container runs as uid" \
+            "$(id -u), which cannot read it: mount the keys at $SSH_SOURCE_DIR (readable by" \
+            "uid $(id -u)), name one with SSH_KEY_FILE, or run with --user 0" >&2
+    fi
+}
+
 prepare_ssh() {
+    warn_unreadable_root_ssh
     have_dir=no
     if [ -d "$SSH_SOURCE_DIR" ] && [ -n "$(ls -A "$SSH_SOURCE_DIR" 2>/dev/null)" ]; then
         have_dir=yes
@@ -83,7 +104,8 @@ prepare_ssh() {
     fi
     if [ -n "${SSH_KEY_FILE:-}" ]; then
         if [ ! -r "$SSH_KEY_FILE" ]; then
-            echo "docker-entrypoint.sh: SSH_KEY_FILE is set but the file is not readable" >&2
+            echo "docker-entrypoint.sh: SSH_KEY_FILE is set but the file is not readable by" \
+                "uid $(id -u) (make it readable by that uid, or run with --user 0)" >&2
             exit 2
         fi
         cp "$SSH_KEY_FILE" "$SSH_PRIVATE_DIR/id_from_ssh_key_file"

@@ -6,6 +6,8 @@
 // spellings (and, for a value from the file, the file, line and key).
 #include "pulse/config.hpp"
 
+#include "pulse/metrics_server.hpp"
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -44,6 +46,9 @@ constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout", "shutdown_
 constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file",
                                   "kafka_properties_file"};
 constexpr Setting kConfigFile{"CONFIG_FILE", "--config", ""};
+constexpr Setting kMetricsAddr{"METRICS_ADDR", "--metrics-addr", "metrics_addr"};
+constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-timeout",
+                                 "health_delivery_timeout"};
 
 // A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
 constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
@@ -303,6 +308,20 @@ std::vector<HostConfig> hosts_setting(Layers& layers, const std::optional<std::s
     return hosts;
 }
 
+// Empty or "off": no listener.
+std::string metrics_addr_setting(const std::optional<std::string>& value) {
+    const std::string text = value ? trim(*value) : std::string();
+    if (text.empty() || text == "off") {
+        return {};
+    }
+    if (!parse_listen_address(text)) {
+        invalid(kMetricsAddr, *value,
+                "host:port, :port or [ipv6]:port with a port from 1 to 65535, e.g. "
+                "127.0.0.1:9464, or off");
+    }
+    return text;
+}
+
 // librdkafka's property names: lower case, digits, dots, underscores and dashes.
 bool valid_property_name(std::string_view name) {
     return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -385,6 +404,9 @@ Environment (a flag wins over its variable, a variable over the configuration fi
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
+  METRICS_ADDR       host:port for /metrics and /healthz    (default off), e.g. :9464
+  HEALTH_DELIVERY_TIMEOUT  seconds messages may wait for Kafka, none
+                     acknowledged, before /healthz fails    (default 300)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
@@ -513,6 +535,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, config_file;
     std::vector<std::string> properties;
     bool check = false;
+    std::optional<std::string> metrics_addr, health_timeout;
+    bool healthcheck = false;
     app.add_option("--kvm-host", kvm_host, "libvirt URI, or a comma-separated list (KVM_HOST)");
     app.add_option("--config", config_file, "TOML configuration file (CONFIG_FILE)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
@@ -542,6 +566,13 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_flag("--check", check,
                  "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
                  "ok/FAIL line each, exit 0 only if all are ok");
+    app.add_option("--metrics-addr", metrics_addr,
+                   "serve /metrics and /healthz on host:port, or off (METRICS_ADDR)");
+    app.add_option("--health-delivery-timeout", health_timeout,
+                   "seconds without a delivery before /healthz fails (HEALTH_DELIVERY_TIMEOUT)");
+    app.add_flag("--healthcheck", healthcheck,
+                 "ask the METRICS_ADDR listener's /healthz, print the answer, exit 0 if healthy "
+                 "(or when METRICS_ADDR is off): a container HEALTHCHECK");
 
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -567,6 +598,13 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     ParseResult result;
     Config& c = result.config;
+    if (healthcheck) {
+        // A container HEALTHCHECK passes the container's environment as it is (an empty
+        // KVM_HOST= included, which the entrypoint would have unset): read only what it needs.
+        c.healthcheck = true;
+        c.metrics_addr = metrics_addr_setting(metrics_addr ? metrics_addr : env(kMetricsAddr.env));
+        return result;
+    }
     std::optional<ConfigFile> file;
     if (auto path = config_file ? config_file : env(kConfigFile.env);
         path && !trim(*path).empty()) {
@@ -622,6 +660,10 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         add_property(property, "--kafka-property", c.kafka_properties);
     }
     c.check = check;
+    c.metrics_addr = layers.setting(metrics_addr, kMetricsAddr, metrics_addr_setting);
+    c.health_delivery_timeout = layers.setting(health_timeout, kHealthTimeout, [](const auto& v) {
+        return seconds_setting(v, kHealthTimeout, 300, 1, kMaxPauseSeconds);
+    });
     return result;
 }
 

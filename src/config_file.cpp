@@ -40,6 +40,8 @@ constexpr Key kTopLevelKeys[] = {
     {"spool_max_bytes", Kind::size},
     {"shutdown_timeout", Kind::integer},
     {"kafka_properties_file", Kind::string},
+    {"metrics_addr", Kind::string},
+    {"health_delivery_timeout", Kind::integer},
 };
 
 constexpr Key kHostKeys[] = {

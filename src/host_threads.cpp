@@ -21,14 +21,17 @@ std::int64_t ticks(Clock::time_point t) {
 }  // namespace
 
 struct HostThreads::Host {
-    Host(const HostConfig& c, Fanout& out)
+    Host(const HostConfig& c, Fanout& out, HostMetrics* metrics_)
         // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled
         // again at the next tick; below that it spares a dead host one attempt per tick only
         // when PAUSE is long, which is when an attempt (an ssh login) costs most relative to
         // the poll.
-        : config(c), poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause}, out) {}
+        : config(c),
+          metrics(metrics_),
+          poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_}, out) {}
 
     HostConfig config;
+    HostMetrics* metrics;  // may be null
     Poller poller;
     // When the running poll started (steady clock ticks), 0 between polls: written by the
     // host's thread, read by report_stalls().
@@ -45,10 +48,12 @@ struct HostThreads::Host {
     }
 };
 
-HostThreads::HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks)
+HostThreads::HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
+                         Metrics* metrics)
     : hooks_(std::move(hooks)) {
     for (const HostConfig& host : hosts) {
-        hosts_.push_back(std::make_shared<Host>(host, out));
+        hosts_.push_back(
+            std::make_shared<Host>(host, out, metrics ? &metrics->add_host(host.uri) : nullptr));
     }
 }
 
@@ -68,6 +73,9 @@ void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host
         }
         const auto skipped_before = schedule.missed_ticks();
         schedule.advance(Clock::now());
+        if (schedule.missed_ticks() != skipped_before && host->metrics) {
+            host->metrics->record_overrun(schedule.missed_ticks() - skipped_before);
+        }
         if (schedule.missed_ticks() != skipped_before && hooks.overrun) {
             hooks.overrun(
                 host->config, schedule.missed_ticks() - skipped_before,

@@ -292,9 +292,12 @@ bool KafkaSink::flush(std::chrono::milliseconds timeout) {
 SinkCounters KafkaSink::counters() const {
     SinkCounters c{callbacks_->produced.load(), callbacks_->delivered.load(),
                    callbacks_->failed.load(), 0, 0};
+    c.queued = static_cast<std::uint64_t>(producer_->outq_len());
     if (spool_) {
         c.dropped = spool_->counters().dropped;
         c.pending = spool_->pending();
+        c.spooled = true;
+        c.spool_bytes = spool_->disk_bytes();
     } else {
         c.pending = static_cast<std::uint64_t>(producer_->outq_len());
     }

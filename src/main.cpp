@@ -15,6 +15,9 @@
 #include "pulse/host_threads.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/metrics.hpp"
+#include "pulse/metrics_server.hpp"
+#include "pulse/poller.hpp"
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/spool.hpp"
@@ -97,6 +100,29 @@ std::string describe_hosts(const Config& config) {
     return fmt::format("{} hypervisors ({})", config.hosts.size(), fmt::join(groups, "; "));
 }
 
+// The sinks' counters into the registry, read under the outputs' lock.
+void record_outputs(Metrics& metrics, Fanout& out) {
+    const auto now = SteadyClock::now();
+    for (const auto& [name, counters] : out.counters()) {
+        metrics.update_sink(name, counters, now);
+    }
+}
+
+std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metrics& metrics) {
+    if (config.metrics_addr.empty()) {
+        return nullptr;
+    }
+    try {
+        auto server =
+            std::make_unique<MetricsServer>(metrics, *parse_listen_address(config.metrics_addr));
+        spdlog::info("serving /metrics and /healthz on {}", config.metrics_addr);
+        return server;
+    } catch (const MetricsServerError& e) {
+        throw ConfigError(fmt::format("invalid METRICS_ADDR (--metrics-addr) '{}': {}",
+                                      config.metrics_addr, e.what()));
+    }
+}
+
 bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
     for (const auto& sink : out.sinks()) {
@@ -128,6 +154,9 @@ int main(int argc, char** argv) {
         return 0;
     }
     const Config& config = parsed.config;
+    if (config.healthcheck) {
+        return run_healthcheck(config, stdout);
+    }
     setup_logging(config.debug);
     libvirt::silence_default_error_handler();
     // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
@@ -144,8 +173,11 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     Fanout out;
+    Metrics metrics(config.health_delivery_timeout);
+    std::unique_ptr<MetricsServer> metrics_server;
     try {
         out = make_outputs(config);
+        metrics_server = start_metrics_server(config, metrics);
     } catch (const ConfigError& e) {
         spdlog::critical("{}", e.what());
         return 2;
@@ -167,7 +199,8 @@ int main(int argc, char** argv) {
                  spdlog::warn("{}a poll took {} ms, longer than PAUSE ({} s): skipped {} tick(s)",
                               several ? host.uri + ": " : "", took.count(), host.pause.count(),
                               skipped);
-             }});
+             }},
+        &metrics);
     spdlog::info("pulse-sensor {} watching {}; output: {}", PULSE_VERSION, describe_hosts(config),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
                                                   config.kafka_topic)
@@ -191,6 +224,7 @@ int main(int argc, char** argv) {
     constexpr auto kIdleEvery = std::chrono::milliseconds(200);
     while (!signals.wait_until(std::chrono::steady_clock::now() + kIdleEvery)) {
         out.poll();
+        record_outputs(metrics, out);
         hosts.report_stalls();
     }
     spdlog::info("stopping on {}", signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");

@@ -54,6 +54,9 @@ PollReport Poller::poll(Timestamp time) {
     }
     log_.end_cycle();
     report.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+    if (options_.metrics != nullptr) {
+        options_.metrics->record_poll(report, time);
+    }
     return report;
 }
 
@@ -145,6 +148,9 @@ bool Poller::ensure_connected() {
     backoff_ = std::chrono::seconds::zero();
     retry_at_.reset();
     if (log_.active(key)) {
+        if (options_.metrics != nullptr) {
+            options_.metrics->record_reconnect();
+        }
         log_.resolve(key, fmt::format("reconnected to {} after {} missed poll(s)", vm_host(),
                                       missed_polls_));
         missed_polls_ = 0;

@@ -62,6 +62,16 @@ void Fanout::poll() {
     }
 }
 
+std::vector<std::pair<std::string, SinkCounters>> Fanout::counters() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::string, SinkCounters>> all;
+    all.reserve(sinks_.size());
+    for (const auto& sink : sinks_) {
+        all.emplace_back(sink->name(), sink->counters());
+    }
+    return all;
+}
+
 bool Fanout::flush(std::chrono::milliseconds timeout) {
     std::lock_guard lock(mutex_);
     bool all = true;

@@ -51,6 +51,11 @@ struct Config {
     // KAFKA_PROPERTIES_FILE, then each --kafka-property (a later one wins).
     std::map<std::string, std::string> kafka_properties;
     bool check = false;  // --check: test the connections, print one line per target, exit
+    // The /metrics and /healthz listener, "host:port" as validated; empty: none.
+    std::string metrics_addr;
+    // /healthz fails when messages are outstanding and none was delivered for this long.
+    std::chrono::seconds health_delivery_timeout{300};
+    bool healthcheck = false;  // --healthcheck: ask METRICS_ADDR's /healthz, exit 0 if ok
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it

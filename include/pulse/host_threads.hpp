@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "pulse/config.hpp"
+#include "pulse/metrics.hpp"
 #include "pulse/poller.hpp"
 #include "pulse/sink.hpp"
 
@@ -36,7 +37,9 @@ struct HostHooks {
 
 class HostThreads {
   public:
-    HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks);
+    // With `metrics`, each host records its polls, reconnects and overruns there.
+    HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
+                Metrics* metrics = nullptr);
     // Stops and joins the threads still running; a thread stop() gave up on is detached.
     ~HostThreads();
     HostThreads(const HostThreads&) = delete;

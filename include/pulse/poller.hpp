@@ -16,6 +16,7 @@
 #include "pulse/collector.hpp"
 #include "pulse/condition_log.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/metrics.hpp"
 #include "pulse/point.hpp"
 #include "pulse/rates.hpp"
 #include "pulse/sink.hpp"
@@ -28,6 +29,7 @@ struct PollerOptions {
     std::chrono::seconds max_backoff{10};
     bool rates = false;              // RATES: rate points after each domain's contract points
     std::chrono::seconds pause{10};  // the rates' expected interval
+    HostMetrics* metrics = nullptr;  // where each poll and reconnect is recorded, if anywhere
 };
 
 struct PollReport {

@@ -31,6 +31,10 @@ struct SinkCounters {
     std::uint64_t failed = 0;     // refused for good (e.g. by the broker)
     std::uint64_t dropped = 0;    // discarded unsent because the spool was full
     std::uint64_t pending = 0;    // kept for later delivery (spool), this run's and earlier ones
+    // Gauges for the sensor's own metrics.
+    std::uint64_t queued = 0;  // in the sink's memory awaiting delivery (librdkafka's out queue)
+    bool spooled = false;      // pending counts spool records
+    std::uint64_t spool_bytes = 0;  // the spool's size on disk
 };
 
 class Sink {
@@ -76,6 +80,8 @@ class Fanout {
     void deliver(std::string_view key, std::span<const Point> points);
     void poll();
     bool flush(std::chrono::milliseconds timeout);
+    // Every sink's name and counters, taken under the lock: safe while host threads deliver.
+    std::vector<std::pair<std::string, SinkCounters>> counters();
     // Not locked: for counters once the threads are done.
     const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
 

@@ -7,8 +7,11 @@
 #   container.sh run [BUILDAH-RUN-OPTIONS...] -- [SENSOR-ARGS...]
 #                                start the image's entrypoint once in a fresh container,
 #                                e.g. run --env KVM_HOST=test:///default -- --once
+#   container.sh exec [BUILDAH-RUN-OPTIONS...] -- CMD [ARGS...]
+#                                run CMD instead of the entrypoint in a fresh container, as
+#                                `docker run --entrypoint` would (e.g. the HEALTHCHECK command)
 #   container.sh size            print the image size (as buildah reports it)
-#   container.sh clean [--images]  remove working containers (and the images)
+#   container.sh clean [--images]  remove the image's working containers (and the images)
 #
 # Why not `docker build`: there is no Docker engine here, only buildah, and no registry
 # other than Debian's mirror, so debian:bookworm-slim cannot be pulled. The base image is
@@ -136,7 +139,8 @@ cmd_build() {
     log "buildah bud -> $IMAGE (log: $STATE/image-build.log)"
     # --layers=false: with vfs every cached layer is a full copy of the tree (~0.5 GB for
     # the builder stage); rebuilding the apt steps costs about 30 s instead.
-    timeout 1800 "${BUILDAH[@]}" bud --isolation chroot --layers=false \
+    # --format docker: the OCI image format has no HEALTHCHECK, and buildah would drop it.
+    timeout 1800 "${BUILDAH[@]}" bud --isolation chroot --layers=false --format docker \
         --build-arg BASE="$BASE_IMAGE" -t "$IMAGE" -f "$ROOT/Dockerfile" "$ROOT" \
         >"$STATE/image-build.log" 2>&1 \
         || { tail -n 40 "$STATE/image-build.log" >&2; die "image build failed"; }
@@ -152,20 +156,37 @@ cmd_run() {
     local opts=()
     while (($#)) && [[ "$1" != "--" ]]; do opts+=("$1"); shift; done
     (($#)) && shift
+    # `buildah run` does not apply ENTRYPOINT, so name it, as `docker run` would.
+    run_in_fresh_container "${opts[@]}" -- /usr/local/bin/docker-entrypoint.sh "$@"
+}
+
+cmd_exec() {
+    local opts=()
+    while (($#)) && [[ "$1" != "--" ]]; do opts+=("$1"); shift; done
+    (($#)) && shift
+    (($#)) || die "exec: no command after --"
+    run_in_fresh_container "${opts[@]}" -- "$@"
+}
+
+run_in_fresh_container() {
+    local opts=()
+    while (($#)) && [[ "$1" != "--" ]]; do opts+=("$1"); shift; done
+    (($#)) && shift
     image_exists "$IMAGE" || die "no image $IMAGE: run '$0 build' first"
     local c rc=0
     c=$("${BUILDAH[@]}" from --quiet --pull-never "$IMAGE")
     # shellcheck disable=SC2064
     trap "'${BUILDAH[0]}' --storage-driver vfs rm '$c' >/dev/null 2>&1 || true" EXIT
-    # `buildah run` does not apply ENTRYPOINT, so name it, as `docker run` would.
     timeout --kill-after=10 "$RUN_TIMEOUT_S" \
-        "${BUILDAH[@]}" run --isolation chroot "${opts[@]}" "$c" -- \
-        /usr/local/bin/docker-entrypoint.sh "$@" || rc=$?
+        "${BUILDAH[@]}" run --isolation chroot "${opts[@]}" "$c" -- "$@" || rc=$?
     return "$rc"
 }
 
+# Only this image's containers: others may be building or running other images here.
 cmd_clean() {
-    "${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true
+    local ids
+    mapfile -t ids < <("${BUILDAH[@]}" containers --quiet --filter "ancestor=$IMAGE" 2>/dev/null)
+    if ((${#ids[@]})); then "${BUILDAH[@]}" rm "${ids[@]}" >/dev/null 2>&1 || true; fi
     if [[ "${1:-}" == "--images" ]]; then
         "${BUILDAH[@]}" rmi -f "$IMAGE" "$BASE_IMAGE" >/dev/null 2>&1 || true
     fi
@@ -177,7 +198,8 @@ case "${1:-}" in
     base) cmd_base ;;
     build) cmd_build ;;
     run) shift; cmd_run "$@" ;;
+    exec) shift; cmd_exec "$@" ;;
     size) cmd_size ;;
     clean) shift; cmd_clean "$@" ;;
-    *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

@@ -9,14 +9,21 @@ already built) and starts a broker with kafka.sh unless one is up. Each run star
 image's entrypoint in a fresh buildah container (container.sh run), which shares the
 host's loopback, so the broker and the lab's sshd are reached at 127.0.0.1.
 
+The image runs as the user pulse (uid 10001) unless told --user 0; its HEALTHCHECK command
+(pulse-sensor --healthcheck) is read from the image and run in a container of its own against
+a sensor's METRICS_ADDR, healthy and not.
+
 With the libvirt lab and its sshd up ($PULSE_IT_STATE/lab.env and ssh.env) the image also
-watches the lab over qemu+ssh://, with keys mounted the three ways users mount them:
-a whole ~/.ssh at /root/.ssh (read-only, owned by another uid, with its own config and
-known_hosts), a keyfile= URI parameter pointing into that mount, and SSH_KEY_FILE.
+watches the lab over qemu+ssh://, with keys mounted the ways users mount them: as pulse, a
+~/.ssh at /home/pulse/.ssh and a key named by SSH_KEY_FILE; as root (--user 0), a whole
+~/.ssh at /root/.ssh (read-only, owned by another uid, with its own config and known_hosts)
+and a keyfile= URI parameter pointing into that mount; and a /root/.ssh mount without
+--user 0, which the entrypoint explains.
 """
 
 import json
 import os
+import socket
 import shutil
 import signal
 import subprocess
@@ -35,6 +42,7 @@ ROOT = tk.ROOT
 STATE = tk.STATE
 CONTAINER_SH = HERE / "container.sh"
 USER_UID = 1000  # owner of the mounted "user" ~/.ssh: not root, as on a real workstation
+PULSE_UID = 10001  # the image's user (Dockerfile)
 
 _started_broker = False
 BOOTSTRAP = ""
@@ -62,15 +70,48 @@ def tearDownModule():
         subprocess.run([str(tk.KAFKA_SH), "down"], timeout=60)
 
 
-def run_image(env, sensor_args=("--once",), volumes=()):
-    """container.sh run with -e/-v options; returns CompletedProcess."""
+def run_options(env, volumes=(), user=None):
     opts = []
     for k, v in env.items():
         opts += ["--env", f"{k}={v}"]
     for v in volumes:
         opts += ["-v", v]
-    return subprocess.run([str(CONTAINER_SH), "run", *opts, "--", *sensor_args],
-                          capture_output=True, text=True, timeout=240)
+    if user is not None:
+        opts += ["--user", str(user)]
+    return opts
+
+
+def run_image(env, sensor_args=("--once",), volumes=(), user=None):
+    """container.sh run with -e/-v/--user options; returns CompletedProcess."""
+    return subprocess.run([str(CONTAINER_SH), "run", *run_options(env, volumes, user), "--",
+                           *sensor_args], capture_output=True, text=True, timeout=240)
+
+
+def exec_image(env, command):
+    """container.sh exec: `command` instead of the entrypoint; returns CompletedProcess."""
+    return subprocess.run([str(CONTAINER_SH), "exec", *run_options(env), "--", *command],
+                          capture_output=True, text=True, timeout=120)
+
+
+def image_config(template):
+    image = os.environ.get("PULSE_IMAGE", "localhost/pulse-sensor:test")
+    return subprocess.run(["buildah", "--storage-driver", "vfs", "inspect", "--type", "image",
+                           "--format", template, image],
+                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_uids(pid):
+    """Real, effective, saved and filesystem uid of a process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return [int(u) for u in line.split()[1:]]
+    raise AssertionError(f"no Uid line for {pid}")
 
 
 def find_process_with_arg(arg, comm):
@@ -81,6 +122,20 @@ def find_process_with_arg(arg, comm):
             if (proc_dir / "comm").read_text().strip() != comm:
                 continue
             if arg in (proc_dir / "cmdline").read_bytes().decode(errors="replace").split("\0"):
+                return int(proc_dir.name)
+        except OSError:
+            continue
+    return None
+
+
+def find_process_with_env(entry, comm):
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            if (proc_dir / "comm").read_text().strip() != comm:
+                continue
+            if entry.encode() in (proc_dir / "environ").read_bytes().split(b"\0"):
                 return int(proc_dir.name)
         except OSError:
             continue
@@ -130,6 +185,7 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
             parent = Path(f"/proc/{proc_parent(pid)}/comm").read_text().strip()
             self.assertNotIn(parent, ("sh", "dash", "docker-entrypoi"),
                              "the entrypoint shell is still the sensor's parent: no exec")
+            self.assertEqual(proc_uids(pid), [PULSE_UID] * 4, "the sensor must not run as root")
             time.sleep(1.5)
             os.kill(pid, signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -140,6 +196,60 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn("SIGTERM", err)
         self.assertTrue(out.strip(), "no poll printed before SIGTERM")
+
+    def test_the_image_runs_as_pulse_and_declares_a_healthcheck(self):
+        self.assertEqual(image_config("{{.Docker.Config.User}}"), "pulse")
+        self.assertEqual(image_config("{{.Docker.Config.Healthcheck.Test}}"),
+                         "[CMD /usr/local/bin/pulse-sensor --healthcheck]")
+        res = exec_image({}, ["id", "-u"])
+        self.assertEqual((res.returncode, res.stdout.strip()), (0, str(PULSE_UID)), res.stderr)
+
+    def healthcheck(self, env):
+        # The command as the image declares it ("[CMD a b]"), run as Docker would run it.
+        command = image_config("{{.Docker.Config.Healthcheck.Test}}").strip("[]").split()[1:]
+        return exec_image(env, command)
+
+    def sensor_container(self, port, uri):
+        proc = subprocess.Popen(
+            [str(CONTAINER_SH), "run", "--env", f"KVM_HOST={uri}", "--env", "PAUSE=1",
+             "--env", f"METRICS_ADDR=127.0.0.1:{port}", "--env", "SPOOL_DIR=off", "--"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def stop():
+            # SIGTERM to the sensor itself, as `docker stop` does; the container then ends.
+            pid = find_process_with_env(f"METRICS_ADDR=127.0.0.1:{port}", comm="pulse-sensor")
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate(timeout=10)
+        self.addCleanup(stop)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            self.assertIsNone(proc.poll(), "the sensor's container exited")
+            time.sleep(0.3)
+        self.fail("the sensor in the container never listened")
+
+    def test_the_healthcheck_command_works_inside_the_container(self):
+        res = self.healthcheck({})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("METRICS_ADDR is not set", res.stdout)
+        healthy, dead = free_port(), free_port()
+        self.sensor_container(healthy, tk.TEST_URI)
+        self.sensor_container(dead, f"qemu+tcp://127.0.0.1:{free_port()}/system")
+        time.sleep(2)   # a poll each: the dead one has failed by now
+        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{healthy}"})
+        self.assertEqual((res.returncode, res.stdout), (0, "ok: 200 ok\n"), res.stderr)
+        res = self.healthcheck({"METRICS_ADDR": f":{dead}"})
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+        self.assertIn("FAIL: 503 hypervisor unreachable", res.stdout)
+        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{free_port()}"})
+        self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
 
     def test_an_invalid_setting_stops_the_container_with_status_2(self):
         res = run_image({"KVM_HOST": tk.TEST_URI, "PAUSE": "soon"})
@@ -180,7 +290,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
             os.chown(p, owner, owner)
         return d
 
-    def poll_lab(self, uri, volumes=(), extra_env=None):
+    def poll_lab(self, uri, volumes=(), extra_env=None, user=None):
         import pulse_check  # pylint: disable=import-outside-toplevel
 
         virsh_uri = self.lab["LAB_URI"]
@@ -188,7 +298,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         env = {"KVM_HOST": uri, "KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic,
                "GATHER_HOST_STATS": "true", **(extra_env or {})}
         before = pulse_check.snapshot(virsh_uri)
-        res = run_image(env, volumes=volumes)
+        res = run_image(env, volumes=volumes, user=user)
         after = pulse_check.snapshot(virsh_uri)
         tk.assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
@@ -203,24 +313,50 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
             before=before, after=after, host_stats=True)
         self.assertEqual(problems, [], "\n".join(problems))
 
-    def test_mounted_dot_ssh_with_known_hosts_and_foreign_owner(self):
-        # No no_verify: the host key must be found in the mounted known_hosts.
+    def test_mounted_dot_ssh_at_the_pulse_users_home(self):
+        # As pulse: no no_verify, the host key must be found in the mounted known_hosts.
+        d = self.user_dot_ssh(owner=PULSE_UID)
+        self.poll_lab(self.base_uri, volumes=[f"{d}:/home/pulse/.ssh:ro"])
+
+    def test_mounted_dot_ssh_at_root_with_known_hosts_and_foreign_owner_as_root(self):
         d = self.user_dot_ssh()
-        self.poll_lab(self.base_uri, volumes=[f"{d}:/root/.ssh:ro"])
+        self.poll_lab(self.base_uri, volumes=[f"{d}:/root/.ssh:ro"], user=0)
 
     def test_keyfile_parameter_pointing_into_the_mount_with_a_too_open_key(self):
         # ssh ignores a root-owned key readable by others; the entrypoint's copy is 0600.
         d = self.user_dot_ssh(key_mode=0o644, owner=0, known_hosts=False, config=False)
         uri = f"{self.base_uri}?keyfile=/root/.ssh/id_ed25519&no_verify=1"
-        self.poll_lab(uri, volumes=[f"{d}:/root/.ssh:ro"])
+        self.poll_lab(uri, volumes=[f"{d}:/root/.ssh:ro"], user=0)
 
-    def test_ssh_key_file_variable_without_a_dot_ssh_mount(self):
+    def test_ssh_key_file_variable_as_the_pulse_user(self):
+        keys = self.tmp / "keys"
+        keys.mkdir()
+        shutil.copy(self.key, keys / "lab-key")
+        os.chown(keys / "lab-key", PULSE_UID, PULSE_UID)
+        (keys / "lab-key").chmod(0o400)
+        self.poll_lab(f"{self.base_uri}?no_verify=1", volumes=[f"{keys}:/keys:ro"],
+                      extra_env={"SSH_KEY_FILE": "/keys/lab-key"})
+
+    def test_a_root_ssh_mount_without_user_0_is_explained(self):
+        d = self.user_dot_ssh()
+        res = run_image({"KVM_HOST": f"{self.base_uri}?no_verify=1"},
+                        volumes=[f"{d}:/root/.ssh:ro"])
+        self.assertEqual(res.returncode, 1, "the hypervisor cannot be reached without a key")
+        hints = [line for line in res.stderr.splitlines() if "run with --user 0" in line]
+        self.assertEqual(len(hints), 1, res.stderr)
+        self.assertIn("/root/.ssh is mounted", hints[0])
+
+    def test_an_unreadable_ssh_key_file_stops_the_container_with_a_hint(self):
         keys = self.tmp / "keys"
         keys.mkdir()
         shutil.copy(self.key, keys / "lab-key")
         os.chown(keys / "lab-key", USER_UID, USER_UID)
-        self.poll_lab(f"{self.base_uri}?no_verify=1", volumes=[f"{keys}:/keys:ro"],
-                      extra_env={"SSH_KEY_FILE": "/keys/lab-key"})
+        (keys / "lab-key").chmod(0o600)
+        res = run_image({"KVM_HOST": self.base_uri, "SSH_KEY_FILE": "/keys/lab-key"},
+                        volumes=[f"{keys}:/keys:ro"])
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn(f"not readable by uid {PULSE_UID}", res.stderr)
+        self.assertNotIn("PRIVATE KEY", res.stdout + res.stderr)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ echo "built $deb"
 
 dpkg-deb -f "$deb" Package | grep -qx pulse-sensor || fail "package name"
 depends=$(dpkg-deb -f "$deb" Depends)
-for dep in libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 openssh-client; do
+for dep in libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 libcpp-httplib0.11 openssh-client; do
     grep -qw -- "$dep" <<<"$depends" || fail "Depends lacks $dep: $depends"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/default/pulse-sensor ||

@@ -473,5 +473,41 @@ TEST(Config, TheExampleConfigFileIsValid) {
     EXPECT_TRUE(c.use_kafka());
 }
 
+TEST(Config, MetricsListenerIsOffUnlessAnAddressIsGiven) {
+    EXPECT_EQ(parse({}).metrics_addr, "");
+    EXPECT_EQ(parse({}, {{"METRICS_ADDR", ""}}).metrics_addr, "");
+    EXPECT_EQ(parse({}, {{"METRICS_ADDR", "off"}}).metrics_addr, "");
+    EXPECT_EQ(parse({}, {{"METRICS_ADDR", ":9464"}}).metrics_addr, ":9464");
+    EXPECT_EQ(parse({"--metrics-addr", "127.0.0.1:9465"}, {{"METRICS_ADDR", ":9464"}}).metrics_addr,
+              "127.0.0.1:9465");
+    EXPECT_EQ(parse({}, {{"METRICS_ADDR", "[::1]:9464"}}).metrics_addr, "[::1]:9464");
+}
+
+TEST(Config, ABadMetricsAddressNamesTheVariableAndTheFlag) {
+    for (const char* bad :
+         {"9464", "127.0.0.1", "127.0.0.1:0", "host:99999", "::1:9464", "a b:9464", "host:port"}) {
+        std::string message = error_of({}, {{"METRICS_ADDR", bad}});
+        EXPECT_THAT(message, HasSubstr("METRICS_ADDR (--metrics-addr)")) << bad;
+        EXPECT_THAT(message, HasSubstr(bad));
+    }
+}
+
+TEST(Config, HealthDeliveryTimeoutDefaultsToFiveMinutes) {
+    EXPECT_EQ(parse({}).health_delivery_timeout, std::chrono::seconds(300));
+    EXPECT_EQ(parse({"--health-delivery-timeout", "20"}).health_delivery_timeout,
+              std::chrono::seconds(20));
+    EXPECT_THAT(error_of({}, {{"HEALTH_DELIVERY_TIMEOUT", "0"}}),
+                HasSubstr("HEALTH_DELIVERY_TIMEOUT (--health-delivery-timeout)"));
+}
+
+TEST(Config, HealthcheckReadsOnlyTheMetricsAddress) {
+    EXPECT_FALSE(parse({}).healthcheck);
+    Config c = parse({"--healthcheck"}, {{"KVM_HOST", ""}, {"METRICS_ADDR", ":9464"}});
+    EXPECT_TRUE(c.healthcheck);
+    EXPECT_EQ(c.metrics_addr, ":9464");
+    EXPECT_THAT(error_of({"--healthcheck"}, {{"METRICS_ADDR", "nonsense"}}),
+                HasSubstr("METRICS_ADDR"));
+}
+
 }  // namespace
 }  // namespace pulse

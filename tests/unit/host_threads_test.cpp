@@ -86,6 +86,24 @@ TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     EXPECT_EQ(r.messages_by_host.size(), 2U);
 }
 
+TEST(HostThreads, EachHostRecordsItsPollsInItsOwnMetrics) {
+    libvirt::silence_default_error_handler();
+    Fanout out;
+    out.add(Format::json, std::make_unique<VmHostRecorder>());
+    const std::string live = test_uri("cloudstack-node.xml");
+    const std::string dead = "qemu+unix:///system?socket=/nonexistent/pulse-test.sock";
+    Metrics metrics;
+    HostThreads hosts({{live, seconds(10), false}, {dead, seconds(10), false}}, out, {}, &metrics);
+
+    hosts.poll_once();
+    hosts.poll_once();
+
+    const std::string text = metrics.render();
+    EXPECT_THAT(text, ::testing::HasSubstr("pulse_polls_total{host=\"" + live + "\"} 2"));
+    EXPECT_THAT(text, ::testing::HasSubstr("pulse_host_up{host=\"" + live + "\"} 1"));
+    EXPECT_THAT(text, ::testing::HasSubstr("pulse_host_up{host=\"" + dead + "\"} 0"));
+}
+
 TEST(HostThreads, AHostStuckInItsPollDoesNotDelayTheOthers) {
     libvirt::silence_default_error_handler();
     Fanout out;

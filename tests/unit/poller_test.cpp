@@ -7,8 +7,11 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "fixtures.hpp"
 
@@ -154,6 +157,46 @@ TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
     }
     EXPECT_EQ(logs.count("[error]"), 1) << logs.text.str();
     EXPECT_EQ(logs.count("test:///no/such/node.xml"), 1) << logs.text.str();
+}
+
+TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {
+    libvirt::silence_default_error_handler();
+    Capture logs;
+    Fanout out;
+    out.add(Format::json, std::make_unique<Recorder>());
+    // The test driver reads its node from a file: absent, the hypervisor is unreachable.
+    const std::string node =
+        ::testing::TempDir() + "poller-metrics-node-" + std::to_string(::getpid()) + ".xml";
+    std::filesystem::remove(node);
+    Metrics metrics;
+    HostMetrics& host = metrics.add_host("test://" + node);
+    Poller poller({.uri = "test://" + node,
+                   .gather_host_stats = true,
+                   .max_backoff = seconds(1),
+                   .metrics = &host},
+                  out);
+
+    poller.poll(kTime);
+    HostMetrics::Snapshot down = host.snapshot();
+    EXPECT_EQ(down.polls, 1u);
+    EXPECT_EQ(down.missed_libvirt, 1u);
+    EXPECT_FALSE(down.up);
+
+    std::filesystem::copy_file(std::string(PULSE_FIXTURES) + "/cloudstack-node.xml", node);
+    std::this_thread::sleep_for(milliseconds(1000));  // the first backoff step, under 1 s
+    PollReport report = poller.poll(kTime + seconds(10));
+    ASSERT_TRUE(report.connected) << logs.text.str();
+    HostMetrics::Snapshot up = host.snapshot();
+    EXPECT_EQ(up.polls, 2u);
+    EXPECT_EQ(up.missed_libvirt, 1u);
+    EXPECT_EQ(up.reconnects, 1u);
+    EXPECT_TRUE(up.up);
+    EXPECT_EQ(up.domains, 2u);
+    EXPECT_EQ(up.messages, report.messages);
+    EXPECT_EQ(up.points, report.points);
+    EXPECT_EQ(up.last_success, kTime + seconds(10));
+    EXPECT_EQ(up.duration_count, 2u);
+    std::filesystem::remove(node);
 }
 
 }  // namespace

@@ -1,0 +1,377 @@
+"""The sensor's own /metrics and /healthz (METRICS_ADDR) against the lab and a real broker.
+
+    tests/integration/run metrics
+    # or by hand, with the lab up (libvirt-lab.sh up) and the Kafka jars installed:
+    /usr/bin/python3 -m pytest -v tests/integration/test_metrics.py
+
+The module runs a Kafka broker of its own (kafka.sh with PULSE_IT_STATE=$PULSE_IT_STATE/
+metrics-kafka), because it stops it: a broker other tests use must not go away under them.
+Every sensor runs at PAUSE=1 with its own topic, its own SPOOL_DIR and METRICS_ADDR on a free
+loopback port; /metrics is read with a strict parser of the text exposition format 0.0.4
+(below), so a malformed line, a family split in two or a bad escape fails the test.
+
+  1  the counters grow from poll to poll; pulse_domains equals the lab's running and paused
+     domains (virsh), and once delivery caught up, messages and points produced, delivered
+     and what kcat reads back from the topic all agree
+  2  the broker stopped (kafka.sh stop) with HEALTH_DELIVERY_TIMEOUT=3: /healthz turns 503
+     naming Kafka while messages wait in the spool, and 200 again once the broker is back
+  3  a sensor whose only URI is dead (a closed port, a password in the URI) answers 503 naming
+     the host, with the password in neither /metrics nor /healthz
+  4  METRICS_ADDR on a port already in use stops the sensor at start with status 2 and one line
+
+Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True   # keep the source tree clean
+import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, read_env_file, ...)
+
+STATE = tk.STATE
+KAFKA_STATE = STATE / "metrics-kafka"
+SENSOR_VARS = tk.SENSOR_VARS + ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
+
+BOOTSTRAP = None
+URI = None
+_tmp = None
+_sensors = []
+
+
+def kafka_sh(*args, timeout=120):
+    res = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
+                         timeout=timeout, env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
+    if res.returncode != 0:
+        raise AssertionError(f"kafka.sh {' '.join(args)} failed:\n{res.stderr[-2000:]}")
+    return res
+
+
+def setUpModule():
+    global BOOTSTRAP, URI, _tmp
+    if not tk.SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR}")
+    if not (STATE / "lab.env").exists():
+        raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
+    URI = tk.read_env_file(STATE / "lab.env")["LAB_URI"]
+    KAFKA_STATE.mkdir(parents=True, exist_ok=True)
+    kafka_sh("up")
+    BOOTSTRAP = tk.read_env_file(KAFKA_STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    _tmp = Path(tempfile.mkdtemp(prefix="pulse-it-metrics-"))
+
+
+def tearDownModule():
+    for sensor in _sensors:
+        sensor.stop()
+    subprocess.run([str(tk.KAFKA_SH), "down"], timeout=60,
+                   env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
+    if _tmp:
+        shutil.rmtree(_tmp, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_topic():
+    name = f"pulse-it-{uuid.uuid4().hex[:12]}"
+    kafka_sh("create-topic", name, "1", timeout=90)
+    return name
+
+
+# ------------------------------------------------------------------ the exposition format
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+HELP_RE = re.compile(rf"^# HELP ({NAME}) (.*)$")
+TYPE_RE = re.compile(rf"^# TYPE ({NAME}) (counter|gauge|histogram|summary|untyped)$")
+SAMPLE_RE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)$")
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+
+
+class Exposition:
+    """A strict reading of the text format 0.0.4: raises AssertionError on any deviation."""
+
+    def __init__(self, text):
+        self.types = {}
+        self.samples = {}   # (name, frozenset of label pairs) -> float
+        if not text.endswith("\n"):
+            raise AssertionError("the exposition does not end with a newline")
+        family = family_type = help_for = None
+        for n, line in enumerate(text.splitlines(), 1):
+            if m := HELP_RE.match(line):
+                help_for = m[1]
+                if help_for in self.types:
+                    raise AssertionError(f"line {n}: family {help_for} appears twice")
+                continue
+            if m := TYPE_RE.match(line):
+                if m[1] != help_for:
+                    raise AssertionError(f"line {n}: TYPE without its HELP: {line}")
+                family, family_type = m[1], m[2]
+                self.types[family] = family_type
+                continue
+            m = SAMPLE_RE.match(line)
+            if not m:
+                raise AssertionError(f"line {n}: not a sample: {line!r}")
+            name, labels_text, value = m[1], m[2] or "", m[3]
+            allowed = {family}
+            if family_type == "histogram":
+                allowed = {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
+            if name not in allowed:
+                raise AssertionError(f"line {n}: {name} outside its family {family}")
+            labels, pos = {}, 0
+            while pos < len(labels_text):
+                lm = LABEL_RE.match(labels_text, pos)
+                if not lm:
+                    raise AssertionError(f"line {n}: bad labels {labels_text!r}")
+                raw = lm[2]
+                labels[lm[1]] = re.sub(r"\\(.)", lambda e: "\n" if e[1] == "n" else e[1], raw)
+                pos = lm.end()
+            key = (name, frozenset(labels.items()))
+            if key in self.samples:
+                raise AssertionError(f"line {n}: sample twice: {line}")
+            self.samples[key] = float(value)   # "+Inf" and "NaN" parse too
+        self._check_histograms()
+
+    def _check_histograms(self):
+        for family, kind in self.types.items():
+            if kind != "histogram":
+                continue
+            series = {}
+            for (name, labels), value in self.samples.items():
+                if name == f"{family}_bucket":
+                    rest = frozenset((k, v) for k, v in labels if k != "le")
+                    le = dict(labels)["le"]
+                    series.setdefault(rest, []).append((float(le), value))
+            for rest, buckets in series.items():
+                buckets.sort()
+                counts = [v for _, v in buckets]
+                if counts != sorted(counts) or not math.isinf(buckets[-1][0]):
+                    raise AssertionError(f"{family}{dict(rest)}: buckets {buckets}")
+                if self.samples[(f"{family}_count", rest)] != counts[-1]:
+                    raise AssertionError(f"{family}{dict(rest)}: +Inf bucket is not the count")
+
+    def get(self, name, **labels):
+        want = set(labels.items())
+        found = [v for (n, ls), v in self.samples.items() if n == name and want <= set(ls)]
+        if len(found) != 1:
+            raise AssertionError(f"{len(found)} samples of {name}{labels}")
+        return found[0]
+
+    def has(self, name, **labels):
+        want = set(labels.items())
+        return any(n == name and want <= set(ls) for (n, ls) in self.samples)
+
+
+# ------------------------------------------------------------------ a sensor with a listener
+class Sensor:
+    def __init__(self, uri, topic=None, **settings):
+        self.port = free_port()
+        self.spool = tempfile.mkdtemp(prefix="spool-", dir=_tmp)
+        env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
+        env.update({"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{self.port}",
+                    "SPOOL_DIR": self.spool})
+        if topic:
+            env.update({"KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic})
+        env.update({k: str(v) for k, v in settings.items()})
+        self.err_path = Path(self.spool + ".err")
+        self._err = open(self.err_path, "w")
+        self.proc = subprocess.Popen([str(tk.SENSOR)], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=self._err)
+        _sensors.append(self)
+
+    def get(self, path):
+        """(status, body); (None, reason) when nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError as e:
+            return None, str(e)
+
+    def metrics(self):
+        status, body = self.get("/metrics")
+        if status != 200:
+            raise AssertionError(f"/metrics answered {status}: {body}\n{self.err_tail()}")
+        return Exposition(body)
+
+    def wait_for(self, what, cond, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sensor exited ({self.proc.returncode}) waiting for "
+                                     f"{what}\n{self.err_tail()}")
+            last = cond()
+            if last:
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"no {what} within {timeout} s (last: {last!r})\n{self.err_tail()}")
+
+    def metrics_if_up(self):
+        """The exposition, or None while the listener is not up yet."""
+        status, body = self.get("/metrics")
+        return Exposition(body) if status == 200 else None
+
+    def health(self):
+        return self.get("/healthz")
+
+    def err_tail(self, n=30):
+        return "\n".join(self.err_path.read_text().splitlines()[-n:])
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._err.close()
+        return self.proc.returncode
+
+
+class TestMetricsEndpoint(unittest.TestCase):
+    def test_1_counters_grow_and_agree_with_kafka_and_the_lab(self):
+        topic = new_topic()
+        sensor = Sensor(URI, topic, GATHER_HOST_STATS="true")
+        self.addCleanup(sensor.stop)
+        host = {"host": URI}
+        sink = {"sink": "kafka"}
+        m1 = sensor.wait_for("two polls on /metrics", lambda: (
+            (m := sensor.metrics_if_up()) and m.get("pulse_polls_total", **host) >= 2 and m),
+            timeout=30)
+        self.assertEqual(sensor.health(), (200, "ok\n"))
+        time.sleep(2.5)
+        before = tk.live_domains(URI)
+        m2 = sensor.metrics()
+        after = tk.live_domains(URI)
+
+        for name in ("pulse_polls_total", "pulse_points_total", "pulse_messages_total"):
+            self.assertGreater(m2.get(name, **host), m1.get(name, **host), name)
+        self.assertGreater(m2.get("pulse_sink_messages_produced_total", **sink),
+                           m1.get("pulse_sink_messages_produced_total", **sink))
+        self.assertEqual(m2.get("pulse_host_up", **host), 1)
+        self.assertEqual(m2.get("pulse_missed_polls_total", reason="libvirt", **host), 0)
+        self.assertAlmostEqual(m2.get("pulse_last_successful_poll_timestamp_seconds", **host),
+                               time.time(), delta=5)
+        self.assertEqual(m2.get("pulse_poll_duration_seconds_count", **host),
+                         m2.get("pulse_polls_total", **host))
+        self.assertGreater(m2.get("pulse_poll_duration_seconds_sum", **host), 0)
+        if len(before) == len(after):   # nobody started or stopped a domain meanwhile
+            self.assertEqual(m2.get("pulse_domains", **host), len(after),
+                             f"pulse_domains vs. virsh's running and paused domains {after}")
+        self.assertEqual(m2.types["pulse_polls_total"], "counter")
+        self.assertEqual(m2.types["pulse_domains"], "gauge")
+        self.assertEqual(m2.types["pulse_poll_duration_seconds"], "histogram")
+        self.assertTrue(m2.has("pulse_spool_records", **sink))
+        self.assertTrue(m2.has("pulse_sink_queue_messages", **sink))
+        self.assertTrue(m2.has("pulse_libvirt_reconnects_total", **host))
+
+        # The sensor keeps polling while the topic is read, so the topic is compared with a
+        # scrape taken once delivery had caught up (everything counted by then is on the
+        # topic) and one taken after the read (everything on the topic is counted by then).
+        def caught_up():
+            m = sensor.metrics()
+            produced = m.get("pulse_sink_messages_produced_total", **sink)
+            return (m.get("pulse_messages_total", **host) == produced
+                    and m.get("pulse_sink_messages_delivered_total", **sink) == produced
+                    and m.get("pulse_sink_messages_pending", **sink) == 0 and m)
+
+        m3 = sensor.wait_for("delivery to catch up", caught_up, timeout=30)
+        messages = tk.consume(topic, BOOTSTRAP)
+        time.sleep(1.5)   # acknowledgements of what the read saw reach the sensor
+        m4 = sensor.metrics()
+        points = sum(len(json.loads(m[3])) for m in messages)
+        self.assertLessEqual(m3.get("pulse_sink_messages_delivered_total", **sink), len(messages))
+        self.assertLessEqual(len(messages), m4.get("pulse_sink_messages_delivered_total", **sink))
+        self.assertLessEqual(m3.get("pulse_points_total", **host), points)
+        self.assertLessEqual(points, m4.get("pulse_points_total", **host))
+        sys.stderr.write(f"\n  {m4.get('pulse_polls_total', **host):.0f} polls, "
+                         f"{len(messages)} messages and {points} points on the topic, "
+                         f"scrapes {m3.get('pulse_points_total', **host):.0f}.."
+                         f"{m4.get('pulse_points_total', **host):.0f} points\n")
+        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
+
+    def test_2_healthz_fails_while_the_broker_is_down_and_recovers(self):
+        topic = new_topic()
+        sensor = Sensor(URI, topic, HEALTH_DELIVERY_TIMEOUT=3)
+        self.addCleanup(sensor.stop)
+        self.addCleanup(lambda: kafka_sh("start", timeout=180))   # whatever happens below
+        sensor.wait_for("a delivery", lambda: (m := sensor.metrics_if_up()) and m.has(
+            "pulse_sink_messages_delivered_total") and m.get(
+            "pulse_sink_messages_delivered_total", sink="kafka") > 0, timeout=30)
+        self.assertEqual(sensor.health(), (200, "ok\n"))
+        t0 = time.monotonic()
+        kafka_sh("stop", timeout=60)
+        status, reason = sensor.wait_for(
+            "/healthz 503", lambda: (h := sensor.health())[0] == 503 and h, timeout=60)
+        took = time.monotonic() - t0
+        self.assertRegex(reason, r"^kafka: nothing delivered for \d+ s with \d+ message\(s\) "
+                                 r"outstanding \(HEALTH_DELIVERY_TIMEOUT 3 s\)\n$")
+        m = sensor.metrics()
+        self.assertGreater(m.get("pulse_spool_records", sink="kafka"), 0)
+        self.assertGreater(m.get("pulse_spool_bytes", sink="kafka"), 0)
+        self.assertEqual(m.get("pulse_host_up", host=URI), 1, "libvirt is fine all along")
+        t1 = time.monotonic()
+        kafka_sh("start", timeout=180)
+        sensor.wait_for("/healthz 200 after the broker came back",
+                        lambda: sensor.health() == (200, "ok\n"), timeout=90)
+        sys.stderr.write(f"\n  broker stopped: 503 after {took:.1f} s; "
+                         f"200 again {time.monotonic() - t1:.1f} s after kafka.sh start began\n")
+        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
+
+    def test_3_a_sensor_whose_only_hypervisor_is_dead_is_unhealthy(self):
+        secret = "Zq9-metrics-S3CRET"
+        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{free_port()}/system"
+        shown = f"qemu+tcp://pulse@127.0.0.1:{uri.rsplit(':', 1)[1]}"
+        sensor = Sensor(uri)   # no Kafka: stdout
+        self.addCleanup(sensor.stop)
+        status, reason = sensor.wait_for(
+            "/healthz 503", lambda: (h := sensor.health())[0] == 503 and h, timeout=20)
+        self.assertEqual(reason, f"hypervisor unreachable: {shown}\n")
+        status, body = sensor.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertNotIn(secret, body)
+        m = Exposition(body)
+        self.assertEqual(m.get("pulse_host_up", host=shown), 0)
+        self.assertGreater(m.get("pulse_missed_polls_total", host=shown, reason="libvirt"), 0)
+        self.assertFalse(m.has("pulse_last_successful_poll_timestamp_seconds"))
+        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
+        self.assertNotIn(secret, sensor.err_path.read_text().replace(uri, ""),
+                         "the password outside the configured URI")
+
+    def test_4_a_port_in_use_stops_the_sensor_at_start(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
+            env.update({"KVM_HOST": tk.TEST_URI, "METRICS_ADDR": f"127.0.0.1:{port}",
+                        "SPOOL_DIR": "off"})
+            res = subprocess.run([str(tk.SENSOR)], env=env, capture_output=True, text=True,
+                                 timeout=30)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        lines = res.stderr.splitlines()
+        self.assertEqual(len(lines), 1, res.stderr)
+        self.assertIn(f"METRICS_ADDR (--metrics-addr) '127.0.0.1:{port}'", lines[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
