@@ -17,7 +17,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         cmake ninja-build g++ pkg-config \
         libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
-        libcli11-dev libxml2-dev zlib1g-dev \
+        libcli11-dev libxml2-dev zlib1g-dev libcpp-httplib-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -28,7 +28,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPULSE_BUILD_TESTS
 FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g \
+        libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libcpp-httplib0.11 \
         openssh-client ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=build /staging/usr/local/bin/pulse-sensor /usr/local/bin/pulse-sensor

@@ -29,7 +29,7 @@ BUILD_PACKAGES=(
     ca-certificates g++ cmake ninja-build pkg-config python3
     libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
     libxml2-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format
-    systemd
+    systemd libcpp-httplib-dev
 )
 # systemd: systemd-analyze, which tests/packaging/test_deb.sh runs on the unit (cpack's DEB
 # generator itself needs only dpkg-deb, from the essential dpkg package).

@@ -35,6 +35,7 @@ constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir"};
 constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes"};
 constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout"};
 constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file"};
+constexpr Setting kFormat{"FORMAT", "--format"};
 
 // A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
 constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
@@ -167,6 +168,16 @@ std::string topic_setting(const std::optional<std::string>& value) {
     return topic;
 }
 
+MessageFormat format_setting(const std::optional<std::string>& value) {
+    if (!value || trim(*value) == "json") {
+        return MessageFormat::json;
+    }
+    if (trim(*value) == "influx") {
+        return MessageFormat::influx;
+    }
+    invalid(kFormat, *value, "json (the default) or influx (InfluxDB line protocol)");
+}
+
 std::string kvm_host_setting(const std::optional<std::string>& value) {
     if (!value) {
         return "qemu:///system";
@@ -260,10 +271,14 @@ Environment (a flag wins over its variable):
   SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
   SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
   SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
+  FORMAT             json (the contract) or influx (InfluxDB line protocol, times in
+                     seconds)                               (default json)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
 Booleans accept true/false, 1/0, yes/no, on/off in any case.
+
+`pulse-sensor import --help` describes the importer from Kafka into InfluxDB.
 
 Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check
 passed, 1 when --once could not poll or deliver or a --check failed, 2 for an invalid setting.
@@ -374,7 +389,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug;
     bool once = false;
-    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file;
+    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, format;
     std::vector<std::string> properties;
     bool check = false;
     app.add_option("--kvm-host", kvm_host, "libvirt URI (KVM_HOST)");
@@ -398,21 +413,31 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_option("--kafka-property", properties,
                    "librdkafka property key=value, after the file; repeatable")
         ->allow_extra_args(false);
+    app.add_option("--format", format, "message format: json or influx (FORMAT)");
     app.add_flag("--once", once, "poll once, deliver, and exit");
     app.add_flag("--check", check,
                  "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
                  "ok/FAIL line each, exit 0 only if all are ok");
+
+    // Everything after `import` is the importer's, parsed by parse_import_config.
+    CLI::App* import = app.add_subcommand(
+        "import", "consume the topic and write it into InfluxDB (pulse-sensor import --help)");
+    import->prefix_command();
+    import->set_help_flag();
 
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
         app.parse(reversed);
     } catch (const CLI::CallForHelp&) {
-        return {ParseOutcome::exit_ok, {}, app.help()};
+        return {ParseOutcome::exit_ok, {}, app.help(), {}};
     } catch (const CLI::CallForVersion&) {
-        return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n"};
+        return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n", {}};
     } catch (const CLI::ParseError& e) {
-        throw ConfigError(fmt::format("{} (see --help)", redact_secrets(e.what(), args)));
+        throw ConfigError(describe_parse_error(e.what(), args));
+    }
+    if (*import) {
+        return {ParseOutcome::import, {}, {}, import->remaining()};
     }
 
     // A bare boolean flag ("--debug") means true.
@@ -428,8 +453,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     Config& c = result.config;
     c.kvm_host = kvm_host_setting(resolve(kvm_host, kKvmHost, env));
     c.pause = seconds_setting(resolve(pause, kPause, env), kPause, 10, 1, kMaxPauseSeconds);
-    c.kafka_bootstrap = bootstrap_setting(resolve(bootstrap, kBootstrap, env));
-    c.kafka_topic = topic_setting(resolve(topic, kTopic, env));
+    c.kafka_bootstrap = kafka_bootstrap_setting(resolve(bootstrap, kBootstrap, env));
+    c.kafka_topic = kafka_topic_setting(resolve(topic, kTopic, env));
     c.gather_host_stats = bool_setting(resolve(host_stats, kHostStats, env), kHostStats, false);
     c.debug = bool_setting(resolve(debug, kDebug, env), kDebug, false);
     c.once = once;
@@ -443,18 +468,37 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     }
     c.spool_max_bytes = spool_max_setting(resolve(spool_max, kSpoolMax, env));
     c.shutdown_timeout = seconds_setting(resolve(shutdown, kShutdown, env), kShutdown, 5, 0, 3600);
-    if (auto file = resolve(properties_file, kPropertiesFile, env); file && !trim(*file).empty()) {
+    kafka_properties_setting(resolve(properties_file, kPropertiesFile, env), properties,
+                             c.kafka_properties);
+    c.check = check;
+    c.format = format_setting(resolve(format, kFormat, env));
+    return result;
+}
+
+std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value) {
+    return bootstrap_setting(value);
+}
+
+std::string kafka_topic_setting(const std::optional<std::string>& value) {
+    return topic_setting(value);
+}
+
+void kafka_properties_setting(const std::optional<std::string>& file,
+                              const std::vector<std::string>& properties,
+                              std::map<std::string, std::string>& out) {
+    if (file && !trim(*file).empty()) {
         std::string path = trim(*file);
         parse_properties(
             read_properties_file(path),
-            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path),
-            c.kafka_properties);
+            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path), out);
     }
     for (const std::string& property : properties) {
-        add_property(property, "--kafka-property", c.kafka_properties);
+        add_property(property, "--kafka-property", out);
     }
-    c.check = check;
-    return result;
+}
+
+std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args) {
+    return fmt::format("{} (see --help)", redact_secrets(message, args));
 }
 
 }  // namespace pulse

@@ -17,6 +17,9 @@
 
 namespace pulse {
 
+// What a Kafka message holds: the contract's JSON array, or InfluxDB line protocol.
+enum class MessageFormat { json, influx };
+
 struct Config {
     std::string kvm_host = "qemu:///system";
     std::chrono::seconds pause{10};
@@ -35,6 +38,7 @@ struct Config {
     // KAFKA_PROPERTIES_FILE, then each --kafka-property (a later one wins).
     std::map<std::string, std::string> kafka_properties;
     bool check = false;  // --check: test the connections, print one line per target, exit
+    MessageFormat format = MessageFormat::json;
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
@@ -46,12 +50,14 @@ class ConfigError : public std::runtime_error {
 };
 
 // What parse_config decided beyond the Config itself.
-enum class ParseOutcome { run, exit_ok };
+// import: the `import` subcommand, whose own settings parse_import_config reads from `rest`.
+enum class ParseOutcome { run, exit_ok, import };
 
 struct ParseResult {
     ParseOutcome outcome = ParseOutcome::run;
     Config config;
-    std::string message;  // --help or --version text when outcome == exit_ok
+    std::string message;            // --help or --version text when outcome == exit_ok
+    std::vector<std::string> rest;  // the arguments after `import`
 };
 
 // Looks an environment variable up; std::nullopt when it is unset.
@@ -79,6 +85,16 @@ std::string describe_properties(const std::map<std::string, std::string>& proper
 // repeat a value. Throws ConfigError.
 void parse_properties(std::string_view text, const std::string& source,
                       std::map<std::string, std::string>& properties);
+
+// Settings the importer shares with the sensor, validated the same way (import_config.cpp).
+std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value);
+std::string kafka_topic_setting(const std::optional<std::string>& value);
+// KAFKA_PROPERTIES_FILE's lines (when `file` names one), then each --kafka-property.
+void kafka_properties_setting(const std::optional<std::string>& file,
+                              const std::vector<std::string>& properties,
+                              std::map<std::string, std::string>& out);
+// CLI11's message for a bad command line, with any secret value masked.
+std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args);
 
 // A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
 std::optional<std::uint64_t> parse_size(std::string_view text);

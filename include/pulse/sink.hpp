@@ -1,7 +1,8 @@
 // Where serialized messages go. A sink knows bytes, keys and delivery, nothing of libvirt.
 //
 // Fanout sends one poll's messages to every configured output, serializing each message once
-// per format: compact JSON for Kafka and plain stdout, indented JSON for DEBUG.
+// per format: compact JSON (or line protocol with FORMAT=influx) for Kafka and plain stdout,
+// indented JSON for DEBUG.
 #pragma once
 
 #include <chrono>
@@ -53,7 +54,7 @@ class StreamSink : public Sink {
     SinkCounters counters_;
 };
 
-enum class Format { json, json_pretty };
+enum class Format { json, json_pretty, line_protocol };
 
 class Fanout {
   public:
@@ -68,6 +69,8 @@ class Fanout {
     std::vector<Format> formats_;
     std::vector<std::unique_ptr<Sink>> sinks_;
     std::string compact_buffer_;  // reused between messages
+    std::string lines_buffer_;
+    std::uint64_t skipped_fields_ = 0;  // NaN or infinite: no line protocol for them
 };
 
 }  // namespace pulse
