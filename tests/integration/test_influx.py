@@ -14,6 +14,10 @@ every measurement, `SELECT *` must give the same series, times and field values 
 messages, and `SHOW FIELD KEYS` the same types (integer or float). A second importer in the
 same group must then find nothing left to import: the first one committed what it wrote.
 
+And on a topic fed by kcat: a malformed message and a point InfluxDB refuses (a float into an
+integer field) are logged by topic/partition/offset and skipped, while the good ones around
+them are written; a database that does not exist yet (404) is waited for, not skipped.
+
 Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
 """
 
@@ -151,13 +155,13 @@ def expected_points(messages):
 
 
 # ------------------------------------------------------------------ importer
-def start_importer(topic, group, db):
+def start_importer(topic, group, db, stderr=subprocess.PIPE):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "INFLUXDB_", "IMPORT_"))}
     env.update(KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
                INFLUXDB_URL=INFLUXDB_URL, INFLUXDB_DB=db, IMPORT_BATCH_WAIT_MS="200")
     return subprocess.Popen([str(SENSOR), "import"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=stderr, text=True)
 
 
 def stop(proc):
@@ -169,6 +173,12 @@ def stop(proc):
         out, err = proc.communicate(timeout=10)
         raise AssertionError(f"the importer ignored SIGTERM for {STOP_TIMEOUT_S} s:\n{err}")
     return proc.returncode, err
+
+
+def produce(topic, messages):
+    """One message per element (single-line payloads)."""
+    subprocess.run(["kcat", "-P", "-b", BOOTSTRAP, "-t", topic], input="\n".join(messages) + "\n",
+                   text=True, timeout=60, check=True)
 
 
 class TestImportIntoInfluxDB(unittest.TestCase):
@@ -246,6 +256,47 @@ class TestImportIntoInfluxDB(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("0 message(s) read", err)
         self.assertEqual(influx_query('SHOW MEASUREMENTS', db), [], err)
+
+    def test_bad_messages_are_named_and_skipped_and_a_missing_database_is_waited_for(self):
+        topic = new_topic()
+        produce(topic, [
+            "probe,vmId=a cpus=1i 1795600000",
+            "this is not line protocol",
+            "probe,vmId=a cpus=1.5 1795600001",  # a float into an integer field: refused
+            '[{"measurement":"probe","tags":{"vmId":"b"},"fields":{"cpus":2},'
+            '"time":"2026-11-25T10:00:02Z"}]',
+        ])
+        db = f"pulse_late_{uuid.uuid4().hex[:8]}"
+        log_path = STATE / f"import-{db}.log"
+        with open(log_path, "w") as log:
+            importer = start_importer(topic, f"pulse-it-{uuid.uuid4().hex[:8]}", db, stderr=log)
+            try:
+                time.sleep(4)  # the database does not exist yet: InfluxDB answers 404
+                self.assertIsNone(importer.poll(), log_path.read_text())
+                influx_query(f'CREATE DATABASE "{db}"', method="POST")
+                deadline = time.monotonic() + IMPORT_TIMEOUT_S
+                while time.monotonic() < deadline and importer.poll() is None:
+                    if count_points(db, ["probe"]) >= 2:
+                        break
+                    time.sleep(0.5)
+            finally:
+                rc, _ = stop(importer)
+        err = log_path.read_text()
+        log_path.unlink()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err.count("InfluxDB unavailable"), 1, err)
+        self.assertIn("database not found", err)
+        self.assertIn("InfluxDB accepts writes again", err)
+        self.assertIn(f"message {topic}/0/1 skipped, malformed", err)
+        self.assertIn(f"message {topic}/0/2 refused by InfluxDB, skipped", err)
+        self.assertIn("field type conflict", err)
+        self.assertIn("4 message(s) read", err)
+        self.assertIn(", 1 message(s) refused, 1 malformed", err)
+        rows = influx_query('SELECT cpus, vmId FROM "probe"', db)[0]["values"]
+        self.assertEqual(rows, [[1795600000, 1, "a"],
+                                [calendar.timegm((2026, 11, 25, 10, 0, 2)), 2, "b"]])
+        types = influx_query('SHOW FIELD KEYS FROM "probe"', db)[0]["values"]
+        self.assertEqual(types, [["cpus", "integer"]])
 
     def test_json_messages_arrive_in_influxdb_with_their_values_and_types(self):
         self.run_format("json")
