@@ -72,7 +72,9 @@ FlushResult ImportBatch::flush(LineWriter& writer) const {
             result.error = whole.error;
             return result;
         }
-        if (whole.status == WriteStatus::refused) {
+        if (whole.status == WriteStatus::refused && entries_.size() == 1) {
+            result.refused.push_back({entries_.front().message, whole.error});
+        } else if (whole.status == WriteStatus::refused) {
             // InfluxDB 1.x stores the valid points of a refused batch anyway; writing them again
             // costs little, and only this way does the log name the offending message.
             for (const Entry& entry : entries_) {

@@ -119,6 +119,19 @@ TEST(Importer, ARefusedBatchIsRetriedMessageByMessageToNameTheBadOne) {
     EXPECT_EQ(r.commit.at({"kvm-metrics", 0}), 4);
 }
 
+TEST(Importer, ARefusedBatchOfOneMessageIsNotWrittenTwice) {
+    ImportBatch batch(100);
+    batch.add(message(0, 5, "m f=\"text\" 2"));
+    ScriptedWriter writer;
+    writer.script = {{WriteStatus::refused, "field type conflict"}};
+    FlushResult r = batch.flush(writer);
+    EXPECT_TRUE(r.done);
+    EXPECT_EQ(writer.writes.size(), 1u);
+    ASSERT_EQ(r.refused.size(), 1u);
+    EXPECT_EQ(r.refused[0].message, "kvm-metrics/0/5");
+    EXPECT_EQ(r.commit.at({"kvm-metrics", 0}), 6);
+}
+
 TEST(Importer, InfluxDbGoingAwayDuringTheMessageByMessageRetryKeepsTheWholeBatch) {
     ImportBatch batch(100);
     batch.add(message(0, 1, "m f=1i 1"));
