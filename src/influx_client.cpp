@@ -58,7 +58,8 @@ WriteResult InfluxClient::write(std::string_view lines) {
     auto response = http_->Post(path_, lines.data(), lines.size(), "text/plain; charset=utf-8");
     if (!response) {
         return {WriteStatus::unavailable,
-                fmt::format("{}: {}", settings_.url, httplib::to_string(response.error()))};
+                fmt::format("no answer from {} (httplib: {})", settings_.url,
+                            httplib::to_string(response.error()))};
     }
     WriteStatus status = classify_write_status(response->status);
     if (status == WriteStatus::written) {
