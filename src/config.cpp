@@ -49,6 +49,7 @@ constexpr Setting kConfigFile{"CONFIG_FILE", "--config", ""};
 constexpr Setting kMetricsAddr{"METRICS_ADDR", "--metrics-addr", "metrics_addr"};
 constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-timeout",
                                  "health_delivery_timeout"};
+constexpr Setting kFormat{"FORMAT", "--format", "format"};
 
 // A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
 constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
@@ -219,6 +220,16 @@ std::string topic_setting(const std::optional<std::string>& value) {
         invalid(kTopic, topic, "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
     }
     return topic;
+}
+
+MessageFormat format_setting(const std::optional<std::string>& value) {
+    if (!value || trim(*value) == "json") {
+        return MessageFormat::json;
+    }
+    if (trim(*value) == "influx") {
+        return MessageFormat::influx;
+    }
+    invalid(kFormat, *value, "json (the default) or influx (InfluxDB line protocol)");
 }
 
 bool valid_uri(const std::string& uri) {
@@ -407,6 +418,8 @@ Environment (a flag wins over its variable, a variable over the configuration fi
   METRICS_ADDR       host:port for /metrics and /healthz    (default off), e.g. :9464
   HEALTH_DELIVERY_TIMEOUT  seconds messages may wait for Kafka, none
                      acknowledged, before /healthz fails    (default 300)
+  FORMAT             json (the contract) or influx (InfluxDB line protocol, times in
+                     seconds)                               (default json)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
@@ -414,6 +427,8 @@ Environment (a flag wins over its variable, a variable over the configuration fi
                      kvm_host = [...]), [[host]] tables with uri, pause and
                      gather_host_stats each, and a [kafka_properties] table
 Booleans accept true/false, 1/0, yes/no, on/off in any case.
+
+`pulse-sensor import --help` describes the importer from Kafka into InfluxDB.
 
 Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check
 passed, 1 when --once could not poll or deliver or a --check failed, 2 for an invalid setting.
@@ -532,7 +547,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 
     std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug, rates;
     bool once = false;
-    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, config_file;
+    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, config_file, format;
     std::vector<std::string> properties;
     bool check = false;
     std::optional<std::string> metrics_addr, health_timeout;
@@ -562,6 +577,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     app.add_option("--kafka-property", properties,
                    "librdkafka property key=value, after the file; repeatable")
         ->allow_extra_args(false);
+    app.add_option("--format", format, "message format: json or influx (FORMAT)");
     app.add_flag("--once", once, "poll once, deliver, and exit");
     app.add_flag("--check", check,
                  "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
@@ -574,16 +590,25 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
                  "ask the METRICS_ADDR listener's /healthz, print the answer, exit 0 if healthy "
                  "(or when METRICS_ADDR is off): a container HEALTHCHECK");
 
+    // Everything after `import` is the importer's, parsed by parse_import_config.
+    CLI::App* import = app.add_subcommand(
+        "import", "consume the topic and write it into InfluxDB (pulse-sensor import --help)");
+    import->prefix_command();
+    import->set_help_flag();
+
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
         app.parse(reversed);
     } catch (const CLI::CallForHelp&) {
-        return {ParseOutcome::exit_ok, {}, app.help()};
+        return {ParseOutcome::exit_ok, {}, app.help(), {}};
     } catch (const CLI::CallForVersion&) {
-        return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n"};
+        return {ParseOutcome::exit_ok, {}, std::string("pulse-sensor ") + PULSE_VERSION + "\n", {}};
     } catch (const CLI::ParseError& e) {
-        throw ConfigError(fmt::format("{} (see --help)", redact_secrets(e.what(), args)));
+        throw ConfigError(describe_parse_error(e.what(), args));
+    }
+    if (*import) {
+        return {ParseOutcome::import, {}, {}, import->remaining()};
     }
 
     // A bare boolean flag ("--debug") means true.
@@ -664,7 +689,34 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.health_delivery_timeout = layers.setting(health_timeout, kHealthTimeout, [](const auto& v) {
         return seconds_setting(v, kHealthTimeout, 300, 1, kMaxPauseSeconds);
     });
+    c.format = layers.setting(format, kFormat, format_setting);
     return result;
+}
+
+std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value) {
+    return bootstrap_setting(value);
+}
+
+std::string kafka_topic_setting(const std::optional<std::string>& value) {
+    return topic_setting(value);
+}
+
+void kafka_properties_setting(const std::optional<std::string>& file,
+                              const std::vector<std::string>& properties,
+                              std::map<std::string, std::string>& out) {
+    if (file && !trim(*file).empty()) {
+        std::string path = trim(*file);
+        parse_properties(
+            read_properties_file(path),
+            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path), out);
+    }
+    for (const std::string& property : properties) {
+        add_property(property, "--kafka-property", out);
+    }
+}
+
+std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args) {
+    return fmt::format("{} (see --help)", redact_secrets(message, args));
 }
 
 }  // namespace pulse

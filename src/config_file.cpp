@@ -41,6 +41,7 @@ constexpr Key kTopLevelKeys[] = {
     {"shutdown_timeout", Kind::integer},
     {"kafka_properties_file", Kind::string},
     {"metrics_addr", Kind::string},
+    {"format", Kind::string},
     {"health_delivery_timeout", Kind::integer},
 };
 

@@ -13,6 +13,7 @@
 #include "pulse/check.hpp"
 #include "pulse/config.hpp"
 #include "pulse/host_threads.hpp"
+#include "pulse/import_command.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
 #include "pulse/metrics.hpp"
@@ -60,8 +61,10 @@ std::unique_ptr<Spool> make_spool(const Config& config) {
 
 Fanout make_outputs(const Config& config) {
     Fanout out;
+    const Format format =
+        config.format == MessageFormat::influx ? Format::line_protocol : Format::json;
     if (config.use_kafka()) {
-        out.add(Format::json,
+        out.add(format,
                 std::make_unique<KafkaSink>(
                     KafkaSettings{config.bootstrap_servers(), config.kafka_topic,
                                   config.kafka_properties,
@@ -72,8 +75,7 @@ Fanout make_outputs(const Config& config) {
     }
     // DEBUG shows every message indented, even when it also goes to Kafka.
     if (!config.use_kafka() || config.debug) {
-        out.add(config.debug ? Format::json_pretty : Format::json,
-                std::make_unique<StreamSink>(stdout));
+        out.add(config.debug ? Format::json_pretty : format, std::make_unique<StreamSink>(stdout));
     }
     return out;
 }
@@ -152,6 +154,9 @@ int main(int argc, char** argv) {
     if (parsed.outcome == ParseOutcome::exit_ok) {
         std::fputs(parsed.message.c_str(), stdout);
         return 0;
+    }
+    if (parsed.outcome == ParseOutcome::import) {
+        return import_main(parsed.rest);
     }
     const Config& config = parsed.config;
     if (config.healthcheck) {

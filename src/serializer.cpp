@@ -2,11 +2,17 @@
 // poll; it emits the same document nlohmann::json::dump() would for the same point (a unit
 // test holds the two together), so the pretty and compact forms never drift apart. Floats are
 // printed shortest-exact by fmt.
+//
+// Line protocol follows InfluxDB 1.x's parser: a backslash escapes the next character only
+// before ',', ' ' or '=' (measurements: ',' and ' '), and nothing can carry a newline. Names are
+// written so that this parser gives back exactly what line_protocol_name() promises.
 #include "pulse/serializer.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string_view>
 #include <variant>
@@ -155,7 +161,133 @@ void append_object(std::string& out, const Pairs& pairs, WriteValue write_value)
     out.push_back('}');
 }
 
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// The characters a backslash must escape in this part of a line.
+bool separates(char c, bool measurement) {
+    return c == ',' || c == ' ' || (!measurement && c == '=');
+}
+
+// Appends `name` escaped for line protocol (escape = true) or as it reads back (false).
+void append_line_protocol_name(std::string& out, std::string_view name, bool measurement,
+                               bool escape) {
+    std::size_t backslashes = 0;  // the run of backslashes just written
+    // An odd run would swallow the separator after it: its last backslash cannot be carried.
+    auto end_run = [&] {
+        if (backslashes % 2 == 1) {
+            out.pop_back();
+            out += kReplacement;
+        }
+        backslashes = 0;
+    };
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char ch = name[i];
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '\\') {
+            ++backslashes;
+            out.push_back(ch);
+            continue;
+        }
+        if (separates(ch, measurement)) {
+            end_run();
+            if (escape) {
+                out.push_back('\\');
+            }
+            out.push_back(ch);
+            continue;
+        }
+        backslashes = 0;
+        if (c >= 0x80) {
+            std::size_t length = utf8_sequence(name.substr(i));
+            if (length == 0) {
+                out += kReplacement;
+            } else {
+                out.append(name.data() + i, length);
+                i += length - 1;
+            }
+        } else if (c < 0x20 || c == 0x7F || (measurement && i == 0 && ch == '#')) {
+            out += kReplacement;
+        } else {
+            out.push_back(ch);
+        }
+    }
+    end_run();
+}
+
+bool is_finite(const FieldValue& value) {
+    const auto* d = std::get_if<double>(&value);
+    return d == nullptr || std::isfinite(*d);
+}
+
+void append_line(std::string& out, const Point& p,
+                 std::vector<const std::pair<std::string, std::string>*>& tags) {
+    append_line_protocol_name(out, p.measurement, true, true);
+    tags.clear();
+    for (const auto& tag : p.tags) {
+        if (!tag.first.empty() && !tag.second.empty()) {
+            tags.push_back(&tag);
+        }
+    }
+    // InfluxDB sorts tags by key before it stores a point; sorted input spares it the work.
+    std::sort(tags.begin(), tags.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    for (const auto* tag : tags) {
+        out.push_back(',');
+        append_line_protocol_name(out, tag->first, false, true);
+        out.push_back('=');
+        append_line_protocol_name(out, tag->second, false, true);
+    }
+    char separator = ' ';
+    for (const auto& [key, value] : p.fields) {
+        if (key.empty() || !is_finite(value)) {
+            continue;
+        }
+        out.push_back(separator);
+        separator = ',';
+        append_line_protocol_name(out, key, false, true);
+        out.push_back('=');
+        if (const auto* i = std::get_if<std::int64_t>(&value)) {
+            const fmt::format_int digits(*i);
+            out.append(digits.data(), digits.size());
+            out.push_back('i');
+        } else {
+            // Without the `i` any number is a float to InfluxDB, "4" included.
+            fmt::format_to(std::back_inserter(out), "{}", std::get<double>(value));
+        }
+    }
+    out.push_back(' ');
+    const fmt::format_int seconds(p.time.time_since_epoch().count());
+    out.append(seconds.data(), seconds.size());
+}
+
 }  // namespace
+
+std::string line_protocol_name(std::string_view name, bool measurement) {
+    std::string out;
+    append_line_protocol_name(out, name, measurement, false);
+    return out;
+}
+
+LineProtocolSkips serialize_line_protocol(std::span<const Point> points, std::string& out) {
+    LineProtocolSkips skips;
+    std::vector<const std::pair<std::string, std::string>*> tags;
+    bool first = true;
+    for (const Point& p : points) {
+        auto written = std::count_if(p.fields.begin(), p.fields.end(), [](const auto& f) {
+            return !f.first.empty() && is_finite(f.second);
+        });
+        skips.fields += p.fields.size() - static_cast<std::size_t>(written);
+        if (written == 0 || p.measurement.empty()) {
+            ++skips.points;
+            continue;
+        }
+        if (!first) {
+            out.push_back('\n');
+        }
+        first = false;
+        append_line(out, p, tags);
+    }
+    return skips;
+}
 
 void serialize_json(std::span<const Point> points, std::string& out) {
     out.push_back('[');
@@ -208,6 +340,87 @@ std::string serialize_json_pretty(std::span<const Point> points) {
     }
     // replace: invalid UTF-8 becomes U+FFFD instead of an exception that would stop the poll.
     return array.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace pulse
+
+namespace pulse {
+namespace {
+
+FieldValue field_value(const nlohmann::json& value, const std::string& key) {
+    if (value.is_number_unsigned()) {
+        auto u = value.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            throw MessageError(fmt::format("field '{}': integer {} is out of range", key, u));
+        }
+        return static_cast<std::int64_t>(u);
+    }
+    if (value.is_number_integer()) {
+        return value.get<std::int64_t>();
+    }
+    if (value.is_number_float()) {
+        return value.get<double>();
+    }
+    throw MessageError(fmt::format("field '{}' is not a number", key));
+}
+
+Point point_from_json(const nlohmann::json& item) {
+    if (!item.is_object()) {
+        throw MessageError("a point is not an object");
+    }
+    auto member = [&](const char* name) -> const nlohmann::json& {
+        auto it = item.find(name);
+        if (it == item.end()) {
+            throw MessageError(fmt::format("a point has no \"{}\"", name));
+        }
+        return *it;
+    };
+    Point p;
+    const auto& measurement = member("measurement");
+    const auto& tags = member("tags");
+    const auto& fields = member("fields");
+    const auto& time = member("time");
+    if (!measurement.is_string() || !tags.is_object() || !fields.is_object() || !time.is_string()) {
+        throw MessageError(
+            "a point needs a string measurement, objects tags and fields and a string time");
+    }
+    p.measurement = measurement.get<std::string>();
+    auto parsed_time = parse_time(time.get<std::string>());
+    if (!parsed_time) {
+        throw MessageError(
+            fmt::format("time '{}' is not YYYY-MM-DDTHH:MM:SSZ", time.get<std::string>()));
+    }
+    p.time = *parsed_time;
+    for (const auto& [key, value] : tags.items()) {
+        if (!value.is_string()) {
+            throw MessageError(fmt::format("tag '{}' is not a string", key));
+        }
+        p.tag(key, value.get<std::string>());
+    }
+    for (const auto& [key, value] : fields.items()) {
+        if (!value.is_null()) {  // NaN or infinity, which JSON cannot carry
+            p.fields.emplace_back(key, field_value(value, key));
+        }
+    }
+    return p;
+}
+
+}  // namespace
+
+std::vector<Point> parse_json_message(std::string_view text) {
+    nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+    if (document.is_discarded()) {
+        throw MessageError("not JSON");
+    }
+    if (!document.is_array()) {
+        throw MessageError("not a JSON array of points");
+    }
+    std::vector<Point> points;
+    points.reserve(document.size());
+    for (const auto& item : document) {
+        points.push_back(point_from_json(item));
+    }
+    return points;
 }
 
 }  // namespace pulse

@@ -1,6 +1,8 @@
 // The stdout sink and the fan-out to several sinks; see sink.hpp.
 #include "pulse/sink.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "pulse/serializer.hpp"
 
 namespace pulse {
@@ -37,9 +39,27 @@ void Fanout::add(Format format, std::unique_ptr<Sink> sink) {
 void Fanout::deliver(std::string_view key, std::span<const Point> points) {
     std::lock_guard lock(mutex_);
     bool compact_ready = false;
+    bool lines_ready = false;
     std::string pretty;
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
-        if (formats_[i] == Format::json) {
+        if (formats_[i] == Format::line_protocol) {
+            if (!lines_ready) {
+                lines_buffer_.clear();
+                LineProtocolSkips skips = serialize_line_protocol(points, lines_buffer_);
+                lines_ready = true;
+                // The sensor's own fields are always finite; say so once should one not be.
+                if (skips.fields > 0 && skipped_fields_ == 0) {
+                    spdlog::warn(
+                        "message {}: a NaN or infinite field was left out of its line protocol "
+                        "(InfluxDB refuses them); logged once",
+                        key);
+                }
+                skipped_fields_ += skips.fields;
+            }
+            if (!lines_buffer_.empty()) {
+                sinks_[i]->publish(key, lines_buffer_);
+            }
+        } else if (formats_[i] == Format::json) {
             if (!compact_ready) {
                 compact_buffer_.clear();
                 serialize_json(points, compact_buffer_);

@@ -31,6 +31,9 @@ struct HostConfig {
     bool rates = false;  // RATES, the same for every host
 };
 
+// What a Kafka message holds: the contract's JSON array, or InfluxDB line protocol.
+enum class MessageFormat { json, influx };
+
 struct Config {
     std::vector<HostConfig> hosts{HostConfig{}};  // never empty, no URI twice
     // PAUSE and GATHER_HOST_STATS: every host's, unless its [[host]] table set its own.
@@ -56,6 +59,7 @@ struct Config {
     // /healthz fails when messages are outstanding and none was delivered for this long.
     std::chrono::seconds health_delivery_timeout{300};
     bool healthcheck = false;  // --healthcheck: ask METRICS_ADDR's /healthz, exit 0 if ok
+    MessageFormat format = MessageFormat::json;
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it
@@ -68,12 +72,14 @@ class ConfigError : public std::runtime_error {
 };
 
 // What parse_config decided beyond the Config itself.
-enum class ParseOutcome { run, exit_ok };
+// import: the `import` subcommand, whose own settings parse_import_config reads from `rest`.
+enum class ParseOutcome { run, exit_ok, import };
 
 struct ParseResult {
     ParseOutcome outcome = ParseOutcome::run;
     Config config;
-    std::string message;  // --help or --version text when outcome == exit_ok
+    std::string message;            // --help or --version text when outcome == exit_ok
+    std::vector<std::string> rest;  // the arguments after `import`
 };
 
 // Looks an environment variable up; std::nullopt when it is unset.
@@ -101,6 +107,16 @@ std::string describe_properties(const std::map<std::string, std::string>& proper
 // repeat a value. Throws ConfigError.
 void parse_properties(std::string_view text, const std::string& source,
                       std::map<std::string, std::string>& properties);
+
+// Settings the importer shares with the sensor, validated the same way (import_config.cpp).
+std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value);
+std::string kafka_topic_setting(const std::optional<std::string>& value);
+// KAFKA_PROPERTIES_FILE's lines (when `file` names one), then each --kafka-property.
+void kafka_properties_setting(const std::optional<std::string>& file,
+                              const std::vector<std::string>& properties,
+                              std::map<std::string, std::string>& out);
+// CLI11's message for a bad command line, with any secret value masked.
+std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args);
 
 // A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
 std::optional<std::uint64_t> parse_size(std::string_view text);

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -46,5 +48,7 @@ void append_time(std::string& out, Timestamp time);
 // The same into `out[0..kTimeLength)`, no allocation (the serializer's hot path).
 constexpr std::size_t kTimeLength = 20;
 void write_time(char* out, Timestamp time);
+// The contract's time format read back; std::nullopt unless `text` is exactly one.
+std::optional<Timestamp> parse_time(std::string_view text);
 
 }  // namespace pulse

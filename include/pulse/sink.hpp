@@ -1,7 +1,8 @@
 // Where serialized messages go. A sink knows bytes, keys and delivery, nothing of libvirt.
 //
 // Fanout sends one poll's messages to every configured output, serializing each message once
-// per format: compact JSON for Kafka and plain stdout, indented JSON for DEBUG.
+// per format: compact JSON (or line protocol with FORMAT=influx) for Kafka and plain stdout,
+// indented JSON for DEBUG.
 //
 // One Fanout serves every hypervisor's thread. A single mutex around deliver, poll and flush
 // makes it safe to share: the sinks behind it (librdkafka's queue, the spool's segment files
@@ -65,7 +66,7 @@ class StreamSink : public Sink {
     SinkCounters counters_;
 };
 
-enum class Format { json, json_pretty };
+enum class Format { json, json_pretty, line_protocol };
 
 class Fanout {
   public:
@@ -90,6 +91,8 @@ class Fanout {
     std::vector<Format> formats_;
     std::vector<std::unique_ptr<Sink>> sinks_;
     std::string compact_buffer_;  // reused between messages
+    std::string lines_buffer_;
+    std::uint64_t skipped_fields_ = 0;  // NaN or infinite: no line protocol for them
 };
 
 }  // namespace pulse

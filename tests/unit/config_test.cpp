@@ -509,5 +509,21 @@ TEST(Config, HealthcheckReadsOnlyTheMetricsAddress) {
                 HasSubstr("METRICS_ADDR"));
 }
 
+TEST(Config, FormatIsJsonByDefaultAndInfluxOnRequest) {
+    EXPECT_EQ(parse({}).format, MessageFormat::json);
+    EXPECT_EQ(parse({}, {{"FORMAT", "influx"}}).format, MessageFormat::influx);
+    EXPECT_EQ(parse({"--format", "json"}, {{"FORMAT", "influx"}}).format, MessageFormat::json);
+    EXPECT_THAT(error_of({}, {{"FORMAT", "xml"}}), HasSubstr("FORMAT (--format) 'xml'"));
+}
+
+TEST(Config, ImportHandsEveryLaterArgumentToTheImporterAndSkipsTheSensorsSettings) {
+    ParseResult r = parse_config({"import", "--influxdb-db", "kvm", "--batch-lines", "5"},
+                                 env_of({{"PAUSE", "not a number"}}));
+    EXPECT_EQ(r.outcome, ParseOutcome::import);
+    EXPECT_EQ(r.rest, (std::vector<std::string>{"--influxdb-db", "kvm", "--batch-lines", "5"}));
+    EXPECT_EQ(parse_config({"import", "--help"}, env_of({})).rest,
+              std::vector<std::string>{"--help"});
+}
+
 }  // namespace
 }  // namespace pulse

@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
 
 #include "pulse/kafka_sink.hpp"
+#include "pulse/serializer.hpp"
 
 namespace pulse {
 namespace {
@@ -116,6 +119,34 @@ TEST(Fanout, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
     for (const auto& [host, count] : per_host) {
         EXPECT_EQ(count, kMessages) << host;
     }
+}
+
+TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
+    std::vector<std::pair<std::string, std::string>> lines, compact;
+    Fanout out;
+    out.add(Format::line_protocol, std::make_unique<Recorder>(lines));
+    out.add(Format::json, std::make_unique<Recorder>(compact));
+    std::vector<Point> points{sample_point(), sample_point()};
+    out.deliver("uuid-1", points);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].first, "uuid-1");
+    std::string expected;
+    serialize_line_protocol(points, expected);
+    EXPECT_EQ(lines[0].second, expected);
+    EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'), 1);
+    ASSERT_EQ(compact.size(), 1u);
+    EXPECT_TRUE(nlohmann::json::parse(compact[0].second).is_array());
+}
+
+TEST(Fanout, AMessageWhosePointsHaveNoFiniteFieldIsNotPublishedAsLineProtocol) {
+    std::vector<std::pair<std::string, std::string>> lines;
+    Fanout out;
+    out.add(Format::line_protocol, std::make_unique<Recorder>(lines));
+    Point p;
+    p.measurement = "cpuTime";
+    p.field("cpuTime", std::numeric_limits<double>::quiet_NaN());
+    out.deliver("uuid-1", {&p, 1});
+    EXPECT_TRUE(lines.empty());
 }
 
 TEST(KafkaSink, ARejectedPropertyIsNamedButItsValueIsNotRepeated) {

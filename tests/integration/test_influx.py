@@ -1,0 +1,309 @@
+"""Sensor -> real Kafka -> `pulse-sensor import` -> a real InfluxDB 1.x: what InfluxDB returns
+is what the sensor produced, in both formats.
+
+    tests/integration/influxdb.sh install                   # once per machine
+    PULSE_IT_STATE=... /usr/bin/python3 -m pytest -v tests/integration/test_influx.py
+
+Needs the libvirt lab ($PULSE_IT_STATE/lab.env) and starts a Kafka broker (kafka.sh up) and
+an influxd (influxdb.sh up) unless they are already up; what it started it stops.
+
+For FORMAT=json and FORMAT=influx, each on a topic of its own: two sensor polls of the lab with
+GATHER_HOST_STATS=true, read back from the topic with kcat; the importer (a consumer group of
+its own) writes them into a database of its own and is stopped with SIGTERM (exit 0). Then, for
+every measurement, `SELECT *` must give the same series, times and field values as the
+messages, and `SHOW FIELD KEYS` the same types (integer or float). A second importer in the
+same group must then find nothing left to import: the first one committed what it wrote.
+
+And on a topic fed by kcat: a malformed message and a point InfluxDB refuses (a float into an
+integer field) are logged by topic/partition/offset and skipped, while the good ones around
+them are written; a database that does not exist yet (404) is waited for, not skipped.
+
+Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
+"""
+
+import calendar
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, run_once  # noqa: E402
+
+INFLUXDB_SH = HERE / "influxdb.sh"
+IMPORT_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
+
+_started = []
+BOOTSTRAP = ""
+INFLUXDB_URL = ""
+
+
+def setUpModule():
+    global BOOTSTRAP, INFLUXDB_URL
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
+    if not (STATE / "lab.env").exists():
+        raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
+    for script, env_name in ((KAFKA_SH, "kafka.env"), (INFLUXDB_SH, "influxdb.env")):
+        if not (STATE / env_name).exists():
+            _started.append(script)
+        subprocess.run([str(script), "up"], check=True, timeout=120)
+    BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    INFLUXDB_URL = read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"]
+
+
+def tearDownModule():
+    for script in reversed(_started):
+        subprocess.run([str(script), "down"], timeout=60)
+
+
+# ------------------------------------------------------------------ InfluxDB
+def influx_query(q, db=None, method="GET"):
+    params = {"q": q, "epoch": "s"}
+    if db:
+        params["db"] = db
+    data = None
+    url = f"{INFLUXDB_URL}/query"
+    if method == "POST":
+        data = urllib.parse.urlencode(params).encode()
+    else:
+        url += "?" + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as res:
+        answer = json.load(res)
+    result = answer["results"][0]
+    if "error" in result:
+        raise AssertionError(f"InfluxDB: {q}: {result['error']}")
+    return result.get("series", [])
+
+
+def count_points(db, measurements):
+    total = 0
+    for m in measurements:
+        for series in influx_query(f'SELECT count(*) FROM "{m}"', db):
+            # count(*) gives one column per field; a point has all of its measurement's fields.
+            total += max(series["values"][0][1:])
+    return total
+
+
+# ------------------------------------------------------------------ messages
+def parse_lp_token(text, stops, escapable):
+    out, i = [], 0
+    while i < len(text) and text[i] not in stops:
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in escapable:
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out), text[i:]
+
+
+def parse_lp_line(line):
+    """One line of the sensor's line protocol -> (measurement, tags, fields, time)."""
+    measurement, rest = parse_lp_token(line, ", ", ", ")
+    tags = {}
+    while rest.startswith(","):
+        key, rest = parse_lp_token(rest[1:], "=", ",= ")
+        value, rest = parse_lp_token(rest[1:], ", ", ",= ")
+        tags[key] = value
+    fields = {}
+    rest = rest[1:]
+    while True:
+        key, rest = parse_lp_token(rest, "=", ",= ")
+        value, rest = parse_lp_token(rest[1:], ", ", "")
+        fields[key] = int(value[:-1]) if value.endswith("i") else float(value)
+        if not rest.startswith(","):
+            break
+        rest = rest[1:]
+    return measurement, tags, fields, int(rest.strip())
+
+
+def points_of(payload):
+    if payload.lstrip().startswith("["):
+        out = []
+        for p in json.loads(payload):
+            t = calendar.timegm(time.strptime(p["time"], "%Y-%m-%dT%H:%M:%SZ"))
+            out.append((p["measurement"], p["tags"], p["fields"], t))
+        return out
+    return [parse_lp_line(line) for line in payload.split("\n") if line.strip()]
+
+
+def read_topic(topic):
+    """Every message of the topic as kcat sees it (-J keeps multi-line payloads whole)."""
+    res = subprocess.run(["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-o", "beginning", "-e",
+                          "-q", "-J"], capture_output=True, text=True, timeout=60, check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def expected_points(messages):
+    """(measurement, tags, time) -> fields; a later write of a series and time wins, as in
+    InfluxDB."""
+    expected = {}
+    for m in messages:
+        for measurement, tags, fields, t in points_of(m["payload"]):
+            tags = {k: v for k, v in tags.items() if v != ""}
+            expected[(measurement, tuple(sorted(tags.items())), t)] = fields
+    return expected
+
+
+# ------------------------------------------------------------------ importer
+def start_importer(topic, group, db, stderr=subprocess.PIPE):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAFKA_", "INFLUXDB_", "IMPORT_"))}
+    env.update(KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
+               INFLUXDB_URL=INFLUXDB_URL, INFLUXDB_DB=db, IMPORT_BATCH_WAIT_MS="200")
+    return subprocess.Popen([str(SENSOR), "import"], env=env, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"the importer ignored SIGTERM for {STOP_TIMEOUT_S} s:\n{err}")
+    return proc.returncode, err
+
+
+def produce(topic, messages):
+    """One message per element (single-line payloads)."""
+    subprocess.run(["kcat", "-P", "-b", BOOTSTRAP, "-t", topic], input="\n".join(messages) + "\n",
+                   text=True, timeout=60, check=True)
+
+
+class TestImportIntoInfluxDB(unittest.TestCase):
+    def run_format(self, fmt):
+        lab = read_env_file(STATE / "lab.env")
+        topic = new_topic()
+        for _ in range(2):
+            res = run_once(timeout=120, KVM_HOST=lab["LAB_URI"], KAFKA_BOOTSTRAP=BOOTSTRAP,
+                           KAFKA_TOPIC=topic, GATHER_HOST_STATS="true", FORMAT=fmt)
+            self.assertEqual(res.returncode, 0, res.stderr)
+        messages = read_topic(topic)
+        self.assertTrue(messages, "nothing on the topic")
+        for m in messages:
+            self.assertEqual(m["payload"].lstrip().startswith("["), fmt == "json", m["payload"])
+        expected = expected_points(messages)
+        measurements = sorted({k[0] for k in expected})
+        self.assertEqual(measurements, ["cpuTime", "disk", "networkInterface", "nodeInfo", "rss"])
+
+        db = f"pulse_{fmt}_{uuid.uuid4().hex[:8]}"
+        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        group = f"pulse-it-{uuid.uuid4().hex[:8]}"
+        importer = start_importer(topic, group, db)
+        try:
+            deadline = time.monotonic() + IMPORT_TIMEOUT_S
+            while count_points(db, measurements) < len(expected):
+                if importer.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        finally:
+            rc, err = stop(importer)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(count_points(db, measurements), len(expected), err)
+        self.assertNotIn("refused", err.split("stopping on")[0])
+        self.assertIn(", 0 message(s) refused, 0 malformed", err)
+
+        self.compare(db, measurements, expected)
+        self.assert_offsets_committed(topic, group)
+
+    def compare(self, db, measurements, expected):
+        for m in measurements:
+            tag_keys = {row[0] for s in influx_query(f'SHOW TAG KEYS FROM "{m}"', db)
+                        for row in s["values"]}
+            types = {row[0]: row[1] for s in influx_query(f'SHOW FIELD KEYS FROM "{m}"', db)
+                     for row in s["values"]}
+            want_types = {}
+            for (measurement, _, _), fields in expected.items():
+                if measurement == m:
+                    for k, v in fields.items():
+                        want_types[k] = "float" if isinstance(v, float) else "integer"
+            self.assertEqual(types, want_types, f"field types of {m}")
+            if m == "cpuTime":  # the contract's one float: it must not become an integer field
+                self.assertEqual(types, {"cpuTime": "float", "cpus": "integer"})
+            actual = {}
+            for series in influx_query(f'SELECT * FROM "{m}"', db):
+                columns = series["columns"]
+                for row in series["values"]:
+                    record = dict(zip(columns, row))
+                    tags = tuple(sorted((k, v) for k, v in record.items()
+                                        if k in tag_keys and v is not None))
+                    fields = {k: v for k, v in record.items()
+                              if k != "time" and k not in tag_keys and v is not None}
+                    actual[(m, tags, record["time"])] = fields
+            want = {k: v for k, v in expected.items() if k[0] == m}
+            self.assertEqual(sorted(actual), sorted(want), f"series and times of {m}")
+            for key, fields in want.items():
+                # JSON gives InfluxDB's 4.0 back as 4: types are checked above, values here.
+                self.assertEqual(actual[key], fields, f"{key}")
+
+    def assert_offsets_committed(self, topic, group):
+        db = f"pulse_again_{uuid.uuid4().hex[:8]}"
+        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        again = start_importer(topic, group, db)
+        time.sleep(8)  # joins the group and fetches; anything uncommitted would be written
+        rc, err = stop(again)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0 message(s) read", err)
+        self.assertEqual(influx_query('SHOW MEASUREMENTS', db), [], err)
+
+    def test_bad_messages_are_named_and_skipped_and_a_missing_database_is_waited_for(self):
+        topic = new_topic()
+        produce(topic, [
+            "probe,vmId=a cpus=1i 1795600000",
+            "this is not line protocol",
+            "probe,vmId=a cpus=1.5 1795600001",  # a float into an integer field: refused
+            '[{"measurement":"probe","tags":{"vmId":"b"},"fields":{"cpus":2},'
+            '"time":"2026-11-25T10:00:02Z"}]',
+        ])
+        db = f"pulse_late_{uuid.uuid4().hex[:8]}"
+        log_path = STATE / f"import-{db}.log"
+        with open(log_path, "w") as log:
+            importer = start_importer(topic, f"pulse-it-{uuid.uuid4().hex[:8]}", db, stderr=log)
+            try:
+                time.sleep(4)  # the database does not exist yet: InfluxDB answers 404
+                self.assertIsNone(importer.poll(), log_path.read_text())
+                influx_query(f'CREATE DATABASE "{db}"', method="POST")
+                deadline = time.monotonic() + IMPORT_TIMEOUT_S
+                while time.monotonic() < deadline and importer.poll() is None:
+                    if count_points(db, ["probe"]) >= 2:
+                        break
+                    time.sleep(0.5)
+            finally:
+                rc, _ = stop(importer)
+        err = log_path.read_text()
+        log_path.unlink()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err.count("InfluxDB unavailable"), 1, err)
+        self.assertIn("database not found", err)
+        self.assertIn("InfluxDB accepts writes again", err)
+        self.assertIn(f"message {topic}/0/1 skipped, malformed", err)
+        self.assertIn(f"message {topic}/0/2 refused by InfluxDB, skipped", err)
+        self.assertIn("field type conflict", err)
+        self.assertIn("4 message(s) read", err)
+        self.assertIn(", 1 message(s) refused, 1 malformed", err)
+        rows = influx_query('SELECT cpus, vmId FROM "probe"', db)[0]["values"]
+        self.assertEqual(rows, [[1795600000, 1, "a"],
+                                [calendar.timegm((2026, 11, 25, 10, 0, 2)), 2, "b"]])
+        types = influx_query('SHOW FIELD KEYS FROM "probe"', db)[0]["values"]
+        self.assertEqual(types, [["cpus", "integer"]])
+
+    def test_json_messages_arrive_in_influxdb_with_their_values_and_types(self):
+        self.run_format("json")
+
+    def test_line_protocol_messages_arrive_in_influxdb_with_their_values_and_types(self):
+        self.run_format("influx")
+
+
+if __name__ == "__main__":
+    unittest.main()
