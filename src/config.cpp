@@ -51,8 +51,9 @@ constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-t
                                  "health_delivery_timeout"};
 constexpr Setting kFormat{"FORMAT", "--format", "format"};
 
-// A properties file is a handful of lines; anything larger is not one (or is /dev/zero).
-constexpr std::uintmax_t kMaxPropertiesFileBytes = 1U << 20;
+// A properties or configuration file is a handful of lines; anything larger is not one (or is
+// /dev/zero).
+constexpr std::uintmax_t kMaxSettingFileBytes = 1U << 20;
 
 constexpr long kMaxPauseSeconds = 86400;
 
@@ -360,24 +361,8 @@ void add_property(std::string_view text, const std::string& source,
 }
 
 std::string read_properties_file(const std::string& path) {
-    auto bad = [&](const std::string& why) {
-        return ConfigError(fmt::format("invalid {} ({}) '{}': {}", kPropertiesFile.env,
-                                       kPropertiesFile.flag, path, why));
-    };
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        throw bad(ec ? ec.message() : "not a regular file");
-    }
-    if (std::filesystem::file_size(path, ec) > kMaxPropertiesFileBytes) {
-        throw bad("larger than 1 MiB");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in) {
-        throw bad(std::strerror(errno));
-    }
-    return text.str();
+    return read_setting_file(path,
+                             fmt::format("{} ({})", kPropertiesFile.env, kPropertiesFile.flag));
 }
 
 // CLI11 quotes arguments it did not expect ("sasl.password=…" without its --kafka-property):
@@ -535,6 +520,26 @@ EnvLookup process_env() {
         }
         return std::nullopt;
     };
+}
+
+std::string read_setting_file(const std::string& path, const std::string& setting) {
+    auto bad = [&](const std::string& why) {
+        return ConfigError(fmt::format("invalid {} '{}': {}", setting, path, why));
+    };
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw bad(ec ? ec.message() : "not a regular file");
+    }
+    if (std::filesystem::file_size(path, ec) > kMaxSettingFileBytes) {
+        throw bad("larger than 1 MiB");
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in) {
+        throw bad(std::strerror(errno));
+    }
+    return text.str();
 }
 
 ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {

@@ -51,9 +51,6 @@ constexpr Key kHostKeys[] = {
     {"gather_host_stats", Kind::boolean},
 };
 
-// A file larger than this is not a configuration file (or is /dev/zero).
-constexpr std::uintmax_t kMaxFileBytes = 1U << 20;
-
 const char* expected(Kind kind) {
     switch (kind) {
         case Kind::string:
@@ -238,23 +235,7 @@ ConfigFile parse_config_file(std::string_view text, const std::string& path) {
 }
 
 ConfigFile read_config_file(const std::string& path) {
-    auto bad = [&](const std::string& why) {
-        return ConfigError(fmt::format("invalid CONFIG_FILE (--config) '{}': {}", path, why));
-    };
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        throw bad(ec ? ec.message() : "not a regular file");
-    }
-    if (std::filesystem::file_size(path, ec) > kMaxFileBytes) {
-        throw bad("larger than 1 MiB");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in) {
-        throw bad(std::strerror(errno));
-    }
-    return parse_config_file(text.str(), path);
+    return parse_config_file(read_setting_file(path, "CONFIG_FILE (--config)"), path);
 }
 
 }  // namespace pulse

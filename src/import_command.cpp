@@ -37,10 +37,7 @@ std::unique_ptr<RdKafka::Conf> consumer_conf(const ImportConfig& config,
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string error;
     auto set = [&](const std::string& key, const std::string& value) {
-        if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-            throw std::invalid_argument(
-                fmt::format("Kafka property '{}': {}", key, mask_values(error, {{key, value}})));
-        }
+        set_kafka_property(*conf, key, value);
     };
     set("bootstrap.servers", fmt::format("{}", fmt::join(config.kafka_bootstrap, ",")));
     set("group.id", config.kafka_group);

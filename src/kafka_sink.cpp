@@ -78,15 +78,18 @@ std::string mask_secrets(std::string text, const std::map<std::string, std::stri
     return mask_values(std::move(text), secrets);
 }
 
+void set_kafka_property(RdKafka::Conf& conf, const std::string& key, const std::string& value) {
+    std::string error;
+    if (conf.set(key, value, error) != RdKafka::Conf::CONF_OK) {
+        throw std::invalid_argument(
+            fmt::format("Kafka property '{}': {}", key, mask_values(error, {{key, value}})));
+    }
+}
+
 std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bool spooled) {
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string error;
     auto set = [&](const std::string& key, const std::string& value) {
-        if (conf->set(key, value, error) != RdKafka::Conf::CONF_OK) {
-            // librdkafka quotes the rejected value, which may be a password: mask it.
-            throw std::invalid_argument(
-                fmt::format("Kafka property '{}': {}", key, mask_values(error, {{key, value}})));
-        }
+        set_kafka_property(*conf, key, value);
     };
     set("bootstrap.servers", settings.bootstrap_servers);
     for (const auto& [key, value] : kDefaults) {

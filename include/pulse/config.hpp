@@ -118,6 +118,10 @@ void kafka_properties_setting(const std::optional<std::string>& file,
 // CLI11's message for a bad command line, with any secret value masked.
 std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args);
 
+// The text of a small file a setting names (a properties or configuration file); `setting`
+// names it in errors ("CONFIG_FILE (--config)"). Throws ConfigError.
+std::string read_setting_file(const std::string& path, const std::string& setting);
+
 // A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
 std::optional<std::uint64_t> parse_size(std::string_view text);
 

@@ -40,6 +40,10 @@ struct KafkaSettings {
 // std::invalid_argument naming a property librdkafka rejected, never its value.
 std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bool spooled);
 
+// Sets one librdkafka property; a rejected one throws std::invalid_argument naming the key,
+// with the value masked (librdkafka quotes it, and it may be a password).
+void set_kafka_property(RdKafka::Conf& conf, const std::string& key, const std::string& value);
+
 // `text` with every non-empty value of `properties` replaced by ***: for librdkafka's messages,
 // which may quote a value, and a value may be a password.
 std::string mask_values(std::string text, const std::map<std::string, std::string>& properties);
