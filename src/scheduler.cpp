@@ -61,31 +61,4 @@ Timestamp poll_timestamp() {
     return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
 
-int run_fixed_rate(std::chrono::nanoseconds period, StopSignals& signals, const LoopHooks& hooks,
-                   std::chrono::milliseconds idle_every) {
-    using Clock = std::chrono::steady_clock;
-    FixedRateSchedule schedule(period, Clock::now());
-    while (!signals.stop_requested()) {
-        auto started = Clock::now();
-        hooks.tick(poll_timestamp());
-        auto skipped_before = schedule.missed_ticks();
-        schedule.advance(Clock::now());
-        if (schedule.missed_ticks() != skipped_before && hooks.overrun) {
-            hooks.overrun(
-                schedule.missed_ticks() - skipped_before,
-                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
-        }
-        while (Clock::now() < schedule.next_tick()) {
-            auto wake = std::min(schedule.next_tick(), Clock::now() + idle_every);
-            if (signals.wait_until(wake)) {
-                return signals.last_signal();
-            }
-            if (hooks.idle) {
-                hooks.idle();
-            }
-        }
-    }
-    return signals.last_signal();
-}
-
 }  // namespace pulse

@@ -3,13 +3,12 @@
 // A poll starts every PAUSE seconds on a grid fixed at start-up, however long the previous poll
 // took; a poll that overruns skips the ticks it missed instead of running them late in a burst.
 // SIGTERM and SIGINT are blocked in every thread and taken synchronously with sigtimedwait()
-// while the scheduler sleeps, so a signal never interrupts a poll half way.
+// by the main thread while the hosts' threads poll, so a signal never interrupts a poll half way.
 #pragma once
 
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <functional>
 
 #include "pulse/point.hpp"
 
@@ -53,17 +52,6 @@ class StopSignals {
     sigset_t previous_{};
     int signal_ = 0;
 };
-
-// Runs `tick` on the schedule until a stop signal arrives, calling `idle` at least every
-// `idle_every` while waiting (delivery callbacks). `tick` gets the wall-clock second the poll
-// started, which stamps every point of that poll. Returns the signal that stopped it.
-struct LoopHooks {
-    std::function<void(Timestamp)> tick;
-    std::function<void()> idle;
-    std::function<void(std::uint64_t skipped, std::chrono::milliseconds took)> overrun;
-};
-int run_fixed_rate(std::chrono::nanoseconds period, StopSignals& signals, const LoopHooks& hooks,
-                   std::chrono::milliseconds idle_every = std::chrono::milliseconds(200));
 
 // Now, truncated to whole seconds, as the contract stamps points.
 Timestamp poll_timestamp();

@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
 namespace pulse {
 namespace {
 
@@ -50,58 +48,6 @@ TEST(StopSignals, WaitingWithoutASignalReturnsAtTheDeadline) {
     auto deadline = std::chrono::steady_clock::now() + 30ms;
     EXPECT_FALSE(signals.wait_until(deadline));
     EXPECT_GE(std::chrono::steady_clock::now(), deadline);
-}
-
-TEST(RunFixedRate, RunsTicksUntilASignalThenReportsIt) {
-    StopSignals signals;
-    int ticks = 0;
-    int signal = run_fixed_rate(5ms, signals,
-                                {.tick =
-                                     [&](Timestamp) {
-                                         if (++ticks == 3) {
-                                             raise(SIGINT);
-                                         }
-                                     },
-                                 .idle = {},
-                                 .overrun = {}});
-    EXPECT_EQ(ticks, 3);
-    EXPECT_EQ(signal, SIGINT);
-}
-
-TEST(RunFixedRate, AnOverrunningTickIsReportedWithTheTicksItSkipped) {
-    StopSignals signals;
-    std::uint64_t skipped = 0;
-    int ticks = 0;
-    run_fixed_rate(5ms, signals,
-                   {.tick =
-                        [&](Timestamp) {
-                            if (++ticks == 1) {
-                                std::this_thread::sleep_for(18ms);
-                            } else {
-                                raise(SIGTERM);
-                            }
-                        },
-                    .idle = {},
-                    .overrun = [&](std::uint64_t n, std::chrono::milliseconds) { skipped += n; }});
-    EXPECT_GE(skipped, 3u);
-    EXPECT_EQ(ticks, 2);
-}
-
-TEST(RunFixedRate, IdleRunsWhileWaitingForTheNextTick) {
-    StopSignals signals;
-    int idles = 0;
-    int ticks = 0;
-    run_fixed_rate(60ms, signals,
-                   {.tick =
-                        [&](Timestamp) {
-                            if (++ticks == 2) {
-                                raise(SIGTERM);
-                            }
-                        },
-                    .idle = [&] { ++idles; },
-                    .overrun = {}},
-                   10ms);
-    EXPECT_GE(idles, 1);
 }
 
 }  // namespace
