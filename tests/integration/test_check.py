@@ -28,7 +28,6 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -85,14 +84,6 @@ def check(*args, **settings):
     res = subprocess.run([str(tk.SENSOR), "--check", *args], env=env, capture_output=True,
                          text=True, timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
     return res.returncode, res.stdout.splitlines(), res.stderr
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def topic_exists(bootstrap, topic):
@@ -154,7 +145,7 @@ class TestCheckVerdicts(unittest.TestCase):
         self.assert_line(lines, "kafka", "ok   kafka ")
 
     def test_qemu_ssh_to_a_port_without_sshd_fails_with_the_sshd_hint(self):
-        uri = f"qemu+ssh://root@127.0.0.1:{closed_port()}/system?no_verify=1"
+        uri = f"qemu+ssh://root@127.0.0.1:{tk.free_port()}/system?no_verify=1"
         rc, lines, err = check(KVM_HOST=uri)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assertEqual(len(lines), 1, "no Kafka line without KAFKA_BOOTSTRAP")
@@ -162,7 +153,7 @@ class TestCheckVerdicts(unittest.TestCase):
                          r"Connection refused.*\(hint: is sshd running on the hypervisor")
 
     def test_a_broker_port_nobody_listens_on_fails_with_the_reachability_hint(self):
-        bootstrap = f"127.0.0.1:{closed_port()}"
+        bootstrap = f"127.0.0.1:{tk.free_port()}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assert_line(lines, "libvirt", "ok   libvirt test:///default: ")

@@ -100,12 +100,6 @@ def image_config(template):
                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def proc_uids(pid):
     """Real, effective, saved and filesystem uid of a process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -239,16 +233,16 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         res = self.healthcheck({})
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("METRICS_ADDR is not set", res.stdout)
-        healthy, dead = free_port(), free_port()
+        healthy, dead = tk.free_port(), tk.free_port()
         self.sensor_container(healthy, tk.TEST_URI)
-        self.sensor_container(dead, f"qemu+tcp://127.0.0.1:{free_port()}/system")
+        self.sensor_container(dead, f"qemu+tcp://127.0.0.1:{tk.free_port()}/system")
         time.sleep(2)   # a poll each: the dead one has failed by now
         res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{healthy}"})
         self.assertEqual((res.returncode, res.stdout), (0, "ok: 200 ok\n"), res.stderr)
         res = self.healthcheck({"METRICS_ADDR": f":{dead}"})
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
         self.assertIn("FAIL: 503 hypervisor unreachable", res.stdout)
-        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{free_port()}"})
+        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{tk.free_port()}"})
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
 
     def test_an_invalid_setting_stops_the_container_with_status_2(self):

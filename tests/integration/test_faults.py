@@ -69,7 +69,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
 import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, ContractChecks, ...)
-import test_libvirt as tl  # noqa: E402  (lab_ok)
+import test_libvirt as tl  # noqa: E402  (ensure_lab, lab)
 
 ROOT = HERE.parent.parent
 STATE = tk.STATE
@@ -123,13 +123,6 @@ def kafka_sh(*args, timeout=180):
     return p
 
 
-def lab_sh(*args, timeout=300):
-    p = run([LAB_SH, *args], timeout)
-    if p.returncode != 0:
-        raise RuntimeError(f"libvirt-lab.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
-    return p
-
-
 def broker_pid_alive(env_file):
     pid = tk.read_env_file(env_file).get("KAFKA_PID", "")
     try:
@@ -154,12 +147,9 @@ def setUpModule():
     SENSOR_BIN = TMP / "pulse-sensor"
     shutil.copy2(sensor, SENSOR_BIN)
 
-    lab_env = STATE / "lab.env"
-    if not lab_env.exists() or not tl.lab_ok(tk.read_env_file(lab_env)):
-        if not lab_env.exists():
-            _started.append("lab")
-        lab_sh("up", timeout=600)
-    LAB = tk.read_env_file(lab_env)
+    if tl.ensure_lab():
+        _started.append("lab")
+    LAB = tk.read_env_file(STATE / "lab.env")
     URI = LAB["LAB_URI"]
     LAB_DOMS = {d["name"]: d for d in json.loads(Path(LAB["LAB_JSON"]).read_text())["domains"]}
 
@@ -860,11 +850,11 @@ class Test3LibvirtdRestart(FaultTest):
                             f"no 3 polls in 30 s:\n{tail(s)}")
             t_stop0 = time.time()
             daemon_down = True
-            lab_sh("stop-daemon", timeout=60)
+            tl.lab("stop-daemon", timeout=60)
             t_down = time.time()
             sleep_until(t_down + 5)
             t_start0 = time.time()
-            lab_sh("start-daemon", timeout=120)
+            tl.lab("start-daemon", timeout=120)
             daemon_down = False
             t_up = time.time()
             stable = stable_lab_uuids(live_before)
@@ -881,7 +871,7 @@ class Test3LibvirtdRestart(FaultTest):
         finally:
             s.close()
             if daemon_down:
-                lab_sh("start-daemon", timeout=120)
+                tl.lab("start-daemon", timeout=120)
         live_after = live_uuids()
         stable = stable_lab_uuids(live_before, live_after)
         msgs = read_topic(topic)
@@ -956,7 +946,7 @@ class Test4DomainChurn(FaultTest):
         spare_was_running = lab_uuid(spare) in live_before
         names_before = domain_names()
         if spare_was_running:
-            lab_sh("destroy-domain", spare, timeout=60)
+            tl.lab("destroy-domain", spare, timeout=60)
         s = Sensor("domain churn", TMP / "spool-4", topic, BOOTSTRAP)
         cycles, log, destroys = 0, [], []
         try:
@@ -968,14 +958,14 @@ class Test4DomainChurn(FaultTest):
             while cycles < 8 and (time.time() < t0 + 15 or cycles < 3):
                 c0 = time.time()
                 if cycles % 2 == 0:
-                    lab_sh("start-domain", spare, timeout=120)
+                    tl.lab("start-domain", spare, timeout=120)
                 else:
                     p = run(["virsh", "-q", "-c", URI, "start", spare], 60)
                     if p.returncode != 0:
                         raise RuntimeError(f"virsh start {spare}: {p.stderr}")
                 time.sleep(0.3)
                 d0 = time.time()
-                lab_sh("destroy-domain", spare, timeout=60)
+                tl.lab("destroy-domain", spare, timeout=60)
                 destroys.append((d0, time.time()))
                 cycles += 1
                 log.append(f"{time.time() - c0:.1f}")
@@ -986,9 +976,9 @@ class Test4DomainChurn(FaultTest):
         finally:
             s.close()
             if spare_was_running:
-                lab_sh("start-domain", spare, timeout=120)
+                tl.lab("start-domain", spare, timeout=120)
             else:
-                lab_sh("destroy-domain", spare, timeout=60)
+                tl.lab("destroy-domain", spare, timeout=60)
         live_after = live_uuids()
         stable = stable_lab_uuids(live_before, live_after)
         msgs = read_topic(topic)
@@ -1046,7 +1036,7 @@ class Test5SpoolFull(FaultTest):
 
     def test_5_spool_full_drops_oldest_and_stays_bounded(self):
         spool = TMP / "spool-5"
-        bootstrap = f"127.0.0.1:{tk.TestBrokerUnreachable.closed_port()}"
+        bootstrap = f"127.0.0.1:{tk.free_port()}"
         # DEBUG off: stdout stays quiet. Host stats make the polls a little bigger.
         s = Sensor("spool full", spool, "pulse-faults-nobroker", bootstrap, DEBUG="false",
                    GATHER_HOST_STATS="true", SPOOL_MAX_BYTES="64K", SHUTDOWN_TIMEOUT=1)
@@ -1121,7 +1111,7 @@ class Test6StopWithBrokerDown(FaultTest):
         topic, = create_topics(1)
         spool = TMP / "spool-6"
         live_before = live_uuids()
-        bootstrap = f"127.0.0.1:{tk.TestBrokerUnreachable.closed_port()}"
+        bootstrap = f"127.0.0.1:{tk.free_port()}"
         s = Sensor("stop with the broker down", spool, topic, bootstrap,
                    SHUTDOWN_TIMEOUT=self.SHUTDOWN)
         try:

@@ -81,6 +81,13 @@ def read_env_file(path):
     return env
 
 
+def free_port():
+    """A loopback TCP port nothing listens on: bound to learn it, then released."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def setUpModule():
     global _started_broker, BOOTSTRAP
     if not SENSOR.exists():
@@ -310,16 +317,8 @@ class TestWithTestDriver(ContractChecks, unittest.TestCase):
 class TestBrokerUnreachable(ContractChecks, unittest.TestCase):
     """A broker that is down must not stop polling or crash the sensor."""
 
-    @staticmethod
-    def closed_port():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        return port
-
     def test_keeps_polling_while_the_broker_is_down_and_stops_on_sigterm(self):
-        bootstrap = f"127.0.0.1:{self.closed_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         # DEBUG=true also prints every message (indented) on stdout: that shows the polls.
         rc, out, err, stop_s = run_until_sigterm(
             4, stop_timeout=30, KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=bootstrap,
@@ -337,7 +336,7 @@ class TestBrokerUnreachable(ContractChecks, unittest.TestCase):
                          f"{len(err.splitlines())} log lines in 4 s\n")
 
     def test_once_gives_up_within_its_flush_bound_when_the_broker_is_down(self):
-        bootstrap = f"127.0.0.1:{self.closed_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         t0 = time.monotonic()
         res = run_once(timeout=60, KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap)
         took = time.monotonic() - t0

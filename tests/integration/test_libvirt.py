@@ -82,16 +82,25 @@ def lab_ok(lab_env):
     return p.returncode == 0 and set(lab_env["LAB_DOMAINS"].split()) <= set(p.stdout.split())
 
 
+def ensure_lab():
+    """Brings the lab up unless it answers already. True when this call started it from
+    nothing, so the caller's teardown takes it down; a lab that was up but broken is mended
+    and left up for whoever started it."""
+    lab_env = STATE / "lab.env"
+    if lab_env.exists() and lab_ok(read_env(lab_env)):
+        return False
+    started = not lab_env.exists()
+    lab("up", timeout=600)
+    return started
+
+
 def setUpModule():
     if not SENSOR.exists():
         raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
     if os.geteuid() != 0:
         raise unittest.SkipTest("the libvirt lab needs root")
-    lab_env = STATE / "lab.env"
-    if not lab_env.exists() or not lab_ok(read_env(lab_env)):
-        if not lab_env.exists():
-            _started.append(LAB)
-        lab("up", timeout=600)
+    if ensure_lab():
+        _started.append(LAB)
     if not (STATE / "ssh.env").exists():
         p = run([str(SSHD), "up"], 120)
         if p.returncode != 0:

@@ -84,12 +84,6 @@ def tearDownModule():
         shutil.rmtree(_tmp, ignore_errors=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def new_topic():
     name = f"pulse-it-{uuid.uuid4().hex[:12]}"
     kafka_sh("create-topic", name, "1", timeout=90)
@@ -181,7 +175,7 @@ class Exposition:
 # ------------------------------------------------------------------ a sensor with a listener
 class Sensor:
     def __init__(self, uri, topic=None, **settings):
-        self.port = free_port()
+        self.port = tk.free_port()
         self.spool = tempfile.mkdtemp(prefix="spool-", dir=_tmp)
         env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
         env.update({"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{self.port}",
@@ -339,7 +333,7 @@ class TestMetricsEndpoint(unittest.TestCase):
 
     def test_3_a_sensor_whose_only_hypervisor_is_dead_is_unhealthy(self):
         secret = "Zq9-metrics-S3CRET"
-        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{free_port()}/system"
+        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{tk.free_port()}/system"
         shown = f"qemu+tcp://pulse@127.0.0.1:{uri.rsplit(':', 1)[1]}"
         sensor = Sensor(uri)   # no Kafka: stdout
         self.addCleanup(sensor.stop)

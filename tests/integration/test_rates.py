@@ -40,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
-import test_libvirt as tl  # noqa: E402  (lab, lab_ok, read_env, sensor_env, bad_stderr_lines)
+import test_libvirt as tl  # noqa: E402  (ensure_lab, lab, read_env, sensor_env, bad_stderr_lines)
 
 SENSOR = tl.SENSOR
 STATE = tl.STATE
@@ -85,11 +85,8 @@ def setUpModule():
         raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
     if os.geteuid() != 0:
         raise unittest.SkipTest("the libvirt lab needs root")
-    lab_env = STATE / "lab.env"
-    if not lab_env.exists() or not tl.lab_ok(tl.read_env(lab_env)):
-        if not lab_env.exists():
-            _started.append(tl.LAB)
-        tl.lab("up", timeout=600)
+    if tl.ensure_lab():
+        _started.append(tl.LAB)
 
 
 def tearDownModule():
