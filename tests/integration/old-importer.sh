@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # old-importer.sh — the Python environment of the old pipeline's consumer, for
-# test_old_pipeline.py: a venv with kafka-python and influxdb-python (the libraries of
+# test_pipeline.py: a venv with kafka-python and influxdb-python (the libraries of
 # bwsw/python-kafka-influxdb-importer) and deliberately no compression packages (lz4,
 # python-snappy, zstandard), as a consumer installed with plain `pip install kafka-python
 # influxdb` has.

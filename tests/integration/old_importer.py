@@ -1,4 +1,4 @@
-"""The old pipeline's consumer, for test_old_pipeline.py: reads a topic the way
+"""The old pipeline's consumer, for test_pipeline.py: reads a topic the way
 bwsw/python-kafka-influxdb-importer does and writes what it reads into InfluxDB.
 
 What it shares with that importer (written from its documented behaviour, not copied):

@@ -3,7 +3,7 @@ by the old importer and every query of the old Grafana dashboard and of the Clou
 server must find its data.
 
     tests/integration/old-importer.sh install                # once per machine
-    PULSE_IT_STATE=... /usr/bin/python3 -m pytest -v tests/integration/test_old_pipeline.py
+    PULSE_IT_STATE=... /usr/bin/python3 -m pytest -v tests/integration/test_pipeline.py
 
 Needs the libvirt lab ($PULSE_IT_STATE/lab.env), a Kafka broker and InfluxDB (started with
 kafka.sh up / influxdb.sh up unless they are up; what it started it stops).
