@@ -181,7 +181,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"GATHER_HOST_STATS", "", "true/false"},
         BadValue{"DEBUG", "verbose", "true/false, 1/0, yes/no"},
         BadValue{"DEBUG", "2", "true/false"},
-        BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"}));
+        BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"},
+        BadValue{"CS_ENDPOINT", "cloudstack:8080", "http://host[:port][/path]"},
+        BadValue{"CS_ENDPOINT", "ftp://cloudstack/client/api", "http://host[:port][/path]"},
+        BadValue{"CS_ENDPOINT", "http://cs:8080/client/api?x=1", "http://host[:port][/path]"},
+        BadValue{"VOLUMES_UPDATE_INTERVAL", "0", "whole seconds from 1 to 86400"},
+        BadValue{"VOLUMES_UPDATE_INTERVAL", "10m", "whole seconds"}));
 
 TEST(Config, SpoolSettings) {
     Config d = parse({});
