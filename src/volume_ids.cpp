@@ -120,7 +120,8 @@ bool VolumeIds::refresh(Clock::time_point started) {
 void VolumeIds::check_unknown(const Map& map, Clock::time_point started) {
     for (auto it = unknown_.begin(); it != unknown_.end();) {
         if (auto found = map.find(it->first); found != map.end()) {
-            spdlog::info("CloudStack volume ids: disk {} is volume {}", it->first, found->second);
+            // At start every disk comes here once: info would be a line per disk.
+            spdlog::debug("CloudStack volume ids: disk {} is volume {}", it->first, found->second);
             it = unknown_.erase(it);
             continue;
         }
