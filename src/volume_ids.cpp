@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "pulse/metrics.hpp"
 
 namespace pulse {
@@ -59,6 +61,10 @@ bool VolumeIds::refresh() {
 }
 
 bool VolumeIds::refresh(Clock::time_point started) {
+    {
+        std::lock_guard lock(mutex_);
+        last_started_ = std::max(last_started_, started);
+    }
     std::vector<CloudStackVolume> volumes;
     std::string error;
     try {
@@ -148,7 +154,9 @@ std::optional<std::string> VolumeIds::lookup(const std::string& image) {
     // not manage would have CloudStack listed every few seconds. While refreshes fail, the
     // thread is retrying on its own schedule already.
     auto entry = unknown_.try_emplace(image, Unknown{Clock::now()}).first;
-    if (map_ && failures_in_a_row_ == 0 && !entry->second.checked && !early_wanted_) {
+    // A refresh that began after the path was first met (in progress, or done) covers it.
+    if (map_ && failures_in_a_row_ == 0 && entry->second.first_seen > last_started_ &&
+        !early_wanted_) {
         early_wanted_ = true;
         wake_.notify_all();
     }

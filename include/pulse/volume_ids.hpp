@@ -84,8 +84,7 @@ class VolumeIds {
     // A path a poll met that the map lacked.
     struct Unknown {
         Clock::time_point first_seen;
-        // A refresh that began after first_seen did not list it either: it waits for the
-        // regular refreshes, and it was logged.
+        // A refresh that began after first_seen did not list it either, and that was logged.
         bool checked = false;
     };
 
@@ -110,6 +109,7 @@ class VolumeIds {
     std::uint64_t failures_in_a_row_ = 0;
     // When the thread's first refresh counts as begun: start(), before any poll can run.
     Clock::time_point first_started_;
+    Clock::time_point last_started_{};  // when the latest refresh began
     std::thread thread_;
 };
 
