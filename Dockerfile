@@ -24,7 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         cmake ninja-build g++ pkg-config \
         libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev \
-        libcli11-dev libxml2-dev zlib1g-dev libtomlplusplus-dev libcpp-httplib-dev \
+        libcli11-dev libxml2-dev zlib1g-dev libtomlplusplus-dev libcpp-httplib-dev libssl-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -36,7 +36,7 @@ FROM ${BASE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libvirt0 librdkafka++1 libspdlog1.10 libfmt9 libxml2 zlib1g libtomlplusplus3 libcpp-httplib0.11 \
-        openssh-client ca-certificates \
+        libssl3 openssh-client ca-certificates \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 # The spool and the entrypoint's private ssh directory belong to pulse; a named volume mounted
 # on /var/lib/pulse-sensor starts with that owner too. /run/pulse-sensor is searchable by all:

@@ -28,7 +28,7 @@ apt_install() {
 BUILD_PACKAGES=(
     ca-certificates g++ cmake ninja-build pkg-config python3
     libvirt-dev librdkafka-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-    libxml2-dev zlib1g-dev libtomlplusplus-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format
+    libxml2-dev zlib1g-dev libtomlplusplus-dev libcpp-httplib-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev clang-format
     systemd
 )
 # systemd: systemd-analyze, which tests/packaging/test_deb.sh runs on the unit (cpack's DEB

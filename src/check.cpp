@@ -25,6 +25,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "pulse/cloudstack.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
 
@@ -389,6 +390,32 @@ CheckResult check_kafka(const Config& config, std::chrono::milliseconds timeout)
                                      config.kafka_topic, timeout.count(), RdKafka::err2str(last)));
 }
 
+CheckResult check_cloudstack(const Config& config) {
+    CloudStackSettings settings{*parse_cloudstack_endpoint(config.cs_endpoint), config.cs_api_key,
+                                config.cs_secret_key};
+    settings.io_timeout = std::chrono::seconds(10);
+    CloudStackClient client(settings);
+    CheckResult result{false, "cloudstack", client.where(), {}, {}};
+    try {
+        const std::uint64_t volumes = client.count_volumes();
+        result.ok = true;
+        result.detail = fmt::format("signature accepted, listVolumes: {} volumes", volumes);
+    } catch (const CloudStackError& e) {
+        result.detail = e.what();
+        const std::string_view error = e.what();
+        if (contains(error, "HTTP 401") || contains(error, "HTTP 432")) {
+            result.hint =
+                "CloudStack refused the request: are CS_API_KEY and CS_SECRET_KEY the keys of "
+                "one enabled user, with listVolumes allowed?";
+        } else if (contains(error, "no answer")) {
+            result.hint = "is CS_ENDPOINT right (http://host:8080/client/api) and reachable?";
+        } else {
+            result.hint = "does CS_ENDPOINT point at CloudStack's API (…/client/api)?";
+        }
+    }
+    return result;
+}
+
 int run_checks(const Config& config, std::FILE* out) {
     // Kafka's configuration first: an invalid property is a setting error (exit 2), found
     // before anything connects.
@@ -407,6 +434,9 @@ int run_checks(const Config& config, std::FILE* out) {
     }
     if (config.use_kafka()) {
         report(check_kafka(config, std::chrono::seconds(10)));
+    }
+    if (config.use_cloudstack()) {
+        report(check_cloudstack(config));
     }
     return all_ok ? 0 : 1;
 }

@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "pulse/cloudstack.hpp"
 #include "pulse/config_file.hpp"
 
 namespace pulse {
@@ -50,6 +51,15 @@ constexpr Setting kMetricsAddr{"METRICS_ADDR", "--metrics-addr", "metrics_addr"}
 constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-timeout",
                                  "health_delivery_timeout"};
 constexpr Setting kFormat{"FORMAT", "--format", "format"};
+constexpr Setting kCsEndpoint{"CS_ENDPOINT", "--cs-endpoint", "cs_endpoint"};
+// The keys themselves have no flag: only their *_FILE variants do (see Config).
+constexpr Setting kCsApiKey{"CS_API_KEY", "", "cs_api_key"};
+constexpr Setting kCsSecretKey{"CS_SECRET_KEY", "", "cs_secret_key"};
+constexpr Setting kCsApiKeyFile{"CS_API_KEY_FILE", "--cs-api-key-file", "cs_api_key_file"};
+constexpr Setting kCsSecretKeyFile{"CS_SECRET_KEY_FILE", "--cs-secret-key-file",
+                                   "cs_secret_key_file"};
+constexpr Setting kVolumesInterval{"VOLUMES_UPDATE_INTERVAL", "--volumes-update-interval",
+                                   "volumes_update_interval"};
 
 // A properties or configuration file is a handful of lines; anything larger is not one (or is
 // /dev/zero).
@@ -233,6 +243,54 @@ MessageFormat format_setting(const std::optional<std::string>& value) {
     invalid(kFormat, *value, "json (the default) or influx (InfluxDB line protocol)");
 }
 
+std::string cs_endpoint_setting(const std::optional<std::string>& value) {
+    if (!value || trim(*value).empty()) {
+        return {};
+    }
+    const std::string text = trim(*value);
+    // A URL with userinfo may hold a password: say what is wrong without repeating it.
+    const std::string shown = text.find('@') == std::string::npos ? text : "(not shown)";
+    auto endpoint = parse_cloudstack_endpoint(text);
+    if (!endpoint) {
+        invalid(kCsEndpoint, shown,
+                "http://host[:port][/path] or https://…, e.g. http://cloudstack:8080/client/api");
+    }
+    if (endpoint->https && !cloudstack_https_supported()) {
+        invalid(kCsEndpoint, shown,
+                "an http:// URL: this build's HTTP client (cpp-httplib) has no TLS support");
+    }
+    return text;
+}
+
+// CS_API_KEY or CS_SECRET_KEY: from the variable (or the file's key), or from the file that
+// its *_FILE variant names, not both. Errors never show the value.
+std::string cs_key_setting(Layers& layers, const Setting& key, const Setting& file,
+                           const std::optional<std::string>& file_flag) {
+    std::optional<std::string> value = layers.get(std::nullopt, key);
+    std::string source = key.env;
+    if (auto path = layers.get(file_flag, file); path && !trim(*path).empty()) {
+        if (value) {
+            throw ConfigError(fmt::format("{} and {} ({}) are both set: give the key one way",
+                                          key.env, file.env, file.flag));
+        }
+        source = fmt::format("{} ({}) '{}'", file.env, file.flag, trim(*path));
+        value = read_setting_file(trim(*path), fmt::format("{} ({})", file.env, file.flag));
+    }
+    if (!value) {
+        return {};
+    }
+    std::string text = trim(*value);
+    if (text.empty() || std::any_of(text.begin(), text.end(), [](unsigned char c) {
+            return std::iscntrl(c) || std::isspace(c) || c >= 0x80;
+        })) {
+        throw ConfigError(fmt::format(
+            "invalid {}: expected one CloudStack key, printable ASCII without spaces (the value "
+            "is not shown)",
+            source));
+    }
+    return text;
+}
+
 bool valid_uri(const std::string& uri) {
     bool has_space = std::any_of(uri.begin(), uri.end(),
                                  [](unsigned char c) { return std::isspace(c) || c < 0x20; });
@@ -405,6 +463,11 @@ Environment (a flag wins over its variable, a variable over the configuration fi
                      acknowledged, before /healthz fails    (default 300)
   FORMAT             json (the contract) or influx (InfluxDB line protocol, times in
                      seconds)                               (default json)
+  CS_ENDPOINT        CloudStack API, e.g. http://cs:8080/client/api: disk points get
+                     their volume id as image, from listVolumes (default off)
+  CS_API_KEY, CS_SECRET_KEY  its keys; or CS_API_KEY_FILE, CS_SECRET_KEY_FILE naming
+                     files that hold them (the keys have no flag and are never shown)
+  VOLUMES_UPDATE_INTERVAL  seconds between listVolumes refreshes (default 600)
   KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
                      after the sensor's defaults, --kafka-property after the file.
                      Values of secret properties (passwords, keys) are never printed.
@@ -557,6 +620,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     bool check = false;
     std::optional<std::string> metrics_addr, health_timeout;
     bool healthcheck = false;
+    std::optional<std::string> cs_endpoint, cs_api_key_file, cs_secret_key_file, volumes_interval;
     app.add_option("--kvm-host", kvm_host, "libvirt URI, or a comma-separated list (KVM_HOST)");
     app.add_option("--config", config_file, "TOML configuration file (CONFIG_FILE)");
     app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
@@ -591,6 +655,14 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
                    "serve /metrics and /healthz on host:port, or off (METRICS_ADDR)");
     app.add_option("--health-delivery-timeout", health_timeout,
                    "seconds without a delivery before /healthz fails (HEALTH_DELIVERY_TIMEOUT)");
+    app.add_option("--cs-endpoint", cs_endpoint,
+                   "CloudStack API URL: disks get their volume id (CS_ENDPOINT)");
+    app.add_option("--cs-api-key-file", cs_api_key_file,
+                   "file holding the CloudStack API key (CS_API_KEY_FILE)");
+    app.add_option("--cs-secret-key-file", cs_secret_key_file,
+                   "file holding the CloudStack secret key (CS_SECRET_KEY_FILE)");
+    app.add_option("--volumes-update-interval", volumes_interval,
+                   "seconds between listVolumes refreshes (VOLUMES_UPDATE_INTERVAL)");
     app.add_flag("--healthcheck", healthcheck,
                  "ask the METRICS_ADDR listener's /healthz, print the answer, exit 0 if healthy "
                  "(or when METRICS_ADDR is off): a container HEALTHCHECK");
@@ -601,6 +673,20 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     import->prefix_command();
     import->set_help_flag();
 
+    // The keys have no flag, so that they never show in `ps`; say so instead of letting CLI11
+    // quote the key back in its "not expected" message.
+    for (const std::string& arg : args) {
+        for (const Setting* key : {&kCsApiKey, &kCsSecretKey}) {
+            const std::string flag = key == &kCsApiKey ? "--cs-api-key" : "--cs-secret-key";
+            if (arg == flag || arg.starts_with(flag + "=")) {
+                const Setting& file = key == &kCsApiKey ? kCsApiKeyFile : kCsSecretKeyFile;
+                throw ConfigError(fmt::format(
+                    "{} is not a flag, to keep the key out of the process list: set {} or {} "
+                    "({})",
+                    flag, key->env, file.env, file.flag));
+            }
+        }
+    }
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
@@ -695,6 +781,24 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         return seconds_setting(v, kHealthTimeout, 300, 1, kMaxPauseSeconds);
     });
     c.format = layers.setting(format, kFormat, format_setting);
+    c.cs_endpoint = layers.setting(cs_endpoint, kCsEndpoint, cs_endpoint_setting);
+    c.volumes_update_interval =
+        layers.setting(volumes_interval, kVolumesInterval, [](const auto& v) {
+            return seconds_setting(v, kVolumesInterval, 600, 1, kMaxPauseSeconds);
+        });
+    if (c.use_cloudstack()) {
+        c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile, cs_api_key_file);
+        c.cs_secret_key =
+            cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile, cs_secret_key_file);
+        for (const auto& [key, key_file] :
+             {std::pair{&kCsApiKey, &kCsApiKeyFile}, std::pair{&kCsSecretKey, &kCsSecretKeyFile}}) {
+            const std::string& value = key == &kCsApiKey ? c.cs_api_key : c.cs_secret_key;
+            if (value.empty()) {
+                throw ConfigError(fmt::format("CS_ENDPOINT ({}) is set but {} is not (nor {})",
+                                              kCsEndpoint.flag, key->env, key_file->env));
+            }
+        }
+    }
     return result;
 }
 

@@ -43,6 +43,12 @@ constexpr Key kTopLevelKeys[] = {
     {"metrics_addr", Kind::string},
     {"format", Kind::string},
     {"health_delivery_timeout", Kind::integer},
+    {"cs_endpoint", Kind::string},
+    {"cs_api_key", Kind::string},
+    {"cs_secret_key", Kind::string},
+    {"cs_api_key_file", Kind::string},
+    {"cs_secret_key_file", Kind::string},
+    {"volumes_update_interval", Kind::integer},
 };
 
 constexpr Key kHostKeys[] = {

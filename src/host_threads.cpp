@@ -21,14 +21,14 @@ std::int64_t ticks(Clock::time_point t) {
 }  // namespace
 
 struct HostThreads::Host {
-    Host(const HostConfig& c, Fanout& out, HostMetrics* metrics_)
+    Host(const HostConfig& c, Fanout& out, HostMetrics* metrics_, VolumeIds* volumes)
         // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled
         // again at the next tick; below that it spares a dead host one attempt per tick only
         // when PAUSE is long, which is when an attempt (an ssh login) costs most relative to
         // the poll.
         : config(c),
           metrics(metrics_),
-          poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_}, out) {}
+          poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_, volumes}, out) {}
 
     HostConfig config;
     HostMetrics* metrics;  // may be null
@@ -49,11 +49,11 @@ struct HostThreads::Host {
 };
 
 HostThreads::HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
-                         Metrics* metrics)
+                         Metrics* metrics, VolumeIds* volumes)
     : hooks_(std::move(hooks)) {
     for (const HostConfig& host : hosts) {
-        hosts_.push_back(
-            std::make_shared<Host>(host, out, metrics ? &metrics->add_host(host.uri) : nullptr));
+        hosts_.push_back(std::make_shared<Host>(
+            host, out, metrics ? &metrics->add_host(host.uri) : nullptr, volumes));
     }
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "pulse/check.hpp"
+#include "pulse/cloudstack.hpp"
 #include "pulse/config.hpp"
 #include "pulse/host_threads.hpp"
 #include "pulse/import_command.hpp"
@@ -22,6 +23,7 @@
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/spool.hpp"
+#include "pulse/volume_ids.hpp"
 
 namespace {
 
@@ -141,6 +143,28 @@ bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     return delivered;
 }
 
+// CS_ENDPOINT's client and map, or nulls without it.
+struct CloudStack {
+    std::unique_ptr<CloudStackClient> client;
+    std::unique_ptr<VolumeIds> volumes;
+};
+
+CloudStack make_cloudstack(const Config& config, Metrics& metrics) {
+    CloudStack cs;
+    if (!config.use_cloudstack()) {
+        return cs;
+    }
+    cs.client = std::make_unique<CloudStackClient>(CloudStackSettings{
+        *parse_cloudstack_endpoint(config.cs_endpoint), config.cs_api_key, config.cs_secret_key});
+    CloudStackClient* client = cs.client.get();
+    cs.volumes = std::make_unique<VolumeIds>(
+        [client] { return client->list_volumes(); }, [client] { client->stop(); }, client->where(),
+        VolumeIdsOptions{.interval = config.volumes_update_interval, .metrics = &metrics});
+    spdlog::info("CloudStack volume ids from {}, refreshed every {} s", client->where(),
+                 config.volumes_update_interval.count());
+    return cs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +214,7 @@ int main(int argc, char** argv) {
         spdlog::critical("{}", e.what());
         return 2;
     }
+    CloudStack cloudstack = make_cloudstack(config, metrics);
     libvirt::EventLoop events;
     const bool several = config.hosts.size() > 1;
     HostThreads hosts(
@@ -205,7 +230,7 @@ int main(int argc, char** argv) {
                               several ? host.uri + ": " : "", took.count(), host.pause.count(),
                               skipped);
              }},
-        &metrics);
+        &metrics, cloudstack.volumes.get());
     spdlog::info("pulse-sensor {} watching {}; output: {}", PULSE_VERSION, describe_hosts(config),
                  config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
                                                   config.kafka_topic)
@@ -216,6 +241,11 @@ int main(int argc, char** argv) {
     }
 
     if (config.once) {
+        // A single poll has no later one to carry the ids: ask CloudStack first (bounded by the
+        // client's timeouts); a failure is logged and the poll goes on with file names.
+        if (cloudstack.volumes) {
+            cloudstack.volumes->refresh();
+        }
         std::vector<PollReport> reports = hosts.poll_once();
         bool delivered = flush_outputs(out, config.shutdown_timeout);
         bool connected = std::all_of(reports.begin(), reports.end(),
@@ -223,6 +253,9 @@ int main(int argc, char** argv) {
         return connected && delivered ? 0 : 1;
     }
 
+    if (cloudstack.volumes) {
+        cloudstack.volumes->start();
+    }
     hosts.start();
     // The main thread serves the outputs' delivery callbacks and watches for hosts stuck in a
     // libvirt call while the host threads poll.
@@ -237,6 +270,9 @@ int main(int argc, char** argv) {
     // Kafka does, and at least a second.
     std::vector<std::string> stuck = hosts.stop(
         std::max<std::chrono::milliseconds>(config.shutdown_timeout, std::chrono::seconds(1)));
+    if (cloudstack.volumes && stuck.empty()) {
+        cloudstack.volumes->stop();  // interrupts a listing in progress
+    }
     flush_outputs(out, config.shutdown_timeout);
     if (!stuck.empty()) {
         // Their threads still hold the outputs and their libvirt connections: returning would

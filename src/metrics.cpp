@@ -66,6 +66,26 @@ std::string label(std::string_view name, std::string_view value) {
     return fmt::format("{}=\"{}\"", name, escape_label_value(value));
 }
 
+void render_volume_ids(Writer& w, const VolumeIdsSnapshot& v) {
+    w.family("pulse_cloudstack_volumes", "gauge",
+             "Volume paths the CloudStack volume-id map knows (CS_ENDPOINT).");
+    w.sample("pulse_cloudstack_volumes", "", v.volumes);
+    w.family("pulse_cloudstack_refreshes_total", "counter",
+             "Refreshes of the volume-id map from listVolumes, failed ones included.");
+    w.sample("pulse_cloudstack_refreshes_total", "", v.refreshes);
+    w.family("pulse_cloudstack_refresh_failures_total", "counter",
+             "Refreshes of the volume-id map that failed (no answer, an HTTP error, a refused "
+             "signature); the previous map stays in use.");
+    w.sample("pulse_cloudstack_refresh_failures_total", "", v.failures);
+    w.family("pulse_cloudstack_last_refresh_success_timestamp_seconds", "gauge",
+             "Unix time of the last successful refresh of the volume-id map; absent until one "
+             "succeeded.");
+    if (v.last_success != Timestamp{}) {
+        w.sample("pulse_cloudstack_last_refresh_success_timestamp_seconds", "",
+                 static_cast<std::uint64_t>(v.last_success.time_since_epoch().count()));
+    }
+}
+
 // One per-host family: a sample per host from `value`.
 void host_family(Writer& w, const std::vector<HostSnapshot>& hosts, std::string_view name,
                  std::string_view type, std::string_view help,
@@ -212,12 +232,14 @@ void Metrics::update_sink(const std::string& name, const SinkCounters& counters,
 std::string Metrics::render() const {
     std::vector<HostSnapshot> hosts;
     std::map<std::string, SinkState> sinks;
+    VolumeIdsSnapshot volume_ids;
     {
         std::lock_guard lock(mutex_);
         for (const HostMetrics& h : hosts_) {
             hosts.push_back(h.snapshot());
         }
         sinks = sinks_;
+        volume_ids = volume_ids_;
     }
     Writer w;
     w.family("pulse_build_info", "gauge", "Always 1; the version label says which sensor runs.");
@@ -287,7 +309,27 @@ std::string Metrics::render() const {
     sink_family(w, sinks, "pulse_spool_bytes", "gauge",
                 "Size of the spool's segment files on disk.", spooled,
                 [](const SinkCounters& c) { return c.spool_bytes; });
+    if (volume_ids.enabled) {
+        render_volume_ids(w, volume_ids);
+    }
     return w.take();
+}
+
+void Metrics::enable_volume_ids() {
+    std::lock_guard lock(mutex_);
+    volume_ids_.enabled = true;
+}
+
+void Metrics::record_volume_refresh(bool ok, std::size_t volumes, Timestamp time) {
+    std::lock_guard lock(mutex_);
+    volume_ids_.enabled = true;
+    ++volume_ids_.refreshes;
+    volume_ids_.volumes = volumes;
+    if (ok) {
+        volume_ids_.last_success = time;
+    } else {
+        ++volume_ids_.failures;
+    }
 }
 
 Health Metrics::health(SteadyClock::time_point now) const {

@@ -101,6 +101,9 @@ void Poller::publish_domains(DomainCollection& collection, Timestamp time,
             }
             std::move(rates.points.begin(), rates.points.end(), std::back_inserter(built.points));
         }
+        if (options_.volumes != nullptr) {
+            options_.volumes->apply(built.points);
+        }
         // Keyed by UUID so one domain's messages stay in one partition, in order.
         out_.deliver(sample.stats.uuid, built.points);
         ++report.messages;

@@ -22,7 +22,7 @@ namespace pulse {
 
 struct CheckResult {
     bool ok = false;
-    std::string target;  // "libvirt", "kafka"
+    std::string target;  // "libvirt", "kafka", "cloudstack"
     std::string where;   // the URI, the bootstrap servers
     std::string detail;  // what was found, or the library's error
     std::string hint;    // empty when there is nothing to suggest
@@ -58,6 +58,10 @@ CheckResult check_libvirt(const std::string& uri);
 
 // A metadata request for `config.kafka_topic`, waiting at most `timeout`.
 CheckResult check_kafka(const Config& config, std::chrono::milliseconds timeout);
+
+// One signed listVolumes request to CS_ENDPOINT: ok when CloudStack answers and accepts the
+// signature. The line names the endpoint, never a key or the signed URL.
+CheckResult check_cloudstack(const Config& config);
 
 // Every check the configuration calls for, one line each on `out`. Returns the exit status:
 // 0 when all are ok, 1 otherwise. Throws std::invalid_argument for a property librdkafka

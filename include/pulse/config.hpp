@@ -60,6 +60,15 @@ struct Config {
     std::chrono::seconds health_delivery_timeout{300};
     bool healthcheck = false;  // --healthcheck: ask METRICS_ADDR's /healthz, exit 0 if ok
     MessageFormat format = MessageFormat::json;
+    // CS_ENDPOINT: CloudStack's API, whose listVolumes turns each disk's `image` into its volume
+    // id; empty: no CloudStack, `image` is the file name. The keys are secrets: nothing prints
+    // them, and they have no flag (a command line is visible in `ps`), only *_FILE variants.
+    std::string cs_endpoint;
+    std::string cs_api_key;
+    std::string cs_secret_key;
+    std::chrono::seconds volumes_update_interval{600};
+
+    bool use_cloudstack() const { return !cs_endpoint.empty(); }
 
     bool use_kafka() const { return !kafka_bootstrap.empty(); }
     std::string bootstrap_servers() const;  // the list joined with commas, as librdkafka wants it

@@ -37,9 +37,10 @@ struct HostHooks {
 
 class HostThreads {
   public:
-    // With `metrics`, each host records its polls, reconnects and overruns there.
+    // With `metrics`, each host records its polls, reconnects and overruns there. With
+    // `volumes` (CS_ENDPOINT), disk points carry CloudStack volume ids; it must outlive this.
     HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
-                Metrics* metrics = nullptr);
+                Metrics* metrics = nullptr, VolumeIds* volumes = nullptr);
     // Stops and joins the threads still running; a thread stop() gave up on is detached.
     ~HostThreads();
     HostThreads(const HostThreads&) = delete;

@@ -68,6 +68,15 @@ class HostMetrics {
     Snapshot s_;
 };
 
+// The CloudStack volume-id map (CS_ENDPOINT): rendered only once enable_volume_ids() was called.
+struct VolumeIdsSnapshot {
+    bool enabled = false;
+    std::uint64_t volumes = 0;  // paths in the map
+    std::uint64_t refreshes = 0;
+    std::uint64_t failures = 0;
+    Timestamp last_success{};  // zero until a refresh succeeded
+};
+
 struct Health {
     bool ok = true;
     std::string reason;  // one line, empty when ok
@@ -87,6 +96,11 @@ class Metrics {
     void update_sink(const std::string& name, const SinkCounters& counters,
                      SteadyClock::time_point now);
 
+    // The volume-id map is in use: its families appear in render() from now on.
+    void enable_volume_ids();
+    // One refresh of the map ended at `time`; `volumes` is the map's size after it.
+    void record_volume_refresh(bool ok, std::size_t volumes, Timestamp time);
+
     // Every metric in the Prometheus text format 0.0.4.
     std::string render() const;
 
@@ -104,6 +118,7 @@ class Metrics {
     mutable std::mutex mutex_;
     std::deque<HostMetrics> hosts_;  // a deque: references stay valid as hosts are added
     std::map<std::string, SinkState> sinks_;
+    VolumeIdsSnapshot volume_ids_;
 };
 
 // `uri` without the password of its userinfo ("qemu+ssh://root:pw@h/system" becomes

@@ -20,6 +20,7 @@
 #include "pulse/point.hpp"
 #include "pulse/rates.hpp"
 #include "pulse/sink.hpp"
+#include "pulse/volume_ids.hpp"
 
 namespace pulse {
 
@@ -30,6 +31,8 @@ struct PollerOptions {
     bool rates = false;              // RATES: rate points after each domain's contract points
     std::chrono::seconds pause{10};  // the rates' expected interval
     HostMetrics* metrics = nullptr;  // where each poll and reconnect is recorded, if anywhere
+    // CS_ENDPOINT: disk and diskRate points get the volume id as `image` where it is known.
+    VolumeIds* volumes = nullptr;
 };
 
 struct PollReport {

@@ -1,6 +1,7 @@
 // Configuration: defaults, environment, flags over environment, and one clear error per bad value.
 #include "pulse/config.hpp"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -180,7 +181,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"GATHER_HOST_STATS", "", "true/false"},
         BadValue{"DEBUG", "verbose", "true/false, 1/0, yes/no"},
         BadValue{"DEBUG", "2", "true/false"},
-        BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"}));
+        BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"},
+        BadValue{"CS_ENDPOINT", "cloudstack:8080", "http://host[:port][/path]"},
+        BadValue{"CS_ENDPOINT", "ftp://cloudstack/client/api", "http://host[:port][/path]"},
+        BadValue{"CS_ENDPOINT", "http://cs:8080/client/api?x=1", "http://host[:port][/path]"},
+        BadValue{"VOLUMES_UPDATE_INTERVAL", "0", "whole seconds from 1 to 86400"},
+        BadValue{"VOLUMES_UPDATE_INTERVAL", "10m", "whole seconds"}));
 
 TEST(Config, SpoolSettings) {
     Config d = parse({});
@@ -523,6 +529,107 @@ TEST(Config, ImportHandsEveryLaterArgumentToTheImporterAndSkipsTheSensorsSetting
     EXPECT_EQ(r.rest, (std::vector<std::string>{"--influxdb-db", "kvm", "--batch-lines", "5"}));
     EXPECT_EQ(parse_config({"import", "--help"}, env_of({})).rest,
               std::vector<std::string>{"--help"});
+}
+
+}  // namespace
+}  // namespace pulse
+
+namespace pulse {
+namespace {
+
+TEST(Config, WithoutCsEndpointThereIsNoCloudStackAndTheKeysAreNotRead) {
+    Config c = parse({}, {{"CS_API_KEY", "k"}, {"CS_SECRET_KEY_FILE", "/nonexistent"}});
+    EXPECT_FALSE(c.use_cloudstack());
+    EXPECT_TRUE(c.cs_secret_key.empty());
+    EXPECT_EQ(c.volumes_update_interval, std::chrono::seconds(600));
+}
+
+TEST(Config, CloudStackTakesTheOldSensorsVariables) {
+    Config c = parse({}, {{"CS_ENDPOINT", "http://cs:8080/client/api"},
+                          {"CS_API_KEY", "api-key"},
+                          {"CS_SECRET_KEY", kSecret},
+                          {"VOLUMES_UPDATE_INTERVAL", "120"}});
+    EXPECT_TRUE(c.use_cloudstack());
+    EXPECT_EQ(c.cs_endpoint, "http://cs:8080/client/api");
+    EXPECT_EQ(c.cs_api_key, "api-key");
+    EXPECT_EQ(c.cs_secret_key, kSecret);
+    EXPECT_EQ(c.volumes_update_interval, std::chrono::seconds(120));
+}
+
+TEST(Config, CloudStackKeysComeFromFilesWithTheirNewlineTrimmed) {
+    const std::string api = write_file("cs-api-key", "api-key\n");
+    const std::string secret = write_file("cs-secret-key", std::string(kSecret) + "\n");
+    Config c =
+        parse({"--cs-endpoint", "https://cs.example/client/api", "--cs-secret-key-file", secret},
+              {{"CS_API_KEY_FILE", api}});
+    EXPECT_EQ(c.cs_api_key, "api-key");
+    EXPECT_EQ(c.cs_secret_key, kSecret);
+}
+
+TEST(Config, CloudStackSettingsComeFromTheConfigurationFile) {
+    const std::string path = write_file("cs.toml", fmt::format(R"(cs_endpoint = "http://cs:8080"
+cs_api_key = "api-key"
+cs_secret_key = "{}"
+volumes_update_interval = 30
+)",
+                                                               kSecret));
+    Config c = parse({"--config", path});
+    EXPECT_EQ(c.cs_endpoint, "http://cs:8080");
+    EXPECT_EQ(c.cs_secret_key, kSecret);
+    EXPECT_EQ(c.volumes_update_interval, std::chrono::seconds(30));
+}
+
+TEST(Config, CsEndpointWithoutAKeyNamesTheMissingOne) {
+    EXPECT_EQ(error_of({}, {{"CS_ENDPOINT", "http://cs/client/api"}, {"CS_API_KEY", "k"}}),
+              "CS_ENDPOINT (--cs-endpoint) is set but CS_SECRET_KEY is not (nor "
+              "CS_SECRET_KEY_FILE)");
+}
+
+TEST(Config, ABadCsEndpointOrIntervalNamesTheSetting) {
+    std::map<std::string, std::string> keys{{"CS_API_KEY", "k"}, {"CS_SECRET_KEY", kSecret}};
+    auto env = keys;
+    env["CS_ENDPOINT"] = "cs:8080/client/api";
+    EXPECT_THAT(error_of({}, env), HasSubstr("invalid CS_ENDPOINT (--cs-endpoint) "
+                                             "'cs:8080/client/api': expected http://"));
+    env["CS_ENDPOINT"] = "http://admin:pw@cs/client/api";
+    EXPECT_THAT(error_of({}, env), Not(HasSubstr("pw")));
+    env = keys;
+    env["CS_ENDPOINT"] = "http://cs";
+    env["VOLUMES_UPDATE_INTERVAL"] = "10m";
+    EXPECT_THAT(error_of({}, env), HasSubstr("invalid VOLUMES_UPDATE_INTERVAL "
+                                             "(--volumes-update-interval) '10m': expected whole "
+                                             "seconds"));
+}
+
+TEST(Config, CloudStackKeyErrorsNeverShowTheKey) {
+    const std::string secret = write_file("cs-bad-secret", std::string(kSecret) + " two words\n");
+    std::string error = error_of(
+        {}, {{"CS_ENDPOINT", "http://cs"}, {"CS_API_KEY", "k"}, {"CS_SECRET_KEY_FILE", secret}});
+    EXPECT_THAT(error, HasSubstr("invalid CS_SECRET_KEY_FILE (--cs-secret-key-file)"));
+    EXPECT_THAT(error, Not(HasSubstr(kSecret)));
+    error = error_of({}, {{"CS_ENDPOINT", "http://cs"},
+                          {"CS_API_KEY", "k"},
+                          {"CS_SECRET_KEY", kSecret},
+                          {"CS_SECRET_KEY_FILE", secret}});
+    EXPECT_EQ(error,
+              "CS_SECRET_KEY and CS_SECRET_KEY_FILE (--cs-secret-key-file) are both set: give the "
+              "key one way");
+}
+
+TEST(Config, TheCloudStackKeysHaveNoFlagAndHelpShowsNoKey) {
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"--cs-secret-key", kSecret},
+          std::vector<std::string>{std::string("--cs-api-key=") + kSecret}}) {
+        const std::string error = error_of(args, {});
+        EXPECT_THAT(error, Not(HasSubstr(kSecret)));
+        EXPECT_THAT(error, HasSubstr("_FILE"));
+    }
+    ParseResult r = parse_config({"--help"}, env_of({{"CS_SECRET_KEY", kSecret}}));
+    for (const char* name : {"CS_ENDPOINT", "CS_API_KEY", "CS_SECRET_KEY_FILE",
+                             "VOLUMES_UPDATE_INTERVAL", "--cs-secret-key-file"}) {
+        EXPECT_THAT(r.message, HasSubstr(name));
+    }
+    EXPECT_THAT(r.message, Not(HasSubstr(kSecret)));
 }
 
 }  // namespace
