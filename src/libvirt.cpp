@@ -56,8 +56,7 @@ void silence_default_error_handler() {
 
 std::vector<DomainPtr> list_active_domains(virConnectPtr conn) {
     virDomainPtr* raw = nullptr;
-    int n = virConnectListAllDomains(
-        conn, &raw, VIR_CONNECT_LIST_DOMAINS_RUNNING | VIR_CONNECT_LIST_DOMAINS_PAUSED);
+    int n = virConnectListAllDomains(conn, &raw, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     if (n < 0) {
         throw last_error("listing domains");
     }

@@ -239,7 +239,7 @@ std::string Metrics::render() const {
                 "Connections to the hypervisor reopened after one was lost or failed.",
                 [](const HostSnapshot& h) { return h.reconnects; });
     host_family(w, hosts, "pulse_domains", "gauge",
-                "Running and paused domains in the last poll that reached the hypervisor.",
+                "Active domains in the last poll that reached the hypervisor.",
                 [](const HostSnapshot& h) { return h.domains; });
     host_family(w, hosts, "pulse_messages_total", "counter",
                 "Messages the polls produced (one per domain, one per host with "

@@ -22,11 +22,12 @@ namespace pulse {
 constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                                       VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
                                       VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// Every active domain, whatever its state (running, paused, blocked, shutting down,
+// pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
 // the state group alone, which is how we learn to fall back.
-constexpr unsigned kBulkStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
-                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
-                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
+constexpr unsigned kBulkStatsFlags =
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE | VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
 
 struct DomainSample {
     DomainStats stats;
@@ -54,7 +55,7 @@ class Collector {
     // `conn` must outlive the collector.
     explicit Collector(virConnectPtr conn) : conn_(conn) {}
 
-    // Running and paused domains. Throws libvirt::LibvirtError when the connection fails;
+    // Every active domain, in any state. Throws libvirt::LibvirtError when the connection fails;
     // a problem with one domain becomes an issue and the others are still returned.
     DomainCollection collect_domains();
 
