@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pulse/poller.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -129,27 +130,8 @@ std::string escape_label_value(std::string_view value) {
     return out;
 }
 
-std::string metrics_label_uri(std::string_view uri) {
-    const auto scheme = uri.find("://");
-    if (scheme == std::string_view::npos) {
-        return std::string(uri);
-    }
-    const std::size_t authority = scheme + 3;
-    const std::size_t authority_end = std::min(uri.find_first_of("/?#", authority), uri.size());
-    // The last '@' ends the userinfo (a password may itself contain '@' when not encoded).
-    const std::size_t at = uri.rfind('@', authority_end - 1);
-    if (at == std::string_view::npos || at < authority) {
-        return std::string(uri);
-    }
-    const std::size_t colon = uri.find(':', authority);
-    if (colon == std::string_view::npos || colon > at) {
-        return std::string(uri);  // a user name only: no secret
-    }
-    return fmt::format("{}{}", uri.substr(0, colon), uri.substr(at));
-}
-
 HostMetrics::HostMetrics(std::string uri) {
-    s_.label = metrics_label_uri(uri);
+    s_.label = uri_without_password(uri);
 }
 
 void HostMetrics::record_poll(const PollReport& report, Timestamp time) {

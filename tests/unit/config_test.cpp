@@ -182,6 +182,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"DEBUG", "2", "true/false"},
         BadValue{"RATES", "sometimes", "true/false, 1/0, yes/no"}));
 
+TEST(Config, AKvmHostErrorQuotesTheUrisWithoutTheirPasswords) {
+    for (const char* value :
+         {"qemu+tcp://admin:Zq9-S3CRET@hv1/system, qemu+tcp://admin:Zq9-S3CRET@hv1/system",
+          "qemu+tcp://admin:Zq9-S3CRET@hv1/system,,qemu:///system",
+          "qemu+tcp://admin:Zq9-S3CRET@hv1/system,no uri"}) {
+        const std::string error = error_of({}, {{"KVM_HOST", value}});
+        EXPECT_THAT(error, HasSubstr("qemu+tcp://admin@hv1/system")) << value;
+        EXPECT_THAT(error, Not(HasSubstr("Zq9-S3CRET"))) << error;
+    }
+}
+
 TEST(Config, SpoolSettings) {
     Config d = parse({});
     EXPECT_EQ(d.spool_dir, "/var/lib/pulse-sensor/spool");
