@@ -4,6 +4,10 @@
 // cpu-total, balloon, vcpu, interface and block groups. Drivers without bulk stats (libvirt's
 // test:/// driver) get per-domain calls that fill the same structs. Domain XML, needed for MACs
 // and disk sources, is fetched when a domain is first seen or restarted and cached by UUID.
+// allocatedSpace follows virDomainGetBlockInfo, which the bulk fields give too, except for a
+// disk nothing was written to since its domain started (a block device, a raw file whose
+// on-disk size equals its length): it costs one virDomainGetBlockInfo a poll until the guest
+// writes to it.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +86,9 @@ class Collector {
     };
 
     bool collect_bulk(DomainCollection& out);
+    // allocatedSpace as virDomainGetBlockInfo gives it, for each disk that is reported.
+    void fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
+                                    const DomainDevices& devices, DomainCollection& out);
     void collect_per_domain(DomainCollection& out);
     void read_domain(virDomainPtr domain, DomainCollection& out);
     std::shared_ptr<const DomainDevices> devices_for(virDomainPtr domain, const std::string& name,
