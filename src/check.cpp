@@ -28,6 +28,7 @@
 #include "pulse/cloudstack.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -327,19 +328,20 @@ CheckResult missing_topic_verdict(const Config& config, const MissingTopic& topi
 }
 
 CheckResult check_libvirt(const std::string& uri) {
+    const std::string shown = uri_without_password(uri);
     try {
         libvirt::Connection connection(uri);
         auto domains = libvirt::list_active_domains(connection.get());
-        return {true, "libvirt", uri, fmt::format("{} domains", domains.size()), {}};
+        return {true, "libvirt", shown, fmt::format("{} domains", domains.size()), {}};
     } catch (const libvirt::LibvirtError& e) {
-        std::string message = e.what();
+        std::string message = hide_uri_password(e.what(), uri);
         // "connecting to <uri>: …": the line names the URI already.
-        if (const std::string prefix = fmt::format("connecting to {}: ", uri);
+        if (const std::string prefix = fmt::format("connecting to {}: ", shown);
             message.starts_with(prefix)) {
             message.erase(0, prefix.size());
         }
-        std::string hint = libvirt_hint(uri, message);
-        return {false, "libvirt", uri, std::move(message), std::move(hint)};
+        std::string hint = libvirt_hint(shown, message);
+        return {false, "libvirt", shown, std::move(message), std::move(hint)};
     }
 }
 

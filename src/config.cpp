@@ -24,6 +24,7 @@
 
 #include "pulse/cloudstack.hpp"
 #include "pulse/config_file.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -303,9 +304,22 @@ constexpr const char* kUriAccepted =
 
 std::string kvm_host_setting(const std::string& uri) {
     if (!valid_uri(uri)) {
-        invalid(kKvmHost, uri, kUriAccepted);
+        invalid(kKvmHost, uri_without_password(uri), kUriAccepted);
     }
     return uri;
+}
+
+// A KVM_HOST list as an error message may quote it: each URI without its password.
+std::string shown_hosts(std::string_view value) {
+    std::vector<std::string> shown;
+    while (true) {
+        const auto comma = value.find(',');
+        shown.push_back(uri_without_password(value.substr(0, comma)));
+        if (comma == std::string_view::npos) {
+            return fmt::format("{}", fmt::join(shown, ","));
+        }
+        value.remove_prefix(comma + 1);
+    }
 }
 
 // One URI or a comma-separated list: spaces around items trimmed, no empty item, none twice.
@@ -317,17 +331,20 @@ std::vector<std::string> kvm_hosts_setting(const std::string& value) {
         auto comma = rest.find(',');
         std::string uri = trim(rest.substr(0, comma));
         if (uri.empty()) {
-            invalid(kKvmHost, value, "a comma-separated list of libvirt URIs with no empty item");
+            invalid(kKvmHost, shown_hosts(value),
+                    "a comma-separated list of libvirt URIs with no empty item");
         }
         if (std::find(uris.begin(), uris.end(), uri) != uris.end()) {
-            invalid(kKvmHost, value,
-                    fmt::format("each URI once ('{}' is listed twice: one connection each)", uri));
+            invalid(kKvmHost, shown_hosts(value),
+                    fmt::format("each URI once ('{}' is listed twice: one connection each)",
+                                uri_without_password(uri)));
         }
         if (!valid_uri(uri)) {
-            invalid(kKvmHost, value,
-                    comma == std::string_view::npos && uris.empty()
-                        ? std::string(kUriAccepted)
-                        : fmt::format("{} ('{}' is not one)", kUriAccepted, uri));
+            invalid(
+                kKvmHost, shown_hosts(value),
+                comma == std::string_view::npos && uris.empty()
+                    ? std::string(kUriAccepted)
+                    : fmt::format("{} ('{}' is not one)", kUriAccepted, uri_without_password(uri)));
         }
         uris.push_back(std::move(uri));
         if (comma == std::string_view::npos) {
@@ -355,7 +372,8 @@ std::vector<HostConfig> hosts_setting(Layers& layers, const std::optional<std::s
             HostConfig host{{}, c.pause, c.gather_host_stats};
             host.uri = layers.from_file("host.uri", table.uri, [&] {
                 if (!seen.insert(trim(table.uri.text)).second) {
-                    invalid(kKvmHost, table.uri.text, "each URI once (one connection each)");
+                    invalid(kKvmHost, uri_without_password(table.uri.text),
+                            "each URI once (one connection each)");
                 }
                 return kvm_host_setting(trim(table.uri.text));
             });
@@ -569,9 +587,9 @@ std::string Config::bootstrap_servers() const {
 }
 
 std::string Config::host_uris() const {
-    std::vector<std::string_view> uris;
+    std::vector<std::string> uris;
     for (const HostConfig& host : hosts) {
-        uris.push_back(host.uri);
+        uris.push_back(uri_without_password(host.uri));
     }
     return fmt::format("{}", fmt::join(uris, ", "));
 }

@@ -50,6 +50,9 @@ DiskDevice parse_disk(const xmlNode* node) {
     if (const xmlNode* target = child(node, "target")) {
         disk.target = attribute(target, "dev");
     }
+    if (const xmlNode* driver = child(node, "driver")) {
+        disk.format = attribute(driver, "type");
+    }
     if (const xmlNode* source = child(node, "source")) {
         // Which attribute holds the location depends on the disk type.
         for (const char* attr : {"file", "dev", "dir", "name", "volume", "path", "socket"}) {

@@ -117,7 +117,7 @@ void HostThreads::report_stalls() {
         const std::int64_t since = host->busy_since;
         if (host->stall_reported != 0 && since != host->stall_reported) {
             const auto stuck = now - Clock::time_point(Clock::duration(host->stall_reported));
-            spdlog::info("{}: the stuck poll returned after about {} s", host->config.uri,
+            spdlog::info("{}: the stuck poll returned after about {} s", host->poller.vm_host(),
                          std::chrono::duration_cast<std::chrono::seconds>(stuck).count());
             host->stall_reported = 0;
         }
@@ -129,7 +129,7 @@ void HostThreads::report_stalls() {
             spdlog::warn(
                 "{}: no answer for {} s (a poll or connection attempt is still running); its "
                 "ticks are skipped until it returns, the other hypervisors are polled as usual",
-                host->config.uri,
+                host->poller.vm_host(),
                 std::chrono::duration_cast<std::chrono::seconds>(running).count());
             host->stall_reported = since;
         }
@@ -158,7 +158,7 @@ std::vector<std::string> HostThreads::stop(std::chrono::milliseconds grace) {
         if (host->finished) {
             host->thread.join();
         } else {
-            stuck.push_back(host->config.uri);
+            stuck.push_back(host->poller.vm_host());
             host->thread.detach();
         }
     }

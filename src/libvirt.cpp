@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "pulse/uri.hpp"
+
 namespace pulse::libvirt {
 namespace {
 
@@ -56,8 +58,7 @@ void silence_default_error_handler() {
 
 std::vector<DomainPtr> list_active_domains(virConnectPtr conn) {
     virDomainPtr* raw = nullptr;
-    int n = virConnectListAllDomains(
-        conn, &raw, VIR_CONNECT_LIST_DOMAINS_RUNNING | VIR_CONNECT_LIST_DOMAINS_PAUSED);
+    int n = virConnectListAllDomains(conn, &raw, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     if (n < 0) {
         throw last_error("listing domains");
     }
@@ -100,12 +101,17 @@ EventLoop::~EventLoop() {
 Connection::Connection(const std::string& uri) {
     conn_.reset(virConnectOpenReadOnly(uri.c_str()));
     if (!conn_) {
-        throw last_error(fmt::format("connecting to {}", uri));
+        // The one place that has the password; libvirt may quote the URI in its message.
+        LibvirtError error = last_error(fmt::format("connecting to {}", uri_without_password(uri)));
+        throw LibvirtError(hide_uri_password(error.what(), uri), error.code(),
+                           error.error_domain());
     }
     // Probe every 5 s, give up after 3 unanswered probes: a dead link is noticed in ~20 s
     // rather than when TCP eventually times out. Local drivers answer 1 (not needed): fine.
     if (virConnectSetKeepAlive(conn_.get(), 5, 3) < 0) {
-        spdlog::debug("{}", last_error(fmt::format("enabling keepalive on {}", uri)).what());
+        spdlog::debug(
+            "{}",
+            last_error(fmt::format("enabling keepalive on {}", uri_without_password(uri))).what());
     }
     if (virConnectRegisterCloseCallback(conn_.get(), on_close, this, nullptr) == 0) {
         close_callback_registered_ = true;

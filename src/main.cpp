@@ -23,6 +23,7 @@
 #include "pulse/scheduler.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/spool.hpp"
+#include "pulse/uri.hpp"
 #include "pulse/volume_ids.hpp"
 
 namespace {
@@ -91,11 +92,12 @@ void log_poll(const Poller& poller, const PollReport& r) {
 // One URI: "qemu:///system every 10 s", as ever. Several: how many, and the URIs by PAUSE.
 std::string describe_hosts(const Config& config) {
     if (config.hosts.size() == 1) {
-        return fmt::format("{} every {} s", config.hosts[0].uri, config.hosts[0].pause.count());
+        return fmt::format("{} every {} s", uri_without_password(config.hosts[0].uri),
+                           config.hosts[0].pause.count());
     }
     std::map<std::int64_t, std::vector<std::string>> by_pause;
     for (const HostConfig& host : config.hosts) {
-        by_pause[host.pause.count()].push_back(host.uri);
+        by_pause[host.pause.count()].push_back(uri_without_password(host.uri));
     }
     std::vector<std::string> groups;
     for (const auto& [pause, uris] : by_pause) {
@@ -227,8 +229,8 @@ int main(int argc, char** argv) {
          .overrun =
              [&](const HostConfig& host, std::uint64_t skipped, std::chrono::milliseconds took) {
                  spdlog::warn("{}a poll took {} ms, longer than PAUSE ({} s): skipped {} tick(s)",
-                              several ? host.uri + ": " : "", took.count(), host.pause.count(),
-                              skipped);
+                              several ? uri_without_password(host.uri) + ": " : "", took.count(),
+                              host.pause.count(), skipped);
              }},
         &metrics, cloudstack.volumes.get());
     spdlog::info("pulse-sensor {} watching {}; output: {}", PULSE_VERSION, describe_hosts(config),

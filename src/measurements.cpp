@@ -67,7 +67,7 @@ Point nic_point(const NetStats& n, const NicDevice& nic, const DomainStats& s,
 Point disk_point(const BlockStats& b, const DiskNames& names, const DomainStats& s,
                  const std::string& vm_host, Timestamp time) {
     Point p = domain_point("disk", time, 5, 9);
-    add_scaled(p, "allocatedSpace", b.allocation_bytes, kGiB);
+    add_scaled(p, "allocatedSpace", b.block_info_allocation_bytes, kGiB);
     // -1 is the contract's "the driver does not count IO errors" (QEMU never does).
     p.field("ioErrors", b.errors.value_or(-1));
     add_scaled(p, "onDiskSpace", b.physical_bytes, kGiB);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pulse/poller.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -149,27 +150,8 @@ std::string escape_label_value(std::string_view value) {
     return out;
 }
 
-std::string metrics_label_uri(std::string_view uri) {
-    const auto scheme = uri.find("://");
-    if (scheme == std::string_view::npos) {
-        return std::string(uri);
-    }
-    const std::size_t authority = scheme + 3;
-    const std::size_t authority_end = std::min(uri.find_first_of("/?#", authority), uri.size());
-    // The last '@' ends the userinfo (a password may itself contain '@' when not encoded).
-    const std::size_t at = uri.rfind('@', authority_end - 1);
-    if (at == std::string_view::npos || at < authority) {
-        return std::string(uri);
-    }
-    const std::size_t colon = uri.find(':', authority);
-    if (colon == std::string_view::npos || colon > at) {
-        return std::string(uri);  // a user name only: no secret
-    }
-    return fmt::format("{}{}", uri.substr(0, colon), uri.substr(at));
-}
-
 HostMetrics::HostMetrics(std::string uri) {
-    s_.label = metrics_label_uri(uri);
+    s_.label = uri_without_password(uri);
 }
 
 void HostMetrics::record_poll(const PollReport& report, Timestamp time) {
@@ -261,7 +243,7 @@ std::string Metrics::render() const {
                 "Connections to the hypervisor reopened after one was lost or failed.",
                 [](const HostSnapshot& h) { return h.reconnects; });
     host_family(w, hosts, "pulse_domains", "gauge",
-                "Running and paused domains in the last poll that reached the hypervisor.",
+                "Active domains in the last poll that reached the hypervisor.",
                 [](const HostSnapshot& h) { return h.domains; });
     host_family(w, hosts, "pulse_messages_total", "counter",
                 "Messages the polls produced (one per domain, one per host with "

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "pulse/measurements.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -16,7 +17,8 @@ using libvirt::LibvirtError;
 
 }  // namespace
 
-Poller::Poller(PollerOptions options, Fanout& out) : options_(std::move(options)), out_(out) {
+Poller::Poller(PollerOptions options, Fanout& out)
+    : options_(std::move(options)), vm_host_(uri_without_password(options_.uri)), out_(out) {
     if (options_.rates) {
         rates_.emplace(options_.pause);
     }

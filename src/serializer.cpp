@@ -1,11 +1,14 @@
 // JSON for points. The compact writer is hand-rolled because it runs for every point of every
 // poll; it emits the same document nlohmann::json::dump() would for the same point (a unit
 // test holds the two together), so the pretty and compact forms never drift apart. Floats are
-// printed shortest-exact by fmt.
+// printed shortest-exact by fmt. Both forms are ASCII only: everything past U+007E is a \uXXXX
+// escape, byte for byte as Python's json.dumps writes it, because the old importer decodes each
+// message as ASCII and one VM name in Cyrillic would otherwise stop its whole import.
 //
 // Line protocol follows InfluxDB 1.x's parser: a backslash escapes the next character only
 // before ',', ' ' or '=' (measurements: ',' and ' '), and nothing can carry a newline. Names are
-// written so that this parser gives back exactly what line_protocol_name() promises.
+// written so that this parser gives back exactly what line_protocol_name() promises. It stays
+// UTF-8, which InfluxDB requires.
 #include "pulse/serializer.hpp"
 
 #include <fmt/format.h>
@@ -20,41 +23,58 @@
 namespace pulse {
 namespace {
 
-// True for the characters JSON does not allow unescaped in a string, and for every non-ASCII
-// byte, whose UTF-8 the slow path checks.
+// True for the characters written as an escape: those JSON does not allow unescaped, and, since
+// the old importer decodes every message as ASCII, DEL and every non-ASCII byte, as Python's
+// json.dumps (ensure_ascii=True) writes them.
 bool needs_escape(unsigned char c) {
-    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+    return c < 0x20 || c == '"' || c == '\\' || c >= 0x7F;
 }
 
-// Length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
-// forms, no surrogates, nothing past U+10FFFF), or 0 when it is not one.
-std::size_t utf8_sequence(std::string_view text) {
+// The UTF-8 sequence at the start of a text: its length and code point when it is well formed
+// (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). When it is not, `length`
+// is its maximal well-formed prefix (at least 1 byte), which becomes one U+FFFD: Unicode's
+// recommended practice, and what Python's bytes.decode('utf-8', 'replace') does.
+struct Utf8Sequence {
+    std::size_t length = 1;
+    bool valid = false;
+    char32_t code_point = 0xFFFD;
+};
+
+Utf8Sequence utf8_sequence(std::string_view text) {
     auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
     const unsigned char lead = byte(0);
     std::size_t length = 0;
     unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    char32_t code_point = 0;
     if (lead >= 0xC2 && lead <= 0xDF) {
         length = 2;
+        code_point = lead & 0x1Fu;
     } else if (lead >= 0xE0 && lead <= 0xEF) {
         length = 3;
+        code_point = lead & 0x0Fu;
         low = lead == 0xE0 ? 0xA0 : 0x80;
         high = lead == 0xED ? 0x9F : 0xBF;
     } else if (lead >= 0xF0 && lead <= 0xF4) {
         length = 4;
+        code_point = lead & 0x07u;
         low = lead == 0xF0 ? 0x90 : 0x80;
         high = lead == 0xF4 ? 0x8F : 0xBF;
     } else {
-        return 0;
+        return {};
     }
-    if (text.size() < length || byte(1) < low || byte(1) > high) {
-        return 0;
-    }
-    for (std::size_t i = 2; i < length; ++i) {
-        if (byte(i) < 0x80 || byte(i) > 0xBF) {
-            return 0;
+    for (std::size_t i = 1; i < length; ++i) {
+        if (i >= text.size() || byte(i) < low || byte(i) > high) {
+            return {i, false, 0xFFFD};
         }
+        code_point = (code_point << 6) | (byte(i) & 0x3Fu);
+        low = 0x80;
+        high = 0xBF;
     }
-    return length;
+    return {length, true, code_point};
+}
+
+void append_u_escape(std::string& out, unsigned value) {
+    fmt::format_to(std::back_inserter(out), "\\u{:04x}", value);
 }
 
 void append_escaped_slow(std::string& out, std::string_view text) {
@@ -63,14 +83,16 @@ void append_escaped_slow(std::string& out, std::string_view text) {
         auto c = static_cast<unsigned char>(ch);
         if (c >= 0x80) {
             // Names come from libvirt and are UTF-8; should a byte ever not be, the message
-            // must still be JSON: it becomes U+FFFD, as in the DEBUG form.
-            std::size_t length = utf8_sequence(text.substr(i));
-            if (length == 0) {
-                out += "\xEF\xBF\xBD";
+            // must still be JSON: an ill-formed sequence becomes U+FFFD, as in the DEBUG form.
+            const Utf8Sequence sequence = utf8_sequence(text.substr(i));
+            const char32_t cp = sequence.code_point;
+            if (cp >= 0x10000) {  // a surrogate pair, as JSON spells characters past the BMP
+                append_u_escape(out, 0xD800 + ((cp - 0x10000) >> 10));
+                append_u_escape(out, 0xDC00 + ((cp - 0x10000) & 0x3FF));
             } else {
-                out.append(text.data() + i, length);
-                i += length - 1;
+                append_u_escape(out, cp);
             }
+            i += sequence.length - 1;
             continue;
         }
         switch (c) {
@@ -96,8 +118,8 @@ void append_escaped_slow(std::string& out, std::string_view text) {
                 out += "\\t";
                 break;
             default:
-                if (c < 0x20) {
-                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+                if (c < 0x20 || c == 0x7F) {
+                    append_u_escape(out, c);
                 } else {
                     out.push_back(ch);
                 }
@@ -198,13 +220,13 @@ void append_line_protocol_name(std::string& out, std::string_view name, bool mea
         }
         backslashes = 0;
         if (c >= 0x80) {
-            std::size_t length = utf8_sequence(name.substr(i));
-            if (length == 0) {
-                out += kReplacement;
+            const Utf8Sequence sequence = utf8_sequence(name.substr(i));
+            if (sequence.valid) {
+                out.append(name.data() + i, sequence.length);
             } else {
-                out.append(name.data() + i, length);
-                i += length - 1;
+                out += kReplacement;
             }
+            i += sequence.length - 1;
         } else if (c < 0x20 || c == 0x7F || (measurement && i == 0 && ch == '#')) {
             out += kReplacement;
         } else {
@@ -338,8 +360,9 @@ std::string serialize_json_pretty(std::span<const Point> points) {
     for (const Point& p : points) {
         array.push_back(to_json(p));
     }
-    // replace: invalid UTF-8 becomes U+FFFD instead of an exception that would stop the poll.
-    return array.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    // ASCII only, like the compact form; replace: invalid UTF-8 becomes U+FFFD instead of an
+    // exception that would stop the poll.
+    return array.dump(2, ' ', true, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace pulse

@@ -148,6 +148,28 @@ bool consume_prefix(std::string_view& key, std::string_view prefix) {
 
 }  // namespace
 
+Counter block_info_allocation(const BlockStats& block, const DiskDevice& disk) {
+    if (!block.physical_bytes) {
+        return std::nullopt;
+    }
+    const bool file = disk.type == "file";
+    const bool qcow2 = disk.format == "qcow2";
+    const bool written = block.allocation_bytes && *block.allocation_bytes != 0;
+    if (written) {
+        if (disk.type == "volume" && qcow2) {
+            return std::nullopt;  // a file would take actual-size, a block device the offset
+        }
+        return file && qcow2 ? block.physical_bytes : block.allocation_bytes;
+    }
+    // Nothing written: actual-size, if physical holds it. An image format's header always
+    // occupies blocks; a raw file's stand-in length is its capacity.
+    const bool image_format = !disk.format.empty() && disk.format != "raw";
+    if (file && (image_format || block.physical_bytes != block.capacity_bytes)) {
+        return block.physical_bytes;
+    }
+    return std::nullopt;
+}
+
 DomainStats parse_stats_params(std::string name, std::string uuid,
                                std::span<const virTypedParameter> params) {
     DomainStats s;

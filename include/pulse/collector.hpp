@@ -4,6 +4,10 @@
 // cpu-total, balloon, vcpu, interface and block groups. Drivers without bulk stats (libvirt's
 // test:/// driver) get per-domain calls that fill the same structs. Domain XML, needed for MACs
 // and disk sources, is fetched when a domain is first seen or restarted and cached by UUID.
+// allocatedSpace follows virDomainGetBlockInfo, which the bulk fields give too, except for a
+// disk nothing was written to since its domain started (a block device, a raw file whose
+// on-disk size equals its length): it costs one virDomainGetBlockInfo a poll until the guest
+// writes to it.
 #pragma once
 
 #include <cstdint>
@@ -22,11 +26,12 @@ namespace pulse {
 constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                                       VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
                                       VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// Every active domain, whatever its state (running, paused, blocked, shutting down,
+// pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
 // the state group alone, which is how we learn to fall back.
-constexpr unsigned kBulkStatsFlags = VIR_CONNECT_GET_ALL_DOMAINS_STATS_RUNNING |
-                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_PAUSED |
-                                     VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
+constexpr unsigned kBulkStatsFlags =
+    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE | VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS;
 
 struct DomainSample {
     DomainStats stats;
@@ -54,7 +59,7 @@ class Collector {
     // `conn` must outlive the collector.
     explicit Collector(virConnectPtr conn) : conn_(conn) {}
 
-    // Running and paused domains. Throws libvirt::LibvirtError when the connection fails;
+    // Every active domain, in any state. Throws libvirt::LibvirtError when the connection fails;
     // a problem with one domain becomes an issue and the others are still returned.
     DomainCollection collect_domains();
 
@@ -81,6 +86,9 @@ class Collector {
     };
 
     bool collect_bulk(DomainCollection& out);
+    // allocatedSpace as virDomainGetBlockInfo gives it, for each disk that is reported.
+    void fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
+                                    const DomainDevices& devices, DomainCollection& out);
     void collect_per_domain(DomainCollection& out);
     void read_domain(virDomainPtr domain, DomainCollection& out);
     std::shared_ptr<const DomainDevices> devices_for(virDomainPtr domain, const std::string& name,

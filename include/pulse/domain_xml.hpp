@@ -19,6 +19,7 @@ struct DiskDevice {
     std::string pool;      // <source pool='…'> of a volume disk
     std::string protocol;  // rbd, nbd, iscsi, gluster … of a network disk
     std::string host;      // first <host name='…'> of a network disk
+    std::string format;    // <driver type='qcow2'>: raw, qcow2 … (empty when not given)
 };
 
 struct NicDevice {

@@ -73,7 +73,7 @@ class StatsRecords {
     int count_ = 0;
 };
 
-// The result of virConnectListAllDomains, each domain owned.
+// Every active domain (any state) from virConnectListAllDomains, each domain owned.
 std::vector<DomainPtr> list_active_domains(virConnectPtr conn);
 
 // libvirt's default event loop on a thread of its own. Keepalive and close callbacks need a

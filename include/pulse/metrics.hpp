@@ -35,7 +35,7 @@ inline constexpr std::array<double, 12> kPollDurationBuckets = {
 // One hypervisor's counters. Thread-safe: a poller writes while the HTTP thread reads.
 class HostMetrics {
   public:
-    // `uri` as configured; its label drops any password (see metrics_label_uri).
+    // `uri` as configured; its label drops any password (uri_without_password).
     explicit HostMetrics(std::string uri);
 
     // The end of one poll stamped `time`: a poll that got no data from libvirt (connection
@@ -120,10 +120,6 @@ class Metrics {
     std::map<std::string, SinkState> sinks_;
     VolumeIdsSnapshot volume_ids_;
 };
-
-// `uri` without the password of its userinfo ("qemu+ssh://root:pw@h/system" becomes
-// "qemu+ssh://root@h/system"): labels are scraped and stored where secrets must not go.
-std::string metrics_label_uri(std::string_view uri);
 
 // A label value escaped for the text format: backslash, double quote and newline.
 std::string escape_label_value(std::string_view value);

@@ -52,7 +52,8 @@ class Poller {
     // One poll stamped `time`. Connects first if needed and the backoff allows it.
     PollReport poll(Timestamp time);
 
-    const std::string& vm_host() const { return options_.uri; }
+    // The vmHost tag: the URI as configured, without a password (only the connect call has it).
+    const std::string& vm_host() const { return vm_host_; }
 
   private:
     bool ensure_connected();
@@ -62,6 +63,7 @@ class Poller {
                          PollReport& report);
 
     PollerOptions options_;
+    std::string vm_host_;
     Fanout& out_;
     ConditionLog log_;
     std::unique_ptr<libvirt::Connection> connection_;

@@ -19,7 +19,9 @@
 
 namespace pulse {
 
-// Appends `[point,point,…]` (compact, no newline) to `out`.
+// Appends `[point,point,…]` (compact, no newline) to `out`. ASCII only: strings are escaped as
+// Python's json.dumps (ensure_ascii=True) escapes them, non-BMP characters as surrogate pairs;
+// ill-formed UTF-8 becomes \ufffd, one per maximal ill-formed subsequence.
 void serialize_json(std::span<const Point> points, std::string& out);
 
 // The same message as an indented document (two spaces), for DEBUG output.

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "pulse/domain_xml.hpp"
+
 namespace pulse {
 
 using Counter = std::optional<std::uint64_t>;
@@ -24,6 +26,9 @@ struct BlockStats {
     Counter rd_reqs, rd_bytes, wr_reqs, wr_bytes;
     std::optional<std::int64_t> errors;  // QEMU never reports one
     Counter capacity_bytes, allocation_bytes, physical_bytes;
+    // The allocation virDomainGetBlockInfo reports (the contract's allocatedSpace), which is not
+    // the bulk allocation above; the collector fills it (see block_info_allocation).
+    Counter block_info_allocation_bytes;
 };
 
 struct NetStats {
@@ -49,6 +54,18 @@ struct HostStats {
     Counter memory_total_kib;
     Counter memory_free_bytes;
 };
+
+// The allocation virDomainGetBlockInfo would report for `disk` of an active QEMU domain, worked
+// out from its bulk fields the way libvirt's qemuDomainGetBlockInfo does it (libvirt 3.x to
+// 11.x): QEMU's highest written offset (bulk block.N.allocation), except that a qcow2 file, a
+// disk QEMU reports no offset for, and an offset of 0 (nothing written since the domain
+// started) take QEMU's "actual-size" instead: the bytes a file occupies on disk; 0 for a host
+// block device (QEMU 7.2). The bulk block.N.physical is that actual-size unless it is 0; then
+// libvirt puts the file's length or the device's size there, and the bulk fields no longer say
+// what the allocation is. Empty then, for a volume disk whose answer depends on what the volume
+// is, and when physical is missing: ask virDomainGetBlockInfo. So only a disk nothing was
+// written to since its domain started (and that is not an image file) costs that call.
+Counter block_info_allocation(const BlockStats& block, const DiskDevice& disk);
 
 // Reads one record of virConnectGetAllDomainStats ("cpu.time", "balloon.rss", "block.0.rd.reqs"
 // and so on). Unknown keys are ignored; any integer parameter type is accepted for a counter.

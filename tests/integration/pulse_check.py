@@ -7,7 +7,7 @@ API
 ---
 snapshot(uri, domains=None) -> Snapshot
     Reads, over one virsh connection, everything the checks need about the
-    running and paused domains (or the named ones): `domstats --raw` (cpu.time,
+    active domains, whatever their state (or the named ones): `domstats --raw` (cpu.time,
     balloon.*, vcpu.*, net.*, block.*), `dominfo`, `dumpxml`, `domblkinfo
     --all`, `domifstat` per NIC, and for the host `nodeinfo`, `nodecpustats`,
     `nodememstats`, `freecell --all`.  Take one *before* starting the sensor
@@ -51,7 +51,8 @@ Command line: python3 pulse_check.py --uri URI --vm-host HOST [--lab-json F]
 
 Rules
 -----
-* exactly one message per running/paused domain, none for others; keys
+* exactly one message per active domain, in any state (running, paused, blocked,
+  shutting down, pmsuspended, crashed), none for others; keys
 * point keys exactly measurement, tags, fields, time (in that order, or
   sorted as in the reference sample); measurement order cpuTime, rss,
   networkInterface x NICs (domain XML order), disk x disks (XML order,
@@ -63,8 +64,11 @@ Rules
 * counters (cpuTime, bytes, packets, requests, errors, drops, host CPU
   seconds) within [before, after]; without `before`: <= after and not
   smaller than a generous rate allows (RATES)
-* cpus, mem, maxmem, totalSpace/allocatedSpace/onDiskSpace (whole GiB,
-  floored) equal to virsh; ioErrors -1 when libvirt has no error counter
+* cpus, mem, maxmem, totalSpace/onDiskSpace (whole GiB, floored) equal to
+  virsh (domstats or domblkinfo); allocatedSpace equal to domblkinfo's
+  allocation only (virDomainGetBlockInfo, the old sensor's source, which is
+  not domstats' block.N.allocation); ioErrors -1 when libvirt has no error
+  counter
 * rss within RSS_TOLERANCE_KIB; totalMem and freeMem within
   HOST_MEM_TOLERANCE_MIB, from one consistent source (nodeinfo + freecell,
   or nodememstats), and freeMem <= totalMem
@@ -109,6 +113,8 @@ DISK_COUNTERS = {"readIOPS": "rd.reqs", "writeIOPS": "wr.reqs",
                  "readBytes": "rd.bytes", "writeBytes": "wr.bytes"}
 DISK_SIZES = {"totalSpace": "capacity", "allocatedSpace": "allocation",
               "onDiskSpace": "physical"}
+# Sizes virsh domstats may give as well as domblkinfo; allocatedSpace is domblkinfo's only.
+DOMSTATS_SIZES = {"totalSpace", "onDiskSpace"}
 HOST_CPU = {"user": "user", "kernel": "system", "idle": "idle", "iowait": "iowait"}
 
 # Largest plausible growth per second, used only when there is no `before`
@@ -241,7 +247,8 @@ class Snapshot:
         self.errors = []
 
     def active(self):
-        return {n for n, d in self.domains.items() if d["state"] in ("running", "paused")}
+        """Every domain `domstats --list-active` listed, whatever its state."""
+        return {n for n, d in self.domains.items() if d["state"] not in ("shutoff", "unknown")}
 
 
 def snapshot(uri, domains=None, timeout=VIRSH_TIMEOUT):
@@ -443,7 +450,7 @@ def _i(s):
 def _check_domain(ck, name, msg, vm_host, lab, elapsed):
     a = ck.after.domains[name]
     b = ck.before.domains.get(name) if ck.before else None
-    if b is not None and b["state"] not in ("running", "paused"):
+    if b is not None and b["state"] in ("shutoff", "unknown"):
         b = None
     st, bst = a["stats"], (b["stats"] if b else None)
     uuid = a["uuid"]
@@ -583,7 +590,7 @@ def _check_domain(ck, name, msg, vm_host, lab, elapsed):
                     continue
                 cands = {}
                 v = _i(st.get(f"block.{idx}.{key}")) if idx is not None else None
-                if v is not None:
+                if v is not None and field in DOMSTATS_SIZES:
                     cands[f"{src}.{key}"] = v // GIB
                 if bi.get(key) is not None:
                     cands[f"virsh domblkinfo {name} --all: {disk['target']} {key}"] = bi[key] // GIB
@@ -736,7 +743,7 @@ def check_poll(messages, uri, vm_host, lab_json=None, keys=None, before=None,
         seen[name] = mi
         if name not in after.domains or name not in active:
             if name not in maybe:
-                ck.add(f"{name}: message for a domain that virsh does not list as running/paused "
+                ck.add(f"{name}: message for a domain that virsh does not list as active "
                        f"(virsh domstats --list-active)")
             continue
         if key is not None and key != after.domains[name]["uuid"]:

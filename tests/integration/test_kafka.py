@@ -8,7 +8,7 @@ running, as found) and reads every topic back with kcat. Each test produces to a
 its own, so tests never see each other's messages.
 
 What is checked (shared/CONTRACT.md):
-  * one message per running or paused domain per poll, keyed by the domain UUID, plus one
+  * one message per active domain (any state) per poll, keyed by the domain UUID, plus one
     host message keyed by the vmHost string when GATHER_HOST_STATS is on;
   * every message is a JSON array of {measurement, tags, fields, time} points in the order
     cpuTime, rss, networkInterface..., disk..., with the contract's tags and field types;
@@ -182,9 +182,9 @@ def virsh(uri, *args, timeout=60):
 
 
 def live_domains(uri):
-    """{uuid: {"name", "nics", "disks"}} for running and paused domains, as virsh sees them."""
+    """{uuid: {"name", "nics", "disks"}} for the active domains (any state), as virsh sees them."""
     domains = {}
-    for name in virsh(uri, "list", "--state-running", "--state-paused", "--name"):
+    for name in virsh(uri, "list", "--name"):
         dom_uuid = virsh(uri, "domuuid", name)[0]
         nics = len(virsh(uri, "domiflist", name))
         # domblklist --details: Type Device Target Source; an empty drive shows "-".

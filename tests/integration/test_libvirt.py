@@ -227,12 +227,16 @@ class LibvirtLab(unittest.TestCase):
         def size_rounded_up(m):
             first(m[dom], "disk")["fields"]["totalSpace"] += 1
 
+        def allocation_off_by_one(m):
+            first(m[dom], "disk")["fields"]["allocatedSpace"] += 1
+
         def host_kib(m):
             m[host][0]["fields"]["totalMem"] *= 1024
 
         unnoticed = []
         for mutate in (cpu_as_int, bytes_as_kib, wrong_mac, cdrom_added, order_swapped,
-                       domain_missing, time_differs, size_rounded_up, host_kib):
+                       domain_missing, time_differs, size_rounded_up, allocation_off_by_one,
+                       host_kib):
             broken = json.loads(json.dumps(msgs))
             mutate(broken)
             if not pulse_check.check_poll(broken, self.uri, self.uri, self.lab_json,

@@ -10,8 +10,8 @@ Every sensor runs at PAUSE=1 with its own topic, its own SPOOL_DIR and METRICS_A
 loopback port; /metrics is read with a strict parser of the text exposition format 0.0.4
 (below), so a malformed line, a family split in two or a bad escape fails the test.
 
-  1  the counters grow from poll to poll; pulse_domains equals the lab's running and paused
-     domains (virsh), and once delivery caught up, messages and points produced, delivered
+  1  the counters grow from poll to poll; pulse_domains equals the lab's active domains
+     (virsh), and once delivery caught up, messages and points produced, delivered
      and what kcat reads back from the topic all agree
   2  the broker stopped (kafka.sh stop) with HEALTH_DELIVERY_TIMEOUT=3: /healthz turns 503
      naming Kafka while messages wait in the spool, and 200 again once the broker is back
@@ -270,7 +270,7 @@ class TestMetricsEndpoint(unittest.TestCase):
         self.assertGreater(m2.get("pulse_poll_duration_seconds_sum", **host), 0)
         if len(before) == len(after):   # nobody started or stopped a domain meanwhile
             self.assertEqual(m2.get("pulse_domains", **host), len(after),
-                             f"pulse_domains vs. virsh's running and paused domains {after}")
+                             f"pulse_domains vs. virsh's active domains {after}")
         self.assertEqual(m2.types["pulse_polls_total"], "counter")
         self.assertEqual(m2.types["pulse_domains"], "gauge")
         self.assertEqual(m2.types["pulse_poll_duration_seconds"], "histogram")

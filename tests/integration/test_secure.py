@@ -190,7 +190,7 @@ class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
             self.assertEqual(keys.count(key), 1, f"messages for {dom['name']}")
         lab_active = set(tk.read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
         self.assertLessEqual(lab_active, {d["name"] for d in stable.values()},
-                             "the lab's running and paused domains")
+                             "the lab's active domains")
 
     def test_scram_sha_512_from_a_properties_file_delivers_the_test_drivers_poll(self):
         topic = create_topic()

@@ -160,6 +160,18 @@ TEST(Check, AnUnreachableHypervisorFailsWithLibvirtsError) {
     EXPECT_THAT(r.detail, HasSubstr("/nonexistent/node.xml"));
 }
 
+TEST(Check, AHypervisorUriNeverShowsItsPassword) {
+    libvirt::silence_default_error_handler();
+    for (const char* uri : {"qemu+tcp://admin:Zq9-S3CRET@127.0.0.1:1/system",
+                            "nosuch://admin:Zq9-S3CRET@127.0.0.1/system"}) {
+        CheckResult r = check_libvirt(uri);
+        EXPECT_FALSE(r.ok);
+        const std::string line = format_check(r);
+        EXPECT_THAT(line, HasSubstr("admin@127.0.0.1")) << line;
+        EXPECT_THAT(line, Not(HasSubstr("Zq9-S3CRET"))) << line;
+    }
+}
+
 TEST(Check, AClosedBrokerPortFailsQuicklyAndNeverShowsASecret) {
     Config config;
     config.kafka_bootstrap = {"127.0.0.1:9"};

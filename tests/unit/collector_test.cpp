@@ -44,6 +44,40 @@ TEST_F(CollectorOnFixture, ReportsRunningAndPausedDomainsButNotShutOffOnes) {
     EXPECT_EQ(find(c, "i-2-18-VM").stats.state, VIR_DOMAIN_PAUSED);
 }
 
+// The old sensor reported every domain listDomainsID() gave: every active one, in any state.
+const std::set<std::string> kActiveStates = {"state-running", "state-blocked",
+                                             "state-paused",  "state-shutdown",
+                                             "state-crashed", "state-pmsuspended"};
+
+TEST(Collector, ReportsEveryActiveDomainWhateverItsStateButNotShutOffOnes) {
+    libvirt::silence_default_error_handler();
+    libvirt::Connection conn{test_uri("states-node.xml")};
+    Collector collector{conn.get()};
+    DomainCollection c = collector.collect_domains();
+    EXPECT_EQ(names(c), kActiveStates);
+    EXPECT_TRUE(c.issues.empty());
+    EXPECT_EQ(find(c, "state-pmsuspended").stats.state, VIR_DOMAIN_PMSUSPENDED);
+    EXPECT_EQ(find(c, "state-crashed").stats.state, VIR_DOMAIN_CRASHED);
+}
+
+// The test driver has no bulk stats for the groups the sensor wants, but it has the state
+// group and applies the flags' domain selection as QEMU's driver does.
+TEST(Collector, TheBulkCallSelectsEveryActiveDomainWhateverItsState) {
+    libvirt::silence_default_error_handler();
+    libvirt::Connection conn{test_uri("states-node.xml")};
+    virDomainStatsRecordPtr* raw = nullptr;
+    const int n = virConnectGetAllDomainStats(
+        conn.get(), VIR_DOMAIN_STATS_STATE, &raw,
+        kBulkStatsFlags & ~unsigned{VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS});
+    ASSERT_GE(n, 0);
+    libvirt::StatsRecords records(raw, n);
+    std::set<std::string> selected;
+    for (virDomainStatsRecordPtr record : records.records()) {
+        selected.insert(virDomainGetName(record->dom));
+    }
+    EXPECT_EQ(selected, kActiveStates);
+}
+
 TEST_F(CollectorOnFixture, FallsBackToPerDomainCallsWhenTheDriverHasNoBulkStats) {
     collector.collect_domains();
     EXPECT_FALSE(collector.using_bulk_stats());

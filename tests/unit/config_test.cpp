@@ -188,6 +188,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"VOLUMES_UPDATE_INTERVAL", "0", "whole seconds from 1 to 86400"},
         BadValue{"VOLUMES_UPDATE_INTERVAL", "10m", "whole seconds"}));
 
+TEST(Config, AKvmHostErrorQuotesTheUrisWithoutTheirPasswords) {
+    for (const char* value :
+         {"qemu+tcp://admin:Zq9-S3CRET@hv1/system, qemu+tcp://admin:Zq9-S3CRET@hv1/system",
+          "qemu+tcp://admin:Zq9-S3CRET@hv1/system,,qemu:///system",
+          "qemu+tcp://admin:Zq9-S3CRET@hv1/system,no uri"}) {
+        const std::string error = error_of({}, {{"KVM_HOST", value}});
+        EXPECT_THAT(error, HasSubstr("qemu+tcp://admin@hv1/system")) << value;
+        EXPECT_THAT(error, Not(HasSubstr("Zq9-S3CRET"))) << error;
+    }
+}
+
 TEST(Config, SpoolSettings) {
     Config d = parse({});
     EXPECT_EQ(d.spool_dir, "/var/lib/pulse-sensor/spool");

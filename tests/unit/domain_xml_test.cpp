@@ -16,11 +16,13 @@ TEST(DomainXml, ReadsDisksAndInterfacesOfALiveQemuDomain) {
     EXPECT_EQ(d.disks[0].target, "vda");
     EXPECT_EQ(d.disks[0].device, "disk");
     EXPECT_EQ(d.disks[0].type, "file");
+    EXPECT_EQ(d.disks[0].format, "qcow2");
     EXPECT_EQ(d.disks[0].source,
               "/mnt/b13cb3c0-c84d-334c-9fc3-4826ae58d984/cc8121ef-2029-4f4f-826e-000000000001");
     EXPECT_EQ(d.disks[1].target, "hdc");
     EXPECT_EQ(d.disks[1].device, "cdrom");
     EXPECT_EQ(d.disks[1].source, "");
+    EXPECT_EQ(d.disks[1].format, "raw");
     ASSERT_EQ(d.nics.size(), 1u);
     EXPECT_EQ(d.nics[0].mac, "06:f2:64:00:01:54");
     EXPECT_EQ(d.nics[0].target, "vnet9");

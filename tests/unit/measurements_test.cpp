@@ -19,13 +19,17 @@ const Timestamp kTime = sys_days{year{2026} / 11 / 25} + hours{10};
 const std::string kHost = "qemu+ssh://root@10.252.1.33/system";
 const std::string kUuid = "5e4b0c3a-9d1f-4b7e-8a2c-3f6d1e0b9a87";
 
-DomainStats sample_stats() {
-    auto params = TypedParams::from_domstats(read_fixture("domstats-qemu-sample.txt"));
-    return parse_stats_params("i-2-1-VM", kUuid, params.span());
-}
-
 DomainDevices sample_devices() {
     return parse_domain_xml(read_fixture("domain-i-2-1-VM.xml"));
+}
+
+// As the collector hands them over: with allocatedSpace's source filled in.
+DomainStats sample_stats() {
+    auto params = TypedParams::from_domstats(read_fixture("domstats-qemu-sample.txt"));
+    DomainStats s = parse_stats_params("i-2-1-VM", kUuid, params.span());
+    s.blocks[0].block_info_allocation_bytes =
+        block_info_allocation(s.blocks[0], sample_devices().disks[0]);
+    return s;
 }
 
 const FieldValue& field(const Point& p, const std::string& key) {
@@ -103,9 +107,9 @@ TEST(Measurements, DevicesMissingFromTheXmlAreFlaggedAsStale) {
 
 TEST(Measurements, SizesAreWholeGibRoundedDown) {
     DomainStats s = sample_stats();
-    s.blocks[0].capacity_bytes = 21474836480ULL;         // 20 GiB
-    s.blocks[0].allocation_bytes = 2147483647ULL;        // 1 byte short of 2 GiB
-    s.blocks[0].physical_bytes = 1073741824ULL * 3 + 5;  // just over 3 GiB
+    s.blocks[0].capacity_bytes = 21474836480ULL;              // 20 GiB
+    s.blocks[0].block_info_allocation_bytes = 2147483647ULL;  // 1 byte short of 2 GiB
+    s.blocks[0].physical_bytes = 1073741824ULL * 3 + 5;       // just over 3 GiB
     DomainPoints out = domain_points(s, sample_devices(), kHost, kTime);
     const Point& disk = out.points.back();
     EXPECT_EQ(std::get<std::int64_t>(field(disk, "totalSpace")), 20);

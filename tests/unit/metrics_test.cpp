@@ -244,13 +244,6 @@ TEST(Metrics, LabelValuesEscapeBackslashQuoteAndNewline) {
 }
 
 TEST(Metrics, APasswordInTheUriNeverReachesALabel) {
-    EXPECT_EQ(metrics_label_uri("qemu+ssh://root:s3cret@hv1:2222/system?keyfile=/k"),
-              "qemu+ssh://root@hv1:2222/system?keyfile=/k");
-    EXPECT_EQ(metrics_label_uri("qemu+tcp://u:p@ss@hv1/system"), "qemu+tcp://u@hv1/system");
-    EXPECT_EQ(metrics_label_uri("qemu+ssh://root@hv1/system"), "qemu+ssh://root@hv1/system");
-    EXPECT_EQ(metrics_label_uri("qemu+tcp://hv1:16509/system"), "qemu+tcp://hv1:16509/system");
-    EXPECT_EQ(metrics_label_uri("qemu:///system"), "qemu:///system");
-    EXPECT_EQ(metrics_label_uri("test:///path/with@sign:x"), "test:///path/with@sign:x");
     Metrics metrics;
     metrics.add_host("qemu+tcp://admin:Zq9-S3CRET@hv2/system").record_poll(failed_poll(), kTime);
     EXPECT_THAT(metrics.render(), Not(HasSubstr("Zq9-S3CRET")));

@@ -20,6 +20,8 @@ namespace {
 
 using namespace std::chrono;
 using pulse::testing::test_uri;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class Recorder : public Sink {
   public:
@@ -157,6 +159,24 @@ TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
     }
     EXPECT_EQ(logs.count("[error]"), 1) << logs.text.str();
     EXPECT_EQ(logs.count("test:///no/such/node.xml"), 1) << logs.text.str();
+}
+
+// KVM_HOST may hold a password; the connect call is the only place that sees it. libvirt itself
+// quotes an unknown scheme's URI in its error; a closed port gets "connection refused".
+TEST(Poller, APasswordInTheUriIsInNoTagAndNoLogLine) {
+    libvirt::silence_default_error_handler();
+    for (const char* uri : {"qemu+tcp://admin:Zq9-S3CRET@127.0.0.1:1/system",
+                            "nosuch://admin:Zq9-S3CRET@127.0.0.1/system"}) {
+        Capture logs;
+        Fanout out;
+        Poller poller({uri, true, seconds(300)}, out);
+        EXPECT_FALSE(poller.poll(kTime).connected);
+        EXPECT_THAT(poller.vm_host(), Not(HasSubstr("Zq9-S3CRET")));
+        EXPECT_THAT(poller.vm_host(), HasSubstr("admin@127.0.0.1"));
+        EXPECT_EQ(logs.count("[error]"), 1) << logs.text.str();
+        EXPECT_EQ(logs.count("Zq9-S3CRET"), 0) << logs.text.str();
+        EXPECT_GE(logs.count("admin@127.0.0.1"), 1) << logs.text.str();
+    }
 }
 
 TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {

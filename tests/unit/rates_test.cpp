@@ -37,8 +37,8 @@ MonotonicTime mono(double seconds_since_start) {
 DomainDevices devices() {
     DomainDevices d;
     d.nics.push_back({"vnet9", kMac});
-    d.disks.push_back({"vda", "disk", "file", kImagePath, "", "", ""});
-    d.disks.push_back({"hdc", "cdrom", "file", "/iso/systemvm.iso", "", "", ""});
+    d.disks.push_back({"vda", "disk", "file", kImagePath, "", "", "", "qcow2"});
+    d.disks.push_back({"hdc", "cdrom", "file", "/iso/systemvm.iso", "", "", "", "raw"});
     return d;
 }
 

@@ -98,5 +98,61 @@ TEST(Stats, MalformedDeviceKeysAreIgnoredNotTrusted) {
     EXPECT_TRUE(s.nets.empty());
 }
 
+// allocatedSpace is the allocation virDomainGetBlockInfo gives (the old sensor's source), not the
+// bulk block.N.allocation (QEMU's highest written offset). Rows marked "lab" are real disks:
+// their bulk fields, and what `virsh domblkinfo` said (libvirt 9.0, QEMU 7.2, Debian 12).
+struct BlockInfoCase {
+    const char* what;
+    const char* type;
+    const char* format;
+    Counter allocation, physical, capacity;
+    Counter expected;  // empty: the bulk fields cannot tell, virDomainGetBlockInfo is asked
+};
+
+const BlockInfoCase kBlockInfoCases[] = {
+    // A qcow2 file takes QEMU's actual-size (the file's blocks), written to or not.
+    {"lab: qcow2 file, running", "file", "qcow2", 332288, 335872, 1610612736, 335872},
+    {"lab: qcow2 file, preallocated, fresh", "file", "qcow2", 0, 1153839104, 1153433600,
+     1153839104},
+    {"the contract's domstats sample (qcow2 file)", "file", "qcow2", 0, 200704, 1073741824, 200704},
+    {"qcow2 file, no offset reported", "file", "qcow2", std::nullopt, 335872, 1073741824, 335872},
+    // Other disks take the highest written offset, while there is one.
+    {"lab: raw file, preallocated, written", "file", "raw", 4608, 1258299392, 1258291200, 4608},
+    {"lab: LV, written", "block", "raw", 4608, 1153433600, 1153433600, 4608},
+    {"qcow2 on an LV, written", "block", "qcow2", 1 << 20, 1153433600, 4294967296, 1 << 20},
+    {"RBD, written", "network", "raw", 8192, 10737418240, 10737418240, 8192},
+    {"raw volume, written", "volume", "raw", 4608, 335872, 1073741824, 4608},
+    // Nothing written since the start: actual-size, where physical surely holds it.
+    {"lab: raw file, preallocated, fresh", "file", "raw", 0, 1153441792, 1153433600, 1153441792},
+    {"lab: raw file, sparse, fresh", "file", "raw", 0, 4096, 1153433600, 4096},
+    // Where physical may be the stand-in for an actual-size of 0, only virDomainGetBlockInfo
+    // knows (lab: it said 0 for the fresh LV).
+    {"lab: LV, fresh", "block", "raw", 0, 1153433600, 1153433600, std::nullopt},
+    {"qcow2 on an LV, fresh", "block", "qcow2", 0, 1153433600, 4294967296, std::nullopt},
+    {"raw file, fresh, physical equal to its length", "file", "raw", 0, 1153433600, 1153433600,
+     std::nullopt},
+    {"raw file, fresh, no offset", "file", "raw", std::nullopt, 1153433600, 1153433600,
+     std::nullopt},
+    {"RBD, fresh", "network", "raw", 0, 10737418240, 10737418240, std::nullopt},
+    // A volume's qcow2 may be a file (actual-size) or a host device (the offset).
+    {"qcow2 volume, written", "volume", "qcow2", 4608, 335872, 1073741824, std::nullopt},
+    {"no physical", "file", "qcow2", 4608, std::nullopt, 1073741824, std::nullopt},
+};
+
+TEST(Stats, AllocatedSpaceFollowsVirDomainGetBlockInfosRuleOnTheBulkFields) {
+    for (const BlockInfoCase& c : kBlockInfoCases) {
+        BlockStats b;
+        b.name = "vda";
+        b.allocation_bytes = c.allocation;
+        b.physical_bytes = c.physical;
+        b.capacity_bytes = c.capacity;
+        DiskDevice disk;
+        disk.target = "vda";
+        disk.type = c.type;
+        disk.format = c.format;
+        EXPECT_EQ(block_info_allocation(b, disk), c.expected) << c.what;
+    }
+}
+
 }  // namespace
 }  // namespace pulse
