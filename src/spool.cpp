@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -67,9 +68,9 @@ bool read_exact(int fd, void* buf, std::size_t size, std::uint64_t offset) {
     return true;
 }
 
-bool write_all(int fd, const char* data, std::size_t size) {
+bool write_all(SpoolSyscalls& sys, int fd, const char* data, std::size_t size) {
     while (size > 0) {
-        ssize_t n = write(fd, data, size);
+        ssize_t n = sys.write(fd, data, size);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -105,6 +106,25 @@ bool decode_body(const std::string& body, SpoolRecord& out) {
 
 }  // namespace
 
+int SpoolSyscalls::open(const char* path, int flags, mode_t mode) {
+    return ::open(path, flags, mode);
+}
+ssize_t SpoolSyscalls::write(int fd, const void* data, std::size_t size) {
+    return ::write(fd, data, size);
+}
+int SpoolSyscalls::fsync(int fd) {
+    return ::fsync(fd);
+}
+int SpoolSyscalls::ftruncate(int fd, off_t length) {
+    return ::ftruncate(fd, length);
+}
+int SpoolSyscalls::close(int fd) {
+    return ::close(fd);
+}
+int SpoolSyscalls::rename(const char* from, const char* to) {
+    return std::rename(from, to);
+}
+
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
     if (this != &other) {
         if (fd_ >= 0) {
@@ -122,6 +142,9 @@ UniqueFd::~UniqueFd() {
 }
 
 Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
+    if (!options_.syscalls) {
+        options_.syscalls = std::make_shared<SpoolSyscalls>();
+    }
     if (options_.segment_bytes == 0) {
         options_.segment_bytes = std::clamp<std::uint64_t>(options_.max_bytes / 4, 4096, 16U << 20);
     }
@@ -260,13 +283,13 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
                          segment.path.string());
             if (good_end == 0) {
                 // Rewrite the magic so the segment can be appended to.
-                if (ftruncate(fd.get(), 0) != 0 ||
-                    !write_all(fd.get(), kMagic.data(), kMagic.size())) {
+                if (sys().ftruncate(fd.get(), 0) != 0 ||
+                    !write_all(sys(), fd.get(), kMagic.data(), kMagic.size())) {
                     throw SpoolError(
                         fmt::format("cannot repair {}: {}", segment.path.string(), errno_text()));
                 }
                 good_end = kMagic.size();
-            } else if (ftruncate(fd.get(), static_cast<off_t>(good_end)) != 0) {
+            } else if (sys().ftruncate(fd.get(), static_cast<off_t>(good_end)) != 0) {
                 throw SpoolError(
                     fmt::format("cannot repair {}: {}", segment.path.string(), errno_text()));
             }
@@ -283,12 +306,13 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
 void Spool::open_tail_for_append() {
     Segment& tail = segments_.back();
     bool fresh = !fs::exists(tail.path);
-    tail_fd_ = UniqueFd(open(tail.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    tail_fd_ =
+        UniqueFd(sys().open(tail.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!tail_fd_) {
         throw SpoolError(fmt::format("cannot open {}: {}", tail.path.string(), errno_text()));
     }
     if (fresh || tail.bytes == 0) {
-        if (!write_all(tail_fd_.get(), kMagic.data(), kMagic.size())) {
+        if (!write_all(sys(), tail_fd_.get(), kMagic.data(), kMagic.size())) {
             throw SpoolError(fmt::format("cannot write {}: {}", tail.path.string(), errno_text()));
         }
         tail.bytes = kMagic.size();
@@ -296,7 +320,7 @@ void Spool::open_tail_for_append() {
         // The new file's name must survive a crash as well as its contents.
         UniqueFd dir(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dir) {
-            fsync(dir.get());
+            sys().fsync(dir.get());
         }
     }
 }
@@ -310,7 +334,7 @@ std::uint64_t Spool::next_seq() const {
 
 void Spool::roll_segment() {
     if (tail_dirty_) {
-        fsync(tail_fd_.get());
+        sys().fsync(tail_fd_.get());
         tail_dirty_ = false;
     }
     Segment s;
@@ -378,10 +402,10 @@ void Spool::append(std::string_view topic, std::string_view key, std::string_vie
 
     make_room(record.size());
     Segment& tail = segments_.back();
-    if (!write_all(tail_fd_.get(), record.data(), record.size())) {
+    if (!write_all(sys(), tail_fd_.get(), record.data(), record.size())) {
         std::string why = errno_text();
         // Cut off whatever part was written, so the segment stays readable.
-        if (ftruncate(tail_fd_.get(), static_cast<off_t>(tail.bytes)) != 0) {
+        if (sys().ftruncate(tail_fd_.get(), static_cast<off_t>(tail.bytes)) != 0) {
             why += " (and the partial record could not be removed)";
         }
         throw SpoolError(fmt::format("cannot write {}: {}", tail.path.string(), why));
@@ -406,7 +430,7 @@ bool Spool::read_record(SpoolRecord& out) {
             continue;
         }
         if (read_fd_segment_ != read_segment_) {
-            read_fd_ = UniqueFd(open(seg.path.c_str(), O_RDONLY | O_CLOEXEC));
+            read_fd_ = UniqueFd(sys().open(seg.path.c_str(), O_RDONLY | O_CLOEXEC, 0));
             read_fd_segment_ = read_segment_;
         }
         std::array<unsigned char, kHeaderBytes> header{};
@@ -504,7 +528,7 @@ void Spool::write_ack_file(std::uint64_t seq) {
 
 void Spool::sync() {
     if (tail_dirty_) {
-        if (fsync(tail_fd_.get()) != 0) {
+        if (sys().fsync(tail_fd_.get()) != 0) {
             throw SpoolError(
                 fmt::format("cannot fsync {}: {}", segments_.back().path.string(), errno_text()));
         }

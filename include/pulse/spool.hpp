@@ -23,9 +23,12 @@
 // (those already handed to librdkafka may still arrive, without a guarantee).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -40,11 +43,26 @@ class SpoolError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The system calls through which the spool creates, writes and replaces its files. The default
+// makes the real calls; a test hands in a subclass that fails a chosen call the way a full disk
+// (ENOSPC) or an exhausted descriptor table (EMFILE) does, which no real disk does on cue.
+class SpoolSyscalls {
+  public:
+    virtual ~SpoolSyscalls() = default;
+    virtual int open(const char* path, int flags, mode_t mode);
+    virtual ssize_t write(int fd, const void* data, std::size_t size);
+    virtual int fsync(int fd);
+    virtual int ftruncate(int fd, off_t length);
+    virtual int close(int fd);
+    virtual int rename(const char* from, const char* to);
+};
+
 struct SpoolOptions {
     std::filesystem::path dir;
     std::uint64_t max_bytes = 256ULL << 20;
     // 0: a quarter of max_bytes, between 4 KiB and 16 MiB, so dropping frees space in steps.
     std::uint64_t segment_bytes = 0;
+    std::shared_ptr<SpoolSyscalls> syscalls = nullptr;  // null: the real system calls
 };
 
 struct SpoolRecord {
@@ -130,6 +148,7 @@ class Spool {
     std::uint64_t ack_point() const;
     void write_ack_file(std::uint64_t seq);
     std::uint64_t next_seq() const;
+    SpoolSyscalls& sys() { return *options_.syscalls; }
 
     SpoolOptions options_;
     UniqueFd lock_fd_;
