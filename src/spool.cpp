@@ -271,15 +271,17 @@ void Spool::recover() {
             acked = 0;
         }
     }
-    // Start reading at the ack point, or at the oldest record still on disk.
-    read_seq_ = segments_.empty() ? acked : std::max(acked, segments_.front().first_seq);
-    read_seq_ = std::min(read_seq_, next_seq());
-    if (segments_.empty()) {
+    // An ack point beyond the records on disk (an empty spool, segments deleted or lost): new
+    // records are numbered from it on, in a new segment. Numbers below it would count as
+    // acknowledged at the next start, and those records would never be sent.
+    if (segments_.empty() || acked > next_seq()) {
         Segment s;
-        s.first_seq = read_seq_;
+        s.first_seq = acked;
         s.path = options_.dir / segment_name(s.first_seq);
         segments_.push_back(std::move(s));
     }
+    // Start reading at the ack point, or at the oldest record still on disk.
+    read_seq_ = std::max(acked, segments_.front().first_seq);
     position_read_cursor();
     counters_.recovered = pending();
     persisted_ack_ = read_seq_;

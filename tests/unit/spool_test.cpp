@@ -603,6 +603,25 @@ TEST(Spool, ASegmentCutShortWhileBeingCreatedTakesNewRecordsAfterItsRepair) {
     EXPECT_EQ(drain(again, true), (std::vector<std::string>{"after"}));
 }
 
+TEST(Spool, AnAckPointBeyondTheRecordsOnDiskDoesNotSwallowNewRecords) {
+    TempDir dir;
+    {
+        Spool spool({dir.path});
+        spool.append("t", "k", "old");
+        spool.sync();
+    }
+    // Records 1 to 17 were acknowledged, and their segments are gone.
+    std::ofstream(dir.path / "ack") << "pulse-spool-ack 1 18\n";
+    {
+        Spool spool({dir.path});
+        EXPECT_EQ(spool.pending(), 0u);
+        spool.append("t", "k", "new");
+        spool.sync();
+    }
+    Spool again({dir.path});
+    EXPECT_EQ(drain(again, true), (std::vector<std::string>{"new"}));
+}
+
 TEST(Spool, AGapInRecordNumbersIsNotCountedAsPending) {
     TempDir dir;
     {
