@@ -38,4 +38,4 @@ BUILD_PACKAGES=(
 # sources (C++20 lambdas capturing structured bindings).
 FUZZ_CXX=clang++-16
 FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
-FUZZ_TARGETS=(fuzz_config fuzz_domain_xml fuzz_stats_params)
+FUZZ_TARGETS=(fuzz_config fuzz_domain_xml fuzz_stats_params fuzz_spool)

@@ -8,11 +8,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
 namespace pulse {
 namespace {
@@ -23,6 +27,13 @@ constexpr std::string_view kMagic = "PULSESP1";
 constexpr std::size_t kHeaderBytes = 8;  // u32 length + u32 CRC
 // A sanity bound for a record's length field: a larger one can only be damage.
 constexpr std::uint32_t kMaxBodyBytes = 64U << 20;
+// A body holds at least the topic and key lengths (u16 each); a shorter one is damage, even
+// with a matching CRC (eight zero bytes, as a crash can leave, are a "record" of length 0).
+constexpr std::uint32_t kMinBodyBytes = 4;
+// More records than a sensor writes in 100,000 years at a million a second. A larger number in
+// a segment's name or the ack file was not written by a spool, and the bound keeps first_seq +
+// records far from overflowing.
+constexpr std::uint64_t kMaxSeq = 1ULL << 62;
 
 std::string errno_text() {
     return std::strerror(errno);
@@ -67,9 +78,9 @@ bool read_exact(int fd, void* buf, std::size_t size, std::uint64_t offset) {
     return true;
 }
 
-bool write_all(int fd, const char* data, std::size_t size) {
+bool write_all(SpoolSyscalls& sys, int fd, const char* data, std::size_t size) {
     while (size > 0) {
-        ssize_t n = write(fd, data, size);
+        ssize_t n = sys.write(fd, data, size);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -86,9 +97,44 @@ std::string segment_name(std::uint64_t first_seq) {
     return fmt::format("{:020}.seg", first_seq);
 }
 
+// The start of a small file, nullopt when there is none. The read is bounded and does not wait:
+// whatever the file is (a link to /dev/zero, a FIFO), it must not take the sensor's memory or
+// stop its start.
+std::optional<std::string> read_head(const fs::path& path) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+        return std::nullopt;
+    }
+    std::array<char, 64> buf{};
+    ssize_t n = 0;
+    do {
+        n = read(fd.get(), buf.data(), buf.size());
+    } while (n < 0 && errno == EINTR);
+    return std::string(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+// The record number a segment's file name stands for: 20 digits and ".seg", within kMaxSeq.
+std::optional<std::uint64_t> segment_number(std::string_view name) {
+    if (name.size() != 24 || !name.ends_with(".seg")) {
+        return std::nullopt;
+    }
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(name.data(), name.data() + 20, value);
+    if (error != std::errc() || end != name.data() + 20 || value > kMaxSeq) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+bool looks_like_segment(std::string_view name) {
+    return name.size() == 24 && name.ends_with(".seg") &&
+           std::all_of(name.begin(), name.begin() + 20,
+                       [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // Decodes a body into a record; false when the lengths inside do not add up.
 bool decode_body(const std::string& body, SpoolRecord& out) {
-    if (body.size() < 4) {
+    if (body.size() < kMinBodyBytes) {
         return false;
     }
     auto* p = reinterpret_cast<const unsigned char*>(body.data());
@@ -104,6 +150,25 @@ bool decode_body(const std::string& body, SpoolRecord& out) {
 }
 
 }  // namespace
+
+int SpoolSyscalls::open(const char* path, int flags, mode_t mode) {
+    return ::open(path, flags, mode);
+}
+ssize_t SpoolSyscalls::write(int fd, const void* data, std::size_t size) {
+    return ::write(fd, data, size);
+}
+int SpoolSyscalls::fsync(int fd) {
+    return ::fsync(fd);
+}
+int SpoolSyscalls::ftruncate(int fd, off_t length) {
+    return ::ftruncate(fd, length);
+}
+int SpoolSyscalls::close(int fd) {
+    return ::close(fd);
+}
+int SpoolSyscalls::rename(const char* from, const char* to) {
+    return std::rename(from, to);
+}
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
     if (this != &other) {
@@ -122,6 +187,9 @@ UniqueFd::~UniqueFd() {
 }
 
 Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
+    if (!options_.syscalls) {
+        options_.syscalls = std::make_shared<SpoolSyscalls>();
+    }
     if (options_.segment_bytes == 0) {
         options_.segment_bytes = std::clamp<std::uint64_t>(options_.max_bytes / 4, 4096, 16U << 20);
     }
@@ -150,16 +218,37 @@ Spool::~Spool() {
     }
 }
 
-void Spool::recover() {
+// The first record numbers of the segment files, sorted. A name that only looks like a segment's
+// is logged and left alone: a stray file must not stop the sensor (under systemd that would be a
+// restart loop), and it is not ours to delete.
+std::vector<std::uint64_t> Spool::list_segments() const {
     std::vector<std::uint64_t> firsts;
-    for (const auto& entry : fs::directory_iterator(options_.dir)) {
-        const std::string name = entry.path().filename().string();
-        if (name.size() == 24 && name.ends_with(".seg") &&
-            std::all_of(name.begin(), name.begin() + 20, ::isdigit)) {
-            firsts.push_back(std::stoull(name.substr(0, 20)));
+    std::error_code ec;
+    for (fs::directory_iterator it(options_.dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!looks_like_segment(name)) {
+            continue;
+        }
+        std::error_code type_ec;
+        const auto number = segment_number(name);
+        if (!number) {
+            spdlog::warn("spool: ignoring {}: its number is beyond any record number",
+                         it->path().string());
+        } else if (!fs::is_regular_file(it->path(), type_ec)) {
+            spdlog::warn("spool: ignoring {}: not a regular file", it->path().string());
+        } else {
+            firsts.push_back(*number);
         }
     }
+    if (ec) {
+        throw SpoolError(fmt::format("cannot list {}: {}", options_.dir.string(), ec.message()));
+    }
     std::sort(firsts.begin(), firsts.end());
+    return firsts;
+}
+
+void Spool::recover() {
+    const std::vector<std::uint64_t> firsts = list_segments();
     for (std::size_t i = 0; i < firsts.size(); ++i) {
         Segment s;
         s.first_seq = firsts[i];
@@ -168,45 +257,32 @@ void Spool::recover() {
         total_bytes_ += s.bytes;
         segments_.push_back(std::move(s));
     }
+    trim_overlaps();
 
     std::uint64_t acked = 0;
-    if (std::ifstream in(options_.dir / "ack"); in) {
+    if (auto text = read_head(options_.dir / "ack")) {
+        std::istringstream in(*text);
         std::string word;
         int version = 0;
         in >> word >> version >> acked;
-        if (!in || word != "pulse-spool-ack" || version != 1) {
+        if (!in || word != "pulse-spool-ack" || version != 1 || acked > kMaxSeq) {
             spdlog::warn("spool {}: unreadable ack file; replaying every record in the spool",
                          options_.dir.string());
             acked = 0;
         }
     }
-    // Start reading at the ack point, or at the oldest record still on disk.
-    read_seq_ = segments_.empty() ? acked : std::max(acked, segments_.front().first_seq);
-    read_seq_ = std::min(read_seq_, next_seq());
-    if (segments_.empty()) {
+    // An ack point beyond the records on disk (an empty spool, segments deleted or lost): new
+    // records are numbered from it on, in a new segment. Numbers below it would count as
+    // acknowledged at the next start, and those records would never be sent.
+    if (segments_.empty() || acked > next_seq()) {
         Segment s;
-        s.first_seq = read_seq_;
+        s.first_seq = acked;
         s.path = options_.dir / segment_name(s.first_seq);
         segments_.push_back(std::move(s));
     }
-    // Position the cursor on read_seq_ by walking the record headers of its segment.
-    read_segment_ = 0;
-    while (read_segment_ + 1 < segments_.size() &&
-           segments_[read_segment_ + 1].first_seq <= read_seq_) {
-        ++read_segment_;
-    }
-    read_offset_ = kMagic.size();
-    std::uint64_t skip = read_seq_ - segments_[read_segment_].first_seq;
-    if (skip > 0) {
-        UniqueFd fd(open(segments_[read_segment_].path.c_str(), O_RDONLY | O_CLOEXEC));
-        for (std::uint64_t i = 0; i < skip && fd; ++i) {
-            std::array<unsigned char, kHeaderBytes> header{};
-            if (!read_exact(fd.get(), header.data(), header.size(), read_offset_)) {
-                break;
-            }
-            read_offset_ += kHeaderBytes + get_u32(header.data());
-        }
-    }
+    // Start reading at the ack point, or at the oldest record still on disk.
+    read_seq_ = std::max(acked, segments_.front().first_seq);
+    position_read_cursor();
     counters_.recovered = pending();
     persisted_ack_ = read_seq_;
     open_tail_for_append();
@@ -216,13 +292,55 @@ void Spool::recover() {
     }
 }
 
+// Record numbers must only grow from one segment to the next. An older segment that seems to
+// hold records numbered like the next segment's first ones has damage after its real records
+// (the bytes a failed write left): they end where the next segment begins.
+void Spool::trim_overlaps() {
+    for (std::size_t i = 1; i < segments_.size(); ++i) {
+        Segment& older = segments_[i - 1];
+        const std::uint64_t room = segments_[i].first_seq - older.first_seq;
+        if (older.records > room) {
+            spdlog::error(
+                "spool: {} seems to hold {} record(s) more than fit before {}; they "
+                "are damage and will not be sent",
+                older.path.string(), older.records - room, segments_[i].path.string());
+            ++counters_.corrupt;
+            older.records = room;
+        }
+    }
+}
+
+// Puts the read cursor on read_seq_ by walking the record headers of its segment.
+void Spool::position_read_cursor() {
+    read_segment_ = 0;
+    while (read_segment_ + 1 < segments_.size() &&
+           segments_[read_segment_ + 1].first_seq <= read_seq_) {
+        ++read_segment_;
+    }
+    const Segment& seg = segments_[read_segment_];
+    read_offset_ = kMagic.size();
+    // Past the segment's last record (the ack file points into a gap), read_record moves on.
+    const std::uint64_t skip = std::min(read_seq_ - seg.first_seq, seg.records);
+    if (skip > 0) {
+        UniqueFd fd(open(seg.path.c_str(), O_RDONLY | O_CLOEXEC));
+        for (std::uint64_t i = 0; i < skip && fd; ++i) {
+            std::array<unsigned char, kHeaderBytes> header{};
+            if (!read_exact(fd.get(), header.data(), header.size(), read_offset_)) {
+                break;
+            }
+            read_offset_ += kHeaderBytes + get_u32(header.data());
+        }
+    }
+}
+
 // Counts the records of a segment and checks them; cuts a torn tail off the last segment.
 std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
     UniqueFd fd(open(segment.path.c_str(), O_RDWR | O_CLOEXEC));
-    if (!fd) {
+    struct stat st {};
+    if (!fd || fstat(fd.get(), &st) != 0) {
         throw SpoolError(fmt::format("cannot open {}: {}", segment.path.string(), errno_text()));
     }
-    const auto size = static_cast<std::uint64_t>(lseek(fd.get(), 0, SEEK_END));
+    const auto size = static_cast<std::uint64_t>(st.st_size);
     std::array<char, 8> magic{};
     std::uint64_t offset = kMagic.size();
     std::uint64_t good_end = offset;
@@ -231,13 +349,15 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
         good_end = 0;  // not even the magic: an empty segment from a crash during creation
     } else {
         std::string body;
+        SpoolRecord record;
         while (offset + kHeaderBytes <= size) {
             std::array<unsigned char, kHeaderBytes> header{};
             if (!read_exact(fd.get(), header.data(), header.size(), offset)) {
                 break;
             }
             std::uint32_t length = get_u32(header.data());
-            if (length > kMaxBodyBytes || offset + kHeaderBytes + length > size) {
+            if (length < kMinBodyBytes || length > kMaxBodyBytes ||
+                offset + kHeaderBytes + length > size) {
                 break;
             }
             // Checksums are verified for the tail only, where a crash can tear a record; older
@@ -245,7 +365,8 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
             if (is_tail) {
                 body.resize(length);
                 if (!read_exact(fd.get(), body.data(), length, offset + kHeaderBytes) ||
-                    crc_of(body.data(), length) != get_u32(header.data() + 4)) {
+                    crc_of(body.data(), length) != get_u32(header.data() + 4) ||
+                    !decode_body(body, record)) {
                     break;
                 }
             }
@@ -259,14 +380,15 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
             spdlog::warn("spool: cut a torn record ({} bytes) off the end of {}", size - good_end,
                          segment.path.string());
             if (good_end == 0) {
-                // Rewrite the magic so the segment can be appended to.
-                if (ftruncate(fd.get(), 0) != 0 ||
-                    !write_all(fd.get(), kMagic.data(), kMagic.size())) {
+                // Rewrite the magic so the segment can be appended to. At offset 0: fstat left
+                // the file offset alone, but write() would not write at the start after a seek.
+                if (sys().ftruncate(fd.get(), 0) != 0 || lseek(fd.get(), 0, SEEK_SET) != 0 ||
+                    !write_all(sys(), fd.get(), kMagic.data(), kMagic.size())) {
                     throw SpoolError(
                         fmt::format("cannot repair {}: {}", segment.path.string(), errno_text()));
                 }
                 good_end = kMagic.size();
-            } else if (ftruncate(fd.get(), static_cast<off_t>(good_end)) != 0) {
+            } else if (sys().ftruncate(fd.get(), static_cast<off_t>(good_end)) != 0) {
                 throw SpoolError(
                     fmt::format("cannot repair {}: {}", segment.path.string(), errno_text()));
             }
@@ -280,25 +402,47 @@ std::uint64_t Spool::scan_segment(Segment& segment, bool is_tail) {
     return segment.records;
 }
 
+// At start: the last segment found, or a new one when there was none.
 void Spool::open_tail_for_append() {
     Segment& tail = segments_.back();
-    bool fresh = !fs::exists(tail.path);
-    tail_fd_ = UniqueFd(open(tail.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (tail.bytes == 0) {
+        std::string why;
+        if (!create_segment(tail, tail_fd_, why)) {
+            throw SpoolError(fmt::format("cannot create {}: {}", tail.path.string(), why));
+        }
+        total_bytes_ += tail.bytes;
+        return;
+    }
+    tail_fd_ = UniqueFd(sys().open(tail.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC, 0600));
     if (!tail_fd_) {
         throw SpoolError(fmt::format("cannot open {}: {}", tail.path.string(), errno_text()));
     }
-    if (fresh || tail.bytes == 0) {
-        if (!write_all(tail_fd_.get(), kMagic.data(), kMagic.size())) {
-            throw SpoolError(fmt::format("cannot write {}: {}", tail.path.string(), errno_text()));
-        }
-        tail.bytes = kMagic.size();
-        total_bytes_ += kMagic.size();
+}
+
+// Creates the file of `segment` with its magic and makes its name durable. On failure removes
+// what it created, so that no segment without a magic is ever written to, and says why.
+bool Spool::create_segment(Segment& segment, UniqueFd& fd, std::string& why) {
+    UniqueFd created(sys().open(segment.path.c_str(),
+                                O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+    if (!created) {
+        why = errno_text();
+        return false;
+    }
+    bool ok = write_all(sys(), created.get(), kMagic.data(), kMagic.size());
+    if (ok) {
         // The new file's name must survive a crash as well as its contents.
         UniqueFd dir(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (dir) {
-            fsync(dir.get());
-        }
+        ok = dir && sys().fsync(dir.get()) == 0;
     }
+    if (!ok) {
+        why = errno_text();
+        unlink(segment.path.c_str());
+        return false;
+    }
+    segment.records = 0;
+    segment.bytes = kMagic.size();
+    fd = std::move(created);
+    return true;
 }
 
 std::uint64_t Spool::next_seq() const {
@@ -308,16 +452,71 @@ std::uint64_t Spool::next_seq() const {
     return segments_.back().first_seq + segments_.back().records;
 }
 
-void Spool::roll_segment() {
-    if (tail_dirty_) {
-        fsync(tail_fd_.get());
-        tail_dirty_ = false;
-    }
+// Starts a new segment for the next record. False when it cannot (a full disk, no descriptor
+// left): the current segment is still intact and takes the record, and the next append tries
+// again. Logged once until a roll works again.
+bool Spool::roll_segment() {
     Segment s;
     s.first_seq = next_seq();
     s.path = options_.dir / segment_name(s.first_seq);
+    UniqueFd fd;
+    std::string why;
+    // The current segment's records must be on disk before its descriptor is let go: sync()
+    // only fsyncs the segment being written.
+    if (tail_dirty_ && sys().fsync(tail_fd_.get()) != 0) {
+        why = fmt::format("cannot fsync {}: {}", segments_.back().path.string(), errno_text());
+    } else {
+        tail_dirty_ = false;
+        if (!create_segment(s, fd, why)) {
+            why = fmt::format("cannot create {}: {}", s.path.string(), why);
+        }
+    }
+    if (!fd) {
+        ++counters_.failed_rolls;
+        problems_.report("roll", spdlog::level::err,
+                         fmt::format("spool: {}; appending to {} meanwhile", why,
+                                     segments_.back().path.string()));
+        return false;
+    }
+    if (problems_.active("roll")) {
+        problems_.resolve("roll", fmt::format("spool: new segments again, from {} on ({} failed "
+                                              "attempt(s))",
+                                              s.path.string(), counters_.failed_rolls));
+    }
+    total_bytes_ += s.bytes;
     segments_.push_back(std::move(s));
-    open_tail_for_append();
+    tail_fd_ = std::move(fd);
+    return true;
+}
+
+// After a failed write whose partial record could not be cut off: cut it now, or leave it behind
+// in a finished segment. Appending after it would make the records that follow unreadable.
+bool Spool::repair_tail() {
+    const Segment& tail = segments_.back();
+    if (sys().ftruncate(tail_fd_.get(), static_cast<off_t>(tail.bytes)) == 0 ||
+        (tail.records > 0 && roll_segment())) {
+        tail_torn_ = false;
+    }
+    return !tail_torn_;
+}
+
+void Spool::make_room(std::uint64_t record_bytes) {
+    if (tail_torn_ && !repair_tail()) {
+        throw SpoolError(
+            fmt::format("cannot cut a partial record off {}", segments_.back().path.string()));
+    }
+    const Segment& tail = segments_.back();
+    const bool roll_due = tail.bytes + record_bytes > options_.segment_bytes && tail.records > 0;
+    const bool rolled = roll_due && roll_segment();
+    while (total_bytes_ + record_bytes > options_.max_bytes && segments_.size() > 1) {
+        drop_oldest_segment();
+    }
+    // Without a new segment the current one cannot be dropped: refuse rather than grow past the
+    // bound.
+    if (roll_due && !rolled && total_bytes_ + record_bytes > options_.max_bytes) {
+        throw SpoolError(fmt::format("spool full ({} bytes) and no new segment can be started",
+                                     options_.max_bytes));
+    }
 }
 
 void Spool::drop_oldest_segment() {
@@ -333,26 +532,20 @@ void Spool::drop_oldest_segment() {
     if (first_unsent < end_seq) {
         // Not yet handed to Kafka: these are lost, and counted.
         counters_.dropped += end_seq - first_unsent;
-        read_seq_ = end_seq;
-        read_offset_ = kMagic.size();
         peeked_.reset();
     }
     std::error_code ec;
     fs::remove(oldest.path, ec);
     total_bytes_ -= oldest.bytes;
     segments_.pop_front();
-    read_segment_ = read_segment_ > 0 ? read_segment_ - 1 : 0;
     read_fd_ = UniqueFd();
     read_fd_segment_ = SIZE_MAX;
-}
-
-void Spool::make_room(std::uint64_t record_bytes) {
-    if (segments_.back().bytes + record_bytes > options_.segment_bytes &&
-        segments_.back().records > 0) {
-        roll_segment();
-    }
-    while (total_bytes_ + record_bytes > options_.max_bytes && segments_.size() > 1) {
-        drop_oldest_segment();
+    // The cursor was in the dropped segment (possibly at its end, with every record taken): it
+    // moves to the start of the next one. Its offset belonged to the dropped file.
+    if (read_segment_ == 0) {
+        start_reading_segment(0);
+    } else {
+        --read_segment_;
     }
 }
 
@@ -378,11 +571,12 @@ void Spool::append(std::string_view topic, std::string_view key, std::string_vie
 
     make_room(record.size());
     Segment& tail = segments_.back();
-    if (!write_all(tail_fd_.get(), record.data(), record.size())) {
+    if (!write_all(sys(), tail_fd_.get(), record.data(), record.size())) {
         std::string why = errno_text();
         // Cut off whatever part was written, so the segment stays readable.
-        if (ftruncate(tail_fd_.get(), static_cast<off_t>(tail.bytes)) != 0) {
-            why += " (and the partial record could not be removed)";
+        if (sys().ftruncate(tail_fd_.get(), static_cast<off_t>(tail.bytes)) != 0) {
+            tail_torn_ = true;
+            why += " (and the partial record could not be removed yet)";
         }
         throw SpoolError(fmt::format("cannot write {}: {}", tail.path.string(), why));
     }
@@ -393,6 +587,31 @@ void Spool::append(std::string_view topic, std::string_view key, std::string_vie
     tail_dirty_ = true;
 }
 
+void Spool::start_reading_segment(std::size_t index) {
+    read_segment_ = index;
+    read_seq_ = segments_[index].first_seq;
+    read_offset_ = kMagic.size();
+}
+
+// Opens the segment under the read cursor. A missing file is damage (its records are gone); any
+// other failure (no descriptor left) passes: the records stay and the next peek() tries again.
+bool Spool::open_read_segment() {
+    const Segment& seg = segments_[read_segment_];
+    UniqueFd fd(sys().open(seg.path.c_str(), O_RDONLY | O_CLOEXEC, 0));
+    if (!fd && errno != ENOENT) {
+        problems_.report("read", spdlog::level::err,
+                         fmt::format("spool: cannot open {} to send its records: {}; trying again",
+                                     seg.path.string(), errno_text()));
+        return false;
+    }
+    if (fd && problems_.active("read")) {
+        problems_.resolve("read", fmt::format("spool: reading {} again", seg.path.string()));
+    }
+    read_fd_ = std::move(fd);
+    read_fd_segment_ = read_segment_;
+    return true;
+}
+
 bool Spool::read_record(SpoolRecord& out) {
     while (read_segment_ < segments_.size()) {
         Segment& seg = segments_[read_segment_];
@@ -400,14 +619,11 @@ bool Spool::read_record(SpoolRecord& out) {
             if (read_segment_ + 1 == segments_.size()) {
                 return false;  // everything written has been handed out
             }
-            ++read_segment_;
-            read_offset_ = kMagic.size();
-            read_seq_ = segments_[read_segment_].first_seq;
+            start_reading_segment(read_segment_ + 1);
             continue;
         }
-        if (read_fd_segment_ != read_segment_) {
-            read_fd_ = UniqueFd(open(seg.path.c_str(), O_RDONLY | O_CLOEXEC));
-            read_fd_segment_ = read_segment_;
+        if (read_fd_segment_ != read_segment_ && !open_read_segment()) {
+            return false;
         }
         std::array<unsigned char, kHeaderBytes> header{};
         std::string body;
@@ -476,35 +692,54 @@ std::uint64_t Spool::ack_point() const {
     return peeked_ ? peeked_->seq : read_seq_;
 }
 
+// Counted segment by segment from the read cursor on: record numbers may have gaps (a damaged
+// segment's lost end, a segment deleted by hand), and a gap holds nothing to replay.
 std::uint64_t Spool::pending() const {
     std::uint64_t unacked = 0;
     for (const InFlight& f : in_flight_) {
         unacked += f.acked ? 0 : 1;
     }
-    const std::uint64_t unread = next_seq() - (peeked_ ? peeked_->seq : read_seq_);
+    std::uint64_t unread = peeked_ ? 1 : 0;
+    for (std::size_t i = read_segment_; i < segments_.size(); ++i) {
+        const Segment& s = segments_[i];
+        const std::uint64_t from = std::max(read_seq_, s.first_seq);
+        const std::uint64_t end = s.first_seq + s.records;
+        unread += end > from ? end - from : 0;
+    }
     return unacked + unread;
 }
 
+// Every step is checked: renaming a short or empty file over the old one would make the next
+// start replay everything acknowledged. On failure the old ack file stays, and the next sync()
+// tries again.
 void Spool::write_ack_file(std::uint64_t seq) {
     const fs::path tmp = options_.dir / "ack.tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << "pulse-spool-ack 1 " << seq << "\n";
-        if (!out) {
-            throw SpoolError(fmt::format("cannot write {}", tmp.string()));
-        }
+    const fs::path ack = options_.dir / "ack";
+    const std::string text = fmt::format("pulse-spool-ack 1 {}\n", seq);
+    UniqueFd fd(sys().open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) {
+        throw SpoolError(fmt::format("cannot create {}: {}", tmp.string(), errno_text()));
     }
-    std::error_code ec;
-    fs::rename(tmp, options_.dir / "ack", ec);
-    if (ec) {
+    bool ok = write_all(sys(), fd.get(), text.data(), text.size()) && sys().fsync(fd.get()) == 0;
+    std::string why = ok ? std::string() : errno_text();
+    if (sys().close(fd.release()) != 0 && ok) {
+        ok = false;
+        why = errno_text();
+    }
+    if (ok && sys().rename(tmp.c_str(), ack.c_str()) != 0) {
+        ok = false;
+        why = errno_text();
+    }
+    if (!ok) {
+        unlink(tmp.c_str());
         throw SpoolError(
-            fmt::format("cannot replace {}: {}", (options_.dir / "ack").string(), ec.message()));
+            fmt::format("cannot replace {}: {}; the previous one stays", ack.string(), why));
     }
 }
 
 void Spool::sync() {
     if (tail_dirty_) {
-        if (fsync(tail_fd_.get()) != 0) {
+        if (sys().fsync(tail_fd_.get()) != 0) {
             throw SpoolError(
                 fmt::format("cannot fsync {}: {}", segments_.back().path.string(), errno_text()));
         }

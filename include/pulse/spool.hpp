@@ -15,23 +15,34 @@
 // Durability: the segment being written is fsync()ed once per poll (sync()), not per record.
 // On start the last segment is scanned and a torn or corrupt last record (a crash mid-write)
 // is cut off and logged; a corrupt record inside an older segment ends that segment's
-// replay and is logged with the number of bytes skipped. The ack file is not fsync()ed: losing
-// it can only make records be sent again, never lost.
+// replay and is logged with the number of bytes skipped. The ack file is written, fsync()ed and
+// closed with every step checked before it replaces the old one: a short one would replay what
+// was acknowledged, and a failure keeps the old one (records may then be sent again, never lost).
+//
+// Failures: when a new segment cannot be started (a full disk, no descriptor left), records go on
+// into the current one and the next append tries again; the problem is logged once and counted.
+// A file in SPOOL_DIR that only looks like a segment (a record number out of range, not a
+// regular file) is logged and left alone.
 //
 // Bound: the segments' total size stays within max_bytes. When an append would exceed it, the
 // oldest segments are deleted, and their records not yet acknowledged are counted dropped
 // (those already handed to librdkafka may still arrive, without a guarantee).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "pulse/condition_log.hpp"
 
 namespace pulse {
 
@@ -40,11 +51,26 @@ class SpoolError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The system calls through which the spool creates, writes and replaces its files. The default
+// makes the real calls; a test hands in a subclass that fails a chosen call the way a full disk
+// (ENOSPC) or an exhausted descriptor table (EMFILE) does, which no real disk does on cue.
+class SpoolSyscalls {
+  public:
+    virtual ~SpoolSyscalls() = default;
+    virtual int open(const char* path, int flags, mode_t mode);
+    virtual ssize_t write(int fd, const void* data, std::size_t size);
+    virtual int fsync(int fd);
+    virtual int ftruncate(int fd, off_t length);
+    virtual int close(int fd);
+    virtual int rename(const char* from, const char* to);
+};
+
 struct SpoolOptions {
     std::filesystem::path dir;
     std::uint64_t max_bytes = 256ULL << 20;
     // 0: a quarter of max_bytes, between 4 KiB and 16 MiB, so dropping frees space in steps.
     std::uint64_t segment_bytes = 0;
+    std::shared_ptr<SpoolSyscalls> syscalls = nullptr;  // null: the real system calls
 };
 
 struct SpoolRecord {
@@ -55,11 +81,12 @@ struct SpoolRecord {
 };
 
 struct SpoolCounters {
-    std::uint64_t appended = 0;   // this process
-    std::uint64_t acked = 0;      // this process
-    std::uint64_t dropped = 0;    // deleted unsent because the spool was full (this process)
-    std::uint64_t corrupt = 0;    // records found damaged on disk and skipped
-    std::uint64_t recovered = 0;  // records found from an earlier run at start
+    std::uint64_t appended = 0;      // this process
+    std::uint64_t acked = 0;         // this process
+    std::uint64_t dropped = 0;       // deleted unsent because the spool was full (this process)
+    std::uint64_t corrupt = 0;       // records found damaged on disk and skipped
+    std::uint64_t recovered = 0;     // records found from an earlier run at start
+    std::uint64_t failed_rolls = 0;  // new segments that could not be started (tried again)
 };
 
 class UniqueFd {
@@ -72,6 +99,8 @@ class UniqueFd {
     UniqueFd& operator=(const UniqueFd&) = delete;
     ~UniqueFd();
     int get() const { return fd_; }
+    // Gives up ownership, for a caller that closes the descriptor itself and checks the result.
+    int release() { return std::exchange(fd_, -1); }
     explicit operator bool() const { return fd_ >= 0; }
 
   private:
@@ -121,20 +150,30 @@ class Spool {
     };
 
     void recover();
+    std::vector<std::uint64_t> list_segments() const;
     std::uint64_t scan_segment(Segment& segment, bool is_tail);
+    void trim_overlaps();
+    void position_read_cursor();
     void open_tail_for_append();
-    void roll_segment();
+    bool create_segment(Segment& segment, UniqueFd& fd, std::string& why);
+    bool roll_segment();
+    bool repair_tail();
     void make_room(std::uint64_t record_bytes);
     void drop_oldest_segment();
+    void start_reading_segment(std::size_t index);
+    bool open_read_segment();
     bool read_record(SpoolRecord& out);
     std::uint64_t ack_point() const;
     void write_ack_file(std::uint64_t seq);
     std::uint64_t next_seq() const;
+    SpoolSyscalls& sys() { return *options_.syscalls; }
 
     SpoolOptions options_;
     UniqueFd lock_fd_;
     UniqueFd tail_fd_;
     bool tail_dirty_ = false;
+    // A failed write left bytes after the tail's last record that could not be cut off.
+    bool tail_torn_ = false;
     std::deque<Segment> segments_;  // oldest first; the last one is written to
     std::uint64_t total_bytes_ = 0;
 
@@ -149,6 +188,7 @@ class Spool {
     std::deque<InFlight> in_flight_;
     std::uint64_t persisted_ack_ = UINT64_MAX;
     SpoolCounters counters_;
+    ConditionLog problems_;  // failures that repeat at every append are logged once
 };
 
 }  // namespace pulse
