@@ -38,6 +38,7 @@ struct SinkCounters {
     bool spooled = false;      // pending counts spool records
     std::uint64_t spool_bytes = 0;  // the spool's size on disk
     std::string last_error;         // the last refusal's reason, for /healthz
+    std::string fatal_error;        // set once the sink can deliver nothing more in this process
 };
 
 class Sink {
