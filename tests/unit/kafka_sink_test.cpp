@@ -42,9 +42,8 @@ TEST(KafkaRefusals, ThoseAnOperatorCanFixAreKeptToRetry) {
 }
 
 TEST(KafkaRefusals, OnlyARecordThatCanNeverSucceedIsDropped) {
-    for (auto err :
-         {RdKafka::ERR_MSG_SIZE_TOO_LARGE,
-          RdKafka::ERR_INVALID_MSG, RdKafka::ERR_INVALID_MSG_SIZE, RdKafka::ERR_INVALID_RECORD}) {
+    for (auto err : {RdKafka::ERR_MSG_SIZE_TOO_LARGE, RdKafka::ERR_INVALID_MSG,
+                     RdKafka::ERR_INVALID_MSG_SIZE, RdKafka::ERR_INVALID_RECORD}) {
         EXPECT_EQ(classify_refusal(err), RefusalAction::drop) << RdKafka::err2str(err);
     }
 }
