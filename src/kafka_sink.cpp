@@ -14,7 +14,6 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -166,14 +165,14 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     // in `retry` for its next attempt; false when it is to be dropped (acknowledged).
     bool refuse(Record record, RdKafka::ErrorCode err, const std::string& reason,
                 bool keepable = true) {
-        const std::string key = condition_key(record.topic, err);
         last_error = fmt::format("topic {}: {}", record.topic, mask_secrets(reason, properties_));
-        refusing_topics[record.topic].insert(err);
         if (keepable && classify_refusal(err) == RefusalAction::retry) {
             refused.fetch_add(1);
             refusing = true;
+            // One condition per topic: an unknown topic shows up as several error codes
+            // (librdkafka's and the broker's), and one line says it all.
             conditions.report(
-                key, spdlog::level::err,
+                refusal_key(record.topic), spdlog::level::err,
                 fmt::format("kafka: the broker refuses messages for topic {}: {}; they stay in "
                             "the spool and are sent again with backoff until it accepts them",
                             record.topic, mask_secrets(reason, properties_)));
@@ -181,7 +180,9 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
             return true;
         }
         failed.fetch_add(1);
-        conditions.report(key, spdlog::level::err,
+        // Logged once per topic and error for the whole run; the counter says how often.
+        conditions.report(fmt::format("dropped {} {}", record.topic, static_cast<int>(err)),
+                          spdlog::level::err,
                           fmt::format("kafka: message(s) for topic {} refused for good and "
                                       "dropped: {}",
                                       record.topic, mask_secrets(reason, properties_)));
@@ -228,26 +229,16 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     // kept until the next delivery.
     std::deque<Record> retry;
     bool refusing = false;
-    std::map<std::string, std::set<int>> refusing_topics;
     ConditionLog conditions;
     RateLimitedLog log;
 
   private:
-    static std::string condition_key(const std::string& topic, RdKafka::ErrorCode err) {
-        return fmt::format("{} {}", topic, static_cast<int>(err));
-    }
+    static std::string refusal_key(const std::string& topic) { return "refused " + topic; }
 
-    // A message for `topic` got through: the refusals logged for it are over.
+    // A message for `topic` got through: the refusal logged for it is over.
     void accepted(const std::string& topic) {
-        auto it = refusing_topics.find(topic);
-        if (it == refusing_topics.end()) {
-            return;
-        }
-        for (int err : it->second) {
-            conditions.resolve(condition_key(topic, static_cast<RdKafka::ErrorCode>(err)),
-                               fmt::format("kafka: topic {} accepts messages again", topic));
-        }
-        refusing_topics.erase(it);
+        conditions.resolve(refusal_key(topic),
+                           fmt::format("kafka: topic {} accepts messages again", topic));
     }
 
     mutable std::mutex fatal_mutex;  // event_cb may run on librdkafka's thread for a fatal error
