@@ -3,8 +3,9 @@
 // Offsets are never stored or committed automatically; the only commit is commitSync() with the
 // offsets of a batch InfluxDB accepted. While InfluxDB is unavailable the same batch is retried
 // with a capped backoff and nothing more is consumed, so memory stays bounded by one batch. On a
-// rebalance the batch is written once more if it can be; otherwise it is dropped uncommitted and
-// the partitions' next owner reads those messages again from the last commit.
+// rebalance, eager or cooperative, the batch is written once more before partitions are revoked
+// if it can be; otherwise it is dropped uncommitted and the partitions' next owner reads those
+// messages again from the last commit.
 #include "pulse/import_command.hpp"
 
 #include <fmt/format.h>
@@ -107,21 +108,44 @@ class Importer : public RdKafka::RebalanceCb {
         return 0;
     }
 
-    // Called from consume() on a rebalance (eager protocol: all partitions go, then come back).
+    // Called from consume() on a rebalance. With the eager protocol (the default) every
+    // partition is revoked, then the new assignment given; with the cooperative one
+    // (partition.assignment.strategy=cooperative-sticky) only the partitions that move are,
+    // and they must be changed with incremental_assign/incremental_unassign. Either way the
+    // batch in hand is written and committed before partitions go, while they are still ours.
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                       std::vector<RdKafka::TopicPartition*>& partitions) override {
+        const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
         if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-            spdlog::info("assigned {} partition(s)", partitions.size());
-            consumer->assign(partitions);
+            spdlog::info("assigned {} partition(s){}: {}", partitions.size(),
+                         cooperative ? " more" : "", describe(partitions));
+            if (cooperative) {
+                check_rebalance("incremental_assign", consumer->incremental_assign(partitions));
+            } else {
+                check_rebalance("assign", consumer->assign(partitions));
+            }
             return;
         }
-        if (!batch_.empty() && !write_once()) {
-            spdlog::warn("rebalance: {} message(s) dropped unwritten; they are read again",
-                         batch_.messages());
+        if (err != RdKafka::ERR__REVOKE_PARTITIONS) {
+            spdlog::error("rebalance failed: {}; giving up the assignment", RdKafka::err2str(err));
+        } else if (consumer->assignment_lost()) {
+            // Another member may own them already: a commit would be refused.
+            spdlog::warn("partitions lost: {}; the batch in hand is read again by their owner",
+                         describe(partitions));
             batch_.clear();
+        } else {
+            if (!batch_.empty() && !write_once()) {
+                spdlog::warn("rebalance: {} message(s) dropped unwritten; they are read again",
+                             batch_.messages());
+                batch_.clear();
+            }
+            spdlog::info("revoked {} partition(s): {}", partitions.size(), describe(partitions));
         }
-        spdlog::info("partitions revoked");
-        consumer->unassign();
+        if (cooperative) {
+            check_rebalance("incremental_unassign", consumer->incremental_unassign(partitions));
+        } else {
+            check_rebalance("unassign", consumer->unassign());
+        }
     }
 
   private:
@@ -158,6 +182,27 @@ class Importer : public RdKafka::RebalanceCb {
                           *problem);
         } else {
             ++imported_;
+        }
+    }
+
+    static std::string describe(const std::vector<RdKafka::TopicPartition*>& partitions) {
+        std::vector<std::string> names;
+        for (const RdKafka::TopicPartition* tp : partitions) {
+            names.push_back(fmt::format("{}/{}", tp->topic(), tp->partition()));
+        }
+        return names.empty() ? "none" : fmt::format("{}", fmt::join(names, " "));
+    }
+
+    void check_rebalance(const char* call, RdKafka::ErrorCode err) {
+        if (err != RdKafka::ERR_NO_ERROR) {
+            spdlog::error("rebalance: {} failed: {}", call, RdKafka::err2str(err));
+        }
+    }
+
+    void check_rebalance(const char* call, RdKafka::Error* error) {
+        if (error != nullptr) {
+            std::unique_ptr<RdKafka::Error> owned(error);
+            spdlog::error("rebalance: {} failed: {}", call, owned->str());
         }
     }
 

@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -21,11 +23,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Defaults chosen for a metrics stream: no loss and no duplicates within a producer session
-// (idempotence, which implies acks=all), LZ4 because JSON points compress about 10:1 at very
-// little CPU, and a short linger so one poll's messages leave in a few batches.
+// (idempotence, which implies acks=all), and a short linger so one poll's messages leave in a
+// few batches. No compression, as the old sensor: the old importer (kafka-python without its
+// optional codec packages) refuses lz4, snappy and zstd batches; compression.type overrides it.
 const std::map<std::string, std::string> kDefaults = {
     {"enable.idempotence", "true"}, {"acks", "all"},
-    {"compression.type", "lz4"},    {"linger.ms", "100"},
+    {"compression.type", "none"},   {"linger.ms", "100"},
     {"client.id", "pulse-sensor"},
 };
 
@@ -57,6 +60,22 @@ void* opaque_of(std::uint64_t seq) {
 }
 
 }  // namespace
+
+RefusalAction classify_refusal(RdKafka::ErrorCode err) {
+    switch (err) {
+        // The record itself is at fault: sending it again gives the same answer.
+        case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+        case RdKafka::ERR_INVALID_MSG:
+        case RdKafka::ERR_INVALID_MSG_SIZE:
+        case RdKafka::ERR_INVALID_RECORD:
+            return RefusalAction::drop;
+        // Everything else, notably topic and cluster authorization, SASL authentication and
+        // an unknown topic or partition, is the broker's or the operator's to fix; an error
+        // not known here is kept too, since keeping costs disk and dropping costs data.
+        default:
+            return RefusalAction::retry;
+    }
+}
 
 std::string mask_values(std::string text, const std::map<std::string, std::string>& properties) {
     for (const auto& [key, value] : properties) {
@@ -114,29 +133,70 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     void dr_cb(RdKafka::Message& message) override {
         in_flight_bytes -= std::min(in_flight_bytes, message.len() + message.key_len());
         auto tag = reinterpret_cast<std::uintptr_t>(message.msg_opaque());
-        if (message.err() == RdKafka::ERR__PURGE_QUEUE ||
-            message.err() == RdKafka::ERR__PURGE_INFLIGHT) {
-            return;  // purged at exit, undelivered: it stays in the spool for the next start
+        const RdKafka::ErrorCode err = message.err();
+        if (err == RdKafka::ERR__PURGE_QUEUE || err == RdKafka::ERR__PURGE_INFLIGHT ||
+            err == RdKafka::ERR__FATAL) {
+            // Purged at exit, or the producer failed for good: undelivered, it stays in the
+            // spool for the next start.
+            return;
         }
-        if (message.err() == RdKafka::ERR_NO_ERROR) {
+        const std::string topic = message.topic_name();
+        if (err == RdKafka::ERR_NO_ERROR) {
             delivered.fetch_add(1);
+            refusing = false;
+            accepted(topic);
+        } else if (tag != 0 && spool_ != nullptr) {
+            Record record{tag - 1, topic, message.key() != nullptr ? *message.key() : "",
+                          std::string(static_cast<const char*>(message.payload()), message.len())};
+            if (refuse(record, err, message.errstr())) {
+                return;  // not acknowledged: the spool keeps it
+            }
         } else {
-            // With the spool, librdkafka retries without a time limit: an error here is one no
-            // retry can fix (message too large, not authorized, fatal producer error).
-            failed.fetch_add(1);
-            log.log(spdlog::level::err, message.err(),
-                    fmt::format("kafka: message for key {} refused: {}",
-                                message.key() != nullptr ? *message.key() : std::string("-"),
-                                mask_secrets(message.errstr(), properties_)));
+            // Without a spool there is nowhere to keep it.
+            refuse({0, topic, "", ""}, err, message.errstr(), false);
         }
         if (tag != 0 && spool_ != nullptr) {
             spool_->ack(tag - 1);
         }
     }
 
+    // Counts and logs (once per topic and error) a spooled record librdkafka did not deliver,
+    // from a delivery report or from produce() itself. Returns true when it is kept: queued
+    // in `retry` for its next attempt; false when it is to be dropped (acknowledged).
+    bool refuse(Record record, RdKafka::ErrorCode err, const std::string& reason,
+                bool keepable = true) {
+        last_error = fmt::format("topic {}: {}", record.topic, mask_secrets(reason, properties_));
+        if (keepable && classify_refusal(err) == RefusalAction::retry) {
+            refused.fetch_add(1);
+            refusing = true;
+            // One condition per topic: an unknown topic shows up as several error codes
+            // (librdkafka's and the broker's), and one line says it all.
+            conditions.report(
+                refusal_key(record.topic), spdlog::level::err,
+                fmt::format("kafka: the broker refuses messages for topic {}: {}; they stay in "
+                            "the spool and are sent again with backoff until it accepts them",
+                            record.topic, mask_secrets(reason, properties_)));
+            retry.push_back(std::move(record));
+            return true;
+        }
+        failed.fetch_add(1);
+        // Logged once per topic and error for the whole run; the counter says how often.
+        conditions.report(fmt::format("dropped {} {}", record.topic, static_cast<int>(err)),
+                          spdlog::level::err,
+                          fmt::format("kafka: message(s) for topic {} refused for good and "
+                                      "dropped: {}",
+                                      record.topic, mask_secrets(reason, properties_)));
+        return false;
+    }
+
     void event_cb(RdKafka::Event& event) override {
         switch (event.type()) {
             case RdKafka::Event::EVENT_ERROR:
+                if (event.fatal()) {
+                    std::lock_guard lock(fatal_mutex);
+                    fatal = fmt::format("{}: {}", RdKafka::err2str(event.err()),
+                                        mask_secrets(event.str(), properties_));
+                }
                 log.log(event.fatal() ? spdlog::level::critical : spdlog::level::warn, event.err(),
                         fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()),
                                     mask_secrets(event.str(), properties_)));
@@ -152,13 +212,37 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
         }
     }
 
+    std::string fatal_error() const {
+        std::lock_guard lock(fatal_mutex);
+        return fatal;
+    }
+
     Spool* spool_;
     std::map<std::string, std::string> properties_;  // to mask secrets in librdkafka's text
     std::size_t in_flight_bytes = 0;
     std::atomic<std::uint64_t> produced{0};
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> refused{0};
+    std::string last_error;
+    // Refused records waiting for their next attempt; refusing from a refusal that may be
+    // kept until the next delivery.
+    std::deque<Record> retry;
+    bool refusing = false;
+    ConditionLog conditions;
     RateLimitedLog log;
+
+  private:
+    static std::string refusal_key(const std::string& topic) { return "refused " + topic; }
+
+    // A message for `topic` got through: the refusal logged for it is over.
+    void accepted(const std::string& topic) {
+        conditions.resolve(refusal_key(topic),
+                           fmt::format("kafka: topic {} accepts messages again", topic));
+    }
+
+    mutable std::mutex fatal_mutex;  // event_cb may run on librdkafka's thread for a fatal error
+    std::string fatal;
 };
 
 KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool)
@@ -191,33 +275,100 @@ KafkaSink::~KafkaSink() {
     }
 }
 
-bool KafkaSink::produce(const std::string& topic, std::string_view key, std::string_view payload,
-                        void* opaque) {
+RdKafka::ErrorCode KafkaSink::produce(const std::string& topic, std::string_view key,
+                                      std::string_view payload, void* opaque) {
     RdKafka::ErrorCode err = producer_->produce(
         topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
         const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0, opaque);
     if (err == RdKafka::ERR_NO_ERROR) {
         callbacks_->in_flight_bytes += payload.size() + key.size();
-        return true;
     }
-    if (err != RdKafka::ERR__QUEUE_FULL) {
-        callbacks_->log.log(
-            spdlog::level::err, err,
-            fmt::format("kafka: cannot queue message for key {}: {}", key, RdKafka::err2str(err)));
+    return err;
+}
+
+bool KafkaSink::is_taken_back(RdKafka::ErrorCode err) {
+    return err == RdKafka::ERR__QUEUE_FULL || err == RdKafka::ERR__FATAL;
+}
+
+void KafkaSink::settle_unqueued(Record record, RdKafka::ErrorCode err) {
+    // Refused before it left (too large, or a topic the metadata says does not exist): the
+    // same treatment as a refusal from the broker.
+    const std::uint64_t seq = record.seq;
+    if (!callbacks_->refuse(std::move(record), err, RdKafka::err2str(err))) {
+        spool_->ack(seq);
     }
-    return false;
+}
+
+void KafkaSink::resend_refused() {
+    auto& retry = callbacks_->retry;
+    if (retry.empty()) {
+        return;
+    }
+    const auto now = Clock::now();
+    if (retry_at_ == Clock::time_point{}) {
+        // The first refusal of a round: wait, and longer after each round the broker refuses.
+        retry_at_ = now + retry_backoff_;
+        retry_backoff_ = std::min(retry_backoff_ * 2, kMaxRetry);
+    }
+    if (now < retry_at_) {
+        return;
+    }
+    // In spool order, so that one key's messages go out in the order they were written.
+    std::sort(retry.begin(), retry.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    std::deque<Record> due;
+    due.swap(retry);
+    retry_at_ = {};
+    while (!due.empty()) {
+        Record& record = due.front();
+        const RdKafka::ErrorCode err =
+            produce(record.topic, record.key, record.payload, opaque_of(record.seq));
+        if (is_taken_back(err)) {
+            break;  // librdkafka's queue is full: the rest goes at the next poll
+        }
+        if (err != RdKafka::ERR_NO_ERROR) {
+            settle_unqueued(std::move(record), err);
+        }
+        due.pop_front();
+    }
+    // What produce() refused again is back in `retry`; keep it in spool order after the rest.
+    for (auto& record : retry) {
+        due.push_back(std::move(record));
+    }
+    retry.swap(due);
 }
 
 void KafkaSink::feed_from_spool() {
+    if (!callbacks_->fatal_error().empty()) {
+        return;  // the producer takes nothing more; the spool keeps it for the next start
+    }
+    resend_refused();
+    if (callbacks_->refusing) {
+        // Until the broker accepts a message again only the refused ones are offered: new
+        // records wait on disk instead of queueing up behind the same refusal.
+        return;
+    }
+    retry_backoff_ = kFirstRetry;
     while (callbacks_->in_flight_bytes < window_bytes_) {
         const auto& record = spool_->peek();
         if (!record) {
             return;
         }
-        if (!produce(record->topic, record->key, record->payload, opaque_of(record->seq))) {
+        const RdKafka::ErrorCode err =
+            produce(record->topic, record->key, record->payload, opaque_of(record->seq));
+        if (is_taken_back(err)) {
             return;  // librdkafka's queue is full: the record stays on disk for the next round
         }
-        spool_->take();
+        if (err == RdKafka::ERR_NO_ERROR) {
+            spool_->take();
+            continue;
+        }
+        Record copy{record->seq, record->topic, record->key, record->payload};
+        spool_->take();  // first: the spool acknowledges only what it handed out
+        settle_unqueued(std::move(copy), err);
+        if (callbacks_->refusing) {
+            return;
+        }
     }
 }
 
@@ -235,12 +386,17 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
                 fmt::format("spool {}: {}; sending without it", spool_->dir().string(), e.what()));
         }
     }
-    if (!produce(topic_, key, payload, nullptr)) {
+    RdKafka::ErrorCode err = produce(topic_, key, payload, nullptr);
+    if (err == RdKafka::ERR__QUEUE_FULL) {
         // Serve delivery reports to make room, briefly; the poll loop must not stall on Kafka.
         producer_->poll(100);
-        if (!produce(topic_, key, payload, nullptr)) {
-            callbacks_->failed.fetch_add(1);
-        }
+        err = produce(topic_, key, payload, nullptr);
+    }
+    if (err != RdKafka::ERR_NO_ERROR) {
+        callbacks_->failed.fetch_add(1);
+        callbacks_->log.log(
+            spdlog::level::err, err,
+            fmt::format("kafka: cannot queue message for key {}: {}", key, RdKafka::err2str(err)));
     }
 }
 
@@ -283,7 +439,8 @@ bool KafkaSink::flush(std::chrono::milliseconds timeout) {
     while (true) {
         feed_from_spool();
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (spool_->pending() == 0 || left <= std::chrono::milliseconds::zero()) {
+        if (spool_->pending() == 0 || left <= std::chrono::milliseconds::zero() ||
+            !callbacks_->fatal_error().empty()) {
             break;
         }
         producer_->flush(static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
@@ -293,8 +450,13 @@ bool KafkaSink::flush(std::chrono::milliseconds timeout) {
 }
 
 SinkCounters KafkaSink::counters() const {
-    SinkCounters c{callbacks_->produced.load(), callbacks_->delivered.load(),
-                   callbacks_->failed.load(), 0, 0};
+    SinkCounters c;
+    c.produced = callbacks_->produced.load();
+    c.delivered = callbacks_->delivered.load();
+    c.failed = callbacks_->failed.load();
+    c.refused = callbacks_->refused.load();
+    c.last_error = callbacks_->last_error;
+    c.fatal_error = callbacks_->fatal_error();
     c.queued = static_cast<std::uint64_t>(producer_->outq_len());
     if (spool_) {
         c.dropped = spool_->counters().dropped;

@@ -106,12 +106,18 @@ std::string describe_hosts(const Config& config) {
     return fmt::format("{} hypervisors ({})", config.hosts.size(), fmt::join(groups, "; "));
 }
 
-// The sinks' counters into the registry, read under the outputs' lock.
-void record_outputs(Metrics& metrics, Fanout& out) {
+// The sinks' counters into the registry, read under the outputs' lock. Returns the first
+// sink's fatal error, empty while every sink can still deliver.
+std::string record_outputs(Metrics& metrics, Fanout& out) {
     const auto now = SteadyClock::now();
+    std::string fatal;
     for (const auto& [name, counters] : out.counters()) {
         metrics.update_sink(name, counters, now);
+        if (fatal.empty() && !counters.fatal_error.empty()) {
+            fatal = fmt::format("{}: {}", name, counters.fatal_error);
+        }
     }
+    return fatal;
 }
 
 std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metrics& metrics) {
@@ -262,12 +268,27 @@ int main(int argc, char** argv) {
     // The main thread serves the outputs' delivery callbacks and watches for hosts stuck in a
     // libvirt call while the host threads poll.
     constexpr auto kIdleEvery = std::chrono::milliseconds(200);
+    std::string fatal;
     while (!signals.wait_until(std::chrono::steady_clock::now() + kIdleEvery)) {
         out.poll();
-        record_outputs(metrics, out);
+        fatal = record_outputs(metrics, out);
+        if (!fatal.empty()) {
+            break;
+        }
         hosts.report_stalls();
     }
-    spdlog::info("stopping on {}", signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    // A fatal producer error (the idempotent producer lost its guarantees) cannot be undone
+    // in this process: exit non-zero for the supervisor to restart the sensor, whose new
+    // producer then sends what the spool kept.
+    const int status = fatal.empty() ? 0 : 1;
+    if (fatal.empty()) {
+        spdlog::info("stopping on {}", signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    } else {
+        spdlog::critical(
+            "{}; stopping with exit status 1 so that the service is restarted (the "
+            "spool keeps every message not yet acknowledged)",
+            fatal);
+    }
     // A poll in progress normally ends in milliseconds; one stuck in libvirt gets as long as
     // Kafka does, and at least a second.
     std::vector<std::string> stuck = hosts.stop(
@@ -275,7 +296,7 @@ int main(int argc, char** argv) {
     if (cloudstack.volumes && stuck.empty()) {
         cloudstack.volumes->stop();  // interrupts a listing in progress
     }
-    flush_outputs(out, config.shutdown_timeout);
+    flush_outputs(out, fatal.empty() ? config.shutdown_timeout : std::chrono::seconds(0));
     if (!stuck.empty()) {
         // Their threads still hold the outputs and their libvirt connections: returning would
         // run destructors under their feet. Everything delivered has been flushed above.
@@ -283,7 +304,7 @@ int main(int argc, char** argv) {
                      fmt::join(stuck, ", "));
         spdlog::shutdown();
         std::fflush(nullptr);
-        std::_Exit(0);
+        std::_Exit(status);
     }
-    return 0;
+    return status;
 }

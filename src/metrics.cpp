@@ -208,6 +208,15 @@ void Metrics::update_sink(const std::string& name, const SinkCounters& counters,
         state.counters.pending == 0) {
         state.last_progress = now;
     }
+    if (added || counters.delivered > state.counters.delivered) {
+        state.last_delivery = now;
+    }
+    // A refused message may leave nothing outstanding (dropped for good): only this clock
+    // sees an output that takes messages and delivers none.
+    if (counters.failed + counters.refused >
+        (added ? 0 : state.counters.failed + state.counters.refused)) {
+        state.last_refusal = now;
+    }
     state.counters = counters;
 }
 
@@ -275,6 +284,11 @@ std::string Metrics::render() const {
     sink_family(w, sinks, "pulse_sink_messages_failed_total", "counter",
                 "Messages refused for good (Kafka: an error no retry can fix).", always,
                 [](const SinkCounters& c) { return c.failed; });
+    sink_family(w, sinks, "pulse_sink_messages_refused_total", "counter",
+                "Delivery attempts refused for a reason an operator can fix (authorization, "
+                "authentication, unknown topic); the message stays in the spool and is sent "
+                "again.",
+                always, [](const SinkCounters& c) { return c.refused; });
     sink_family(w, sinks, "pulse_sink_messages_dropped_total", "counter",
                 "Messages discarded unsent because the spool was full.", always,
                 [](const SinkCounters& c) { return c.dropped; });
@@ -334,6 +348,20 @@ Health Metrics::health(SteadyClock::time_point now) const {
     if (polled > 0 && up == 0) {
         return {false, polled == 1 ? fmt::format("hypervisor unreachable: {}", down)
                                    : fmt::format("all {} hypervisors unreachable", polled)};
+    }
+    for (const auto& [name, state] : sinks_) {
+        const auto silent = now - state.last_delivery;
+        if (state.last_refusal != SteadyClock::time_point{} &&
+            state.last_refusal > state.last_delivery && silent > delivery_timeout_ &&
+            now - state.last_refusal <= delivery_timeout_) {
+            const SinkCounters& c = state.counters;
+            return {false, fmt::format("{}: nothing delivered for {} s while messages are refused "
+                                       "({} kept to retry, {} dropped; last: {}) "
+                                       "(HEALTH_DELIVERY_TIMEOUT {} s)",
+                                       name, seconds_text(silent), c.refused, c.failed,
+                                       c.last_error.empty() ? "-" : c.last_error,
+                                       delivery_timeout_.count())};
+        }
     }
     for (const auto& [name, state] : sinks_) {
         const auto stalled = now - state.last_progress;

@@ -8,6 +8,10 @@
 // it, in order, keeping at most a bounded window in librdkafka's memory; librdkafka retries
 // without a time limit, and a record leaves the spool when the broker acknowledged it. A broker
 // outage therefore fills the spool instead of losing messages, and a restart replays it.
+// A refusal an operator can fix (ACLs, credentials, a missing topic) keeps the record in the
+// spool and sends it again with backoff; only a record that can never succeed (too large,
+// invalid) leaves it unsent. A fatal producer error stops the sink: fatal_error() says so and
+// the sensor exits for its supervisor to restart it, and the restart replays the spool.
 // Without a spool, messages live only in librdkafka's queue until its message timeout.
 #pragma once
 
@@ -52,6 +56,13 @@ std::string mask_values(std::string text, const std::map<std::string, std::strin
 // librdkafka's logs and errors, which must show the other values (a CA path, a user name).
 std::string mask_secrets(std::string text, const std::map<std::string, std::string>& properties);
 
+// What becomes of a message librdkafka reports as not delivered.
+enum class RefusalAction {
+    retry,  // the cause can be fixed (authorization, authentication, unknown topic): keep it
+    drop,   // it can never succeed (too large, invalid record): count it failed, let it go
+};
+RefusalAction classify_refusal(RdKafka::ErrorCode err);
+
 class KafkaSink : public Sink {
   public:
     // Throws std::invalid_argument naming the property librdkafka rejected. `spool` may be
@@ -65,17 +76,36 @@ class KafkaSink : public Sink {
     SinkCounters counters() const override;
     std::string name() const override { return "kafka"; }
 
+    // First and longest wait before refused messages are sent again.
+    static constexpr std::chrono::milliseconds kFirstRetry{1000};
+    static constexpr std::chrono::milliseconds kMaxRetry{30000};
+
   private:
     class Callbacks;
-    bool produce(const std::string& topic, std::string_view key, std::string_view payload,
-                 void* opaque);
+    RdKafka::ErrorCode produce(const std::string& topic, std::string_view key,
+                               std::string_view payload, void* opaque);
+    // A spooled record, as kept in memory between a refusal and its next attempt.
+    struct Record {
+        std::uint64_t seq;
+        std::string topic;
+        std::string key;
+        std::string payload;
+    };
+    // produce() errors after which the record is not librdkafka's: it waits for a later try.
+    static bool is_taken_back(RdKafka::ErrorCode err);
+    // A handed-out record produce() refused on the spot: kept to retry, or dropped.
+    void settle_unqueued(Record record, RdKafka::ErrorCode err);
     void feed_from_spool();
+    // Sends the refused records again once their backoff is over.
+    void resend_refused();
     // Logs what a full spool dropped: at the first drop, then at most once a minute.
     void report_drops();
 
     std::string topic_;
     std::size_t window_bytes_;
     std::unique_ptr<Spool> spool_;
+    std::chrono::milliseconds retry_backoff_ = kFirstRetry;
+    std::chrono::steady_clock::time_point retry_at_{};  // zero: no refused record waits
     std::uint64_t dropped_reported_ = 0;
     std::chrono::steady_clock::time_point drops_reported_at_{};
     std::unique_ptr<Callbacks> callbacks_;  // must outlive the producer, hence declared first

@@ -92,7 +92,8 @@ class Metrics {
     HostMetrics& add_host(const std::string& uri);
 
     // The sink's counters as of `now`, copied by the thread that owns the sink. Also tracks
-    // when it last made progress: a message delivered, or nothing outstanding.
+    // when it last made progress (a message delivered, or nothing outstanding), when it last
+    // delivered, and when it last counted a refusal.
     void update_sink(const std::string& name, const SinkCounters& counters,
                      SteadyClock::time_point now);
 
@@ -104,14 +105,18 @@ class Metrics {
     // Every metric in the Prometheus text format 0.0.4.
     std::string render() const;
 
-    // Unhealthy when every host that was polled is unreachable, or when a sink has had
-    // messages outstanding and none delivered for longer than the delivery timeout.
+    // Unhealthy when every host that was polled is unreachable, when a sink has delivered
+    // nothing for longer than the delivery timeout while counting refusals (failed or
+    // refused) within it, or when it has had messages outstanding and none delivered for
+    // longer than the timeout.
     Health health(SteadyClock::time_point now) const;
 
   private:
     struct SinkState {
         SinkCounters counters;
         SteadyClock::time_point last_progress{};
+        SteadyClock::time_point last_delivery{};  // or the first update
+        SteadyClock::time_point last_refusal{};   // zero until one is counted
     };
 
     std::chrono::seconds delivery_timeout_;

@@ -30,12 +30,15 @@ struct SinkCounters {
     std::uint64_t produced = 0;   // handed to the sink
     std::uint64_t delivered = 0;  // confirmed written or acknowledged
     std::uint64_t failed = 0;     // refused for good (e.g. by the broker)
+    std::uint64_t refused = 0;    // refused for a fixable reason and kept to be sent again
     std::uint64_t dropped = 0;    // discarded unsent because the spool was full
     std::uint64_t pending = 0;    // kept for later delivery (spool), this run's and earlier ones
     // Gauges for the sensor's own metrics.
     std::uint64_t queued = 0;  // in the sink's memory awaiting delivery (librdkafka's out queue)
     bool spooled = false;      // pending counts spool records
     std::uint64_t spool_bytes = 0;  // the spool's size on disk
+    std::string last_error;         // the last refusal's reason, for /healthz
+    std::string fatal_error;        // set once the sink can deliver nothing more in this process
 };
 
 class Sink {

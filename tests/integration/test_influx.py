@@ -18,6 +18,12 @@ And on a topic fed by kcat: a malformed message and a point InfluxDB refuses (a 
 integer field) are logged by topic/partition/offset and skipped, while the good ones around
 them are written; a database that does not exist yet (404) is waited for, not skipped.
 
+And a rebalance, with the eager protocol (the default) and with cooperative-sticky: on a topic
+of 4 partitions fed by kcat, a second importer joins the group mid-stream and the first one
+leaves; every point must then be in InfluxDB, none missing. Delivery is at least once (a
+batch in hand when partitions move may be written twice), which InfluxDB turns into exactly
+once: a point is keyed by series and time, so the count of points is the count of messages.
+
 Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
 """
 
@@ -155,12 +161,12 @@ def expected_points(messages):
 
 
 # ------------------------------------------------------------------ importer
-def start_importer(topic, group, db, stderr=subprocess.PIPE):
+def start_importer(topic, group, db, stderr=subprocess.PIPE, args=()):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "INFLUXDB_", "IMPORT_"))}
     env.update(KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
                INFLUXDB_URL=INFLUXDB_URL, INFLUXDB_DB=db, IMPORT_BATCH_WAIT_MS="200")
-    return subprocess.Popen([str(SENSOR), "import"], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([str(SENSOR), "import", *args], env=env, stdout=subprocess.PIPE,
                             stderr=stderr, text=True)
 
 
@@ -303,6 +309,83 @@ class TestImportIntoInfluxDB(unittest.TestCase):
 
     def test_line_protocol_messages_arrive_in_influxdb_with_their_values_and_types(self):
         self.run_format("influx")
+
+
+class TestRebalance(unittest.TestCase):
+    """Two importers in one group: one joins mid-stream, the other leaves; nothing is missed."""
+
+    def wait_until(self, what, cond, logs, timeout=IMPORT_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.25)
+        self.fail(f"no {what} within {timeout} s\n" +
+                  "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in logs))
+
+    def run_rebalance(self, strategy_args):
+        topic = new_topic(4)
+        db = f"pulse_rebalance_{uuid.uuid4().hex[:8]}"
+        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        group = f"pulse-it-{uuid.uuid4().hex[:8]}"
+        sent = 0
+
+        def feed(n):
+            nonlocal sent
+            # Keys spread the messages over the partitions; each is one point of its own.
+            lines = [f"k{i % 16}\tprobe,vm=k{i % 16} seq={i}i {1795600000 + i}"
+                     for i in range(sent, sent + n)]
+            subprocess.run(["kcat", "-P", "-b", BOOTSTRAP, "-t", topic, "-K", "\t"],
+                           input="\n".join(lines) + "\n", text=True, timeout=60, check=True)
+            sent += n
+
+        logs = [STATE / f"import-{db}-a.log", STATE / f"import-{db}-b.log"]
+        files = [open(p, "w") for p in logs]
+        a = start_importer(topic, group, db, stderr=files[0], args=strategy_args)
+        b = None
+        try:
+            feed(200)
+            self.wait_until("points from the first importer",
+                            lambda: count_points(db, ["probe"]) > 0, logs)
+            b = start_importer(topic, group, db, stderr=files[1], args=strategy_args)
+            for _ in range(5):  # mid-stream: the group rebalances while messages arrive
+                feed(40)
+                time.sleep(0.5)
+            self.wait_until("partitions for the second importer",
+                            lambda: "assigned" in logs[1].read_text()
+                            and count_points(db, ["probe"]) > 0, logs)
+            rc_a, _ = stop(a)       # leaves the group: its partitions move to b
+            feed(200)
+            self.wait_until(f"all {sent} points",
+                            lambda: count_points(db, ["probe"]) >= sent, logs)
+            rc_b, _ = stop(b)
+        finally:
+            for proc in (a, b):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=10)
+            for f in files:
+                f.close()
+        texts = [p.read_text() for p in logs]
+        for p in logs:
+            p.unlink()
+        self.assertEqual((rc_a, rc_b), (0, 0), "\n".join(texts))
+        for text in texts:
+            self.assertNotIn("rebalance: ", text, text)   # no failed assign/unassign
+        self.assertRegex(texts[1], r"assigned [1-9]", texts[1])
+        self.assertEqual(count_points(db, ["probe"]), sent)
+        rows = influx_query('SELECT seq FROM "probe"', db)[0]["values"]
+        self.assertEqual(sorted(r[1] for r in rows), list(range(sent)), "points missing")
+        influx_query(f'DROP DATABASE "{db}"', method="POST")
+        return texts
+
+    def test_eager_rebalance_writes_every_message(self):
+        self.run_rebalance(())
+
+    def test_cooperative_sticky_rebalance_writes_every_message(self):
+        texts = self.run_rebalance(
+            ("--kafka-property", "partition.assignment.strategy=cooperative-sticky"))
+        self.assertIn("assigned", texts[0])
 
 
 if __name__ == "__main__":

@@ -14,13 +14,17 @@ What is checked (shared/CONTRACT.md):
     cpuTime, rss, networkInterface..., disk..., with the contract's tags and field types;
   * one timestamp per poll, shared by all its messages; PAUSE=1 gives one poll a second;
   * one key always lands in one partition (so one VM's points stay ordered);
-  * a SIGTERM stops the sensor with status 0, also while the broker is unreachable.
+  * a SIGTERM stops the sensor with status 0, also while the broker is unreachable;
+  * a fatal producer error (raised by tests/plugins/fatal_error_plugin.c, loaded into the
+    sensor as it ships through plugin.library.paths) makes it exit 1 at once, and the restart
+    delivers every message the first run produced.
 The test driver (test:///default) needs no daemon. When the libvirt lab is up
 ($PULSE_IT_STATE/lab.env, from libvirt-lab.sh) the same checks run against its QEMU domains,
 and pulse_check.py compares the values with virsh; with $PULSE_IT_STATE/ssh.env also over
 qemu+ssh.
 
-Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
+Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it),
+PULSE_TEST_FATAL_PLUGIN (default build/tests/libpulse_test_fatal_error.so).
 """
 
 import atexit
@@ -344,6 +348,48 @@ class TestBrokerUnreachable(ContractChecks, unittest.TestCase):
         # --help: "1 when --once could not poll or deliver".
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertLess(took, 30, "--once with no broker")
+
+
+FATAL_PLUGIN = Path(os.environ.get("PULSE_TEST_FATAL_PLUGIN",
+                                   ROOT / "build" / "tests" / "libpulse_test_fatal_error.so"))
+
+
+@unittest.skipUnless(FATAL_PLUGIN.exists(), f"no test plugin at {FATAL_PLUGIN}")
+class TestFatalProducerError(unittest.TestCase):
+    """The idempotent producer's fatal error cannot be undone in-process: exit, lose nothing."""
+
+    def test_a_fatal_producer_error_exits_1_and_the_restart_delivers_what_the_spool_kept(self):
+        topic = new_topic()
+        env = sensor_env(KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+                         GATHER_HOST_STATS="true", SHUTDOWN_TIMEOUT=2,
+                         PULSE_TEST_FATAL_AFTER=7)   # the 7th message: after 3 polls
+        proc = subprocess.Popen(
+            [str(SENSOR), "--kafka-property", f"plugin.library.paths={FATAL_PLUGIN}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+            self.fail(f"still running 20 s after the start; its log:\n{err[-3000:]}")
+        assert_no_crash(self, proc.returncode, err)
+        self.assertEqual(proc.returncode, 1, err[-3000:])
+        self.assertIn("raised by the test plugin", err)
+        produced = int(re.search(r"kafka: (\d+) messages produced", err)[1])
+        self.assertGreaterEqual(produced, 7, err[-3000:])
+
+        # The restart's own poll goes to another topic: a spooled record keeps its topic, so
+        # the first one then holds exactly the first run's messages.
+        del env["PULSE_TEST_FATAL_AFTER"]
+        env["KAFKA_TOPIC"] = new_topic()
+        res = subprocess.run([str(SENSOR), "--once"], env=env, timeout=60, capture_output=True,
+                             text=True)
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        self.assertIn("0 left in the spool", res.stderr)
+        # Each poll's messages are distinct (each has its poll's time): all of the first
+        # run's are there, none missing (at least once: one may come twice).
+        payloads = [m[3] for m in consume(topic)]
+        self.assertEqual(len(set(payloads)), produced, res.stderr[-3000:])
 
 
 def lab_env():

@@ -20,6 +20,11 @@ What is checked:
      exits 1, --check prints FAIL with the auth hint and exits 1; a CA that did not sign the
      broker's certificate: --check FAIL with the TLS hint naming ssl.ca.location, and the log
      of a run says "certificate verify failed"
+  e  Write denied on the topic by an ACL, or a topic not created yet: the records stay in
+     the spool (pulse_spool_records, pulse_sink_messages_refused_total), the log names the
+     topic and the broker's error once, /healthz turns 503; a restart after the ACL is
+     removed delivers every one of them (read back with kcat), as does creating the missing
+     topic while the sensor runs; /healthz is 200 again
   d  neither password appears in stdout or stderr of: a DEBUG=true run with librdkafka's
      debug=all routed through the sensor's log, the wrong-password run, --help (with the
      password among the arguments), a mistyped command line, --check (ok and FAIL), and a
@@ -29,6 +34,7 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 """
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -37,6 +43,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -265,6 +273,125 @@ class TestRefusedConnections(unittest.TestCase):
         tk.assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertRegex(res.stderr, r"\[warning\] kafka: .*certificate verify failed")
+
+
+class TestFixableRefusals(unittest.TestCase):
+    """A refusal an operator can fix keeps the records; fixing it delivers them."""
+
+    def start(self, topic, spool, port, **extra_properties):
+        err = open(spool.with_suffix(".err"), "a")
+        self.addCleanup(err.close)
+        properties = {**sasl_properties("PLAIN"), **extra_properties}
+        proc = subprocess.Popen(
+            [str(tk.SENSOR), *property_flags(properties)],
+            env=sensor_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
+                           GATHER_HOST_STATS="true", SPOOL_DIR=str(spool),
+                           METRICS_ADDR=f"127.0.0.1:{port}", HEALTH_DELIVERY_TIMEOUT="4",
+                           SHUTDOWN_TIMEOUT="2"),
+            cwd=TMP, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=no_core_file)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait(10)))
+        return proc
+
+    @staticmethod
+    def get(port, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError as e:
+            return None, str(e)
+
+    @classmethod
+    def metric(cls, port, name):
+        status, body = cls.get(port, "/metrics")
+        m = re.search(rf'^{name}{{sink="kafka"}} (\S+)$', body or "", re.M) if status == 200 else None
+        return float(m[1]) if m else None
+
+    def wait_for(self, what, cond, proc, log, timeout=45):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.fail(f"sensor exited ({proc.returncode}) waiting for {what}\n"
+                          f"{log.read_text()[-3000:]}")
+            last = cond()
+            if last:
+                return last
+            time.sleep(0.25)
+        self.fail(f"no {what} within {timeout} s (last: {last!r})\n{log.read_text()[-3000:]}")
+
+    @staticmethod
+    def stop(proc):
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=30)
+
+    def test_records_stay_in_the_spool_while_write_is_denied_and_go_once_it_is_allowed(self):
+        topic = create_topic()
+        user = KAFKA["KAFKA_PLAIN_USER"]
+        acl = ["--deny-principal", f"User:{user}", "--operation", "Write", "--topic", topic]
+        kafka_sh("acls", "--add", *acl, timeout=90)
+        self.addCleanup(lambda: kafka_sh("acls", "--remove", "--force", *acl, timeout=90))
+        spool = TMP / f"spool-{topic}"
+        log = spool.with_suffix(".err")
+        port = tk.free_port()
+
+        proc = self.start(topic, spool, port)
+        refused = self.wait_for(
+            "refusals kept in the spool",
+            lambda: (self.metric(port, "pulse_sink_messages_refused_total") or 0) > 0
+            and (self.metric(port, "pulse_spool_records") or 0) >= 2, proc, log)
+        self.assertTrue(refused)
+        status, reason = self.wait_for(
+            "/healthz 503", lambda: (h := self.get(port, "/healthz"))[0] == 503 and h, proc, log)
+        self.assertIn("Topic authorization failed", reason)
+        produced = self.metric(port, "pulse_sink_messages_produced_total")
+        self.assertEqual(self.metric(port, "pulse_sink_messages_delivered_total"), 0)
+        self.assertEqual(self.metric(port, "pulse_sink_messages_failed_total"), 0)
+        self.assertEqual(self.stop(proc), 0)
+        text = log.read_text()
+        refusal_lines = [l for l in text.splitlines()
+                         if f"refuses messages for topic {topic}" in l]
+        self.assertEqual(len(refusal_lines), 1, text[-3000:])
+        self.assertIn("Topic authorization failed", refusal_lines[0])
+
+        kafka_sh("acls", "--remove", "--force", *acl, timeout=90)
+        proc = self.start(topic, spool, port)
+        self.wait_for("an empty spool and /healthz 200",
+                      lambda: self.metric(port, "pulse_spool_records") == 0
+                      and self.get(port, "/healthz")[0] == 200, proc, log)
+        self.assertEqual(self.stop(proc), 0)
+        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        # Each poll's messages differ (the time); the first run's are all there, each once.
+        payloads = [m[3] for m in messages]
+        self.assertEqual(len(payloads), len(set(payloads)), "a message delivered twice")
+        self.assertGreaterEqual(len(payloads), produced)
+
+    def test_records_for_a_topic_not_created_yet_wait_in_the_spool_and_go_once_it_is(self):
+        # This broker does not create topics on demand. librdkafka gives a topic it does not
+        # know topic.metadata.propagation.max.ms to appear before it fails the messages.
+        topic = f"pulse-secure-{uuid.uuid4().hex[:12]}"
+        spool = TMP / f"spool-{topic}"
+        log = spool.with_suffix(".err")
+        port = tk.free_port()
+        proc = self.start(topic, spool, port, **{"topic.metadata.propagation.max.ms": "1000"})
+        self.wait_for(
+            "refusals kept in the spool",
+            lambda: (self.metric(port, "pulse_sink_messages_refused_total") or 0) > 0
+            and (self.metric(port, "pulse_spool_records") or 0) >= 2, proc, log)
+        status, reason = self.wait_for(
+            "/healthz 503", lambda: (h := self.get(port, "/healthz"))[0] == 503 and h, proc, log)
+        self.assertIn(topic, reason)
+        self.assertEqual(self.metric(port, "pulse_sink_messages_failed_total"), 0)
+        kafka_sh("create-topic", topic, "1", timeout=90)
+        self.wait_for("delivery once the topic exists, and /healthz 200",
+                      lambda: (self.metric(port, "pulse_sink_messages_delivered_total") or 0) > 0
+                      and self.get(port, "/healthz")[0] == 200, proc, log, timeout=60)
+        self.assertEqual(self.stop(proc), 0)
+        text = log.read_text()
+        self.assertEqual(text.count(f"refuses messages for topic {topic}"), 1, text[-3000:])
+        self.assertIn(f"topic {topic} accepts messages again", text)
+        self.assertIn("0 left in the spool", text)
 
 
 class TestSecretsNeverPrinted(unittest.TestCase):

@@ -324,6 +324,44 @@ TEST(MetricsHealth, NothingOutstandingIsHealthyHoweverLongNothingWasDelivered) {
     EXPECT_TRUE(metrics.health(kStart + hours(3) + seconds(59)).ok);
 }
 
+TEST(MetricsHealth, RefusalsWithNothingDeliveredAreUnhealthyEvenWithNothingOutstanding) {
+    // A broker that refuses every message for good leaves nothing pending: only the refusals
+    // tell that nothing gets through.
+    Metrics metrics(seconds(60));
+    auto refused = [](std::uint64_t failed, std::uint64_t delivered) {
+        SinkCounters c = kafka(failed + delivered, delivered, 0);
+        c.failed = failed;
+        c.last_error = "topic kvm-metrics: Broker: Message size too large";
+        return c;
+    };
+    metrics.update_sink("kafka", kafka(0, 0, 0), kStart);
+    for (int s = 10; s <= 60; s += 10) {
+        metrics.update_sink("kafka", refused(static_cast<std::uint64_t>(s / 10), 0),
+                            kStart + seconds(s));
+    }
+    EXPECT_TRUE(metrics.health(kStart + seconds(60)).ok) << "at the timeout, not beyond";
+    Health h = metrics.health(kStart + seconds(61));
+    EXPECT_FALSE(h.ok);
+    EXPECT_THAT(h.reason, HasSubstr("kafka: nothing delivered for 61 s"));
+    EXPECT_THAT(h.reason, HasSubstr("Message size too large"));
+    // A delivery is progress again.
+    metrics.update_sink("kafka", refused(6, 1), kStart + seconds(65));
+    EXPECT_TRUE(metrics.health(kStart + seconds(130)).ok);
+    // So is a refusal that stopped a timeout ago: a quiet sensor is healthy.
+    metrics.update_sink("kafka", refused(7, 1), kStart + seconds(140));
+    EXPECT_FALSE(metrics.health(kStart + seconds(200)).ok);
+    EXPECT_TRUE(metrics.health(kStart + seconds(201)).ok);
+}
+
+TEST(Metrics, RefusalsKeptToRetryAreCounted) {
+    Metrics metrics;
+    SinkCounters c = kafka(5, 0, 5);
+    c.refused = 12;
+    metrics.update_sink("kafka", c, kStart);
+    auto samples = parse_exposition(metrics.render());
+    EXPECT_EQ(value_of(samples, "pulse_sink_messages_refused_total", {{"sink", "kafka"}}), "12");
+}
+
 TEST(Metrics, ConcurrentPollersAndScrapesLoseNoCount) {
     Metrics metrics;
     std::vector<HostMetrics*> hosts;
