@@ -33,6 +33,7 @@ struct HostThreads::Host {
     HostConfig config;
     HostMetrics* metrics;  // may be null
     Poller poller;
+    PollClock clock{config.pause};  // the host's thread only
     // When the running poll started (steady clock ticks), 0 between polls: written by the
     // host's thread, read by report_stalls().
     std::atomic<std::int64_t> busy_since{0};
@@ -40,9 +41,10 @@ struct HostThreads::Host {
     bool finished = false;           // guarded by Shared::mutex
     std::thread thread;
 
-    PollReport poll_now() {
+    // The poll of the tick at `tick`.
+    PollReport poll_now(Clock::time_point tick) {
         busy_since = ticks(Clock::now());
-        PollReport report = poller.poll(poll_timestamp());
+        PollReport report = poller.poll(clock.stamp(tick, std::chrono::system_clock::now()));
         busy_since = 0;
         return report;
     }
@@ -67,11 +69,11 @@ void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host
     while (!shared->stop) {
         lock.unlock();
         const auto started = Clock::now();
-        PollReport report = host->poll_now();
+        const auto skipped_before = schedule.missed_ticks();
+        PollReport report = host->poll_now(schedule.due(started));
         if (hooks.polled) {
             hooks.polled(host->poller, report);
         }
-        const auto skipped_before = schedule.missed_ticks();
         schedule.advance(Clock::now());
         if (schedule.missed_ticks() != skipped_before && host->metrics) {
             host->metrics->record_overrun(schedule.missed_ticks() - skipped_before);
@@ -97,9 +99,10 @@ void HostThreads::start() {
 std::vector<PollReport> HostThreads::poll_once() {
     std::vector<PollReport> reports(hosts_.size());
     std::vector<std::thread> threads;
+    const auto started = Clock::now();
     for (std::size_t i = 0; i < hosts_.size(); ++i) {
-        threads.emplace_back([this, i, &reports] {
-            reports[i] = hosts_[i]->poll_now();
+        threads.emplace_back([this, i, &reports, started] {
+            reports[i] = hosts_[i]->poll_now(started);
             if (hooks_.polled) {
                 hooks_.polled(hosts_[i]->poller, reports[i]);
             }
