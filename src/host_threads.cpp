@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "pulse/scheduler.hpp"
 
 namespace pulse {
@@ -31,7 +34,8 @@ struct HostThreads::Host {
           poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_}, out) {}
 
     HostConfig config;
-    HostMetrics* metrics;  // may be null
+    std::string label = metrics_label_uri(config.uri);  // for messages: no password
+    HostMetrics* metrics;                               // may be null
     Poller poller;
     PollClock clock{config.pause};  // the host's thread only
     // When the running poll started (steady clock ticks), 0 between polls: written by the
@@ -96,22 +100,64 @@ void HostThreads::start() {
     }
 }
 
-std::vector<PollReport> HostThreads::poll_once() {
-    std::vector<PollReport> reports(hosts_.size());
-    std::vector<std::thread> threads;
+OnceOutcome HostThreads::poll_once(std::chrono::milliseconds grace,
+                                   const std::function<bool(Clock::time_point)>& sleep_until) {
+    // Shared with the threads, which may outlive this call when a poll never returns.
+    struct State {
+        std::mutex mutex;
+        std::vector<std::optional<PollReport>> reports;
+    };
+    auto state = std::make_shared<State>();
+    state->reports.resize(hosts_.size());
     const auto started = Clock::now();
+    std::vector<std::thread> threads;
     for (std::size_t i = 0; i < hosts_.size(); ++i) {
-        threads.emplace_back([this, i, &reports, started] {
-            reports[i] = hosts_[i]->poll_now(started);
-            if (hooks_.polled) {
-                hooks_.polled(hosts_[i]->poller, reports[i]);
+        threads.emplace_back([state, host = hosts_[i], hooks = hooks_, i, started] {
+            PollReport report = host->poll_now(started);
+            if (hooks.polled) {
+                hooks.polled(host->poller, report);
             }
+            std::lock_guard lock(state->mutex);
+            state->reports[i] = report;
         });
     }
-    for (std::thread& thread : threads) {
-        thread.join();
+    auto deadline = [&](std::size_t i) { return started + hosts_[i]->config.pause + grace; };
+    OnceOutcome outcome;
+    for (;;) {
+        // The earliest deadline of a poll still running; none left: all done or given up on.
+        std::optional<Clock::time_point> wake;
+        {
+            std::lock_guard lock(state->mutex);
+            const auto now = Clock::now();
+            for (std::size_t i = 0; i < hosts_.size(); ++i) {
+                if (!state->reports[i] && now < deadline(i)) {
+                    wake = std::min(wake.value_or(deadline(i)), deadline(i));
+                }
+            }
+        }
+        if (!wake) {
+            break;
+        }
+        // Threads have no way to interrupt the wait for signals: look at them every 50 ms.
+        if (sleep_until(std::min(*wake, Clock::now() + std::chrono::milliseconds(50)))) {
+            outcome.interrupted = true;
+            break;
+        }
     }
-    return reports;
+    std::lock_guard lock(state->mutex);
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        if (state->reports[i]) {
+            outcome.reports.push_back(*state->reports[i]);
+            threads[i].join();
+        } else {
+            outcome.reports.emplace_back();
+            outcome.unfinished.push_back(
+                {hosts_[i]->label, std::chrono::duration_cast<std::chrono::seconds>(
+                                       hosts_[i]->config.pause + grace)});
+            threads[i].detach();
+        }
+    }
+    return outcome;
 }
 
 void HostThreads::report_stalls() {
@@ -120,7 +166,7 @@ void HostThreads::report_stalls() {
         const std::int64_t since = host->busy_since;
         if (host->stall_reported != 0 && since != host->stall_reported) {
             const auto stuck = now - Clock::time_point(Clock::duration(host->stall_reported));
-            spdlog::info("{}: the stuck poll returned after about {} s", host->config.uri,
+            spdlog::info("{}: the stuck poll returned after about {} s", host->label,
                          std::chrono::duration_cast<std::chrono::seconds>(stuck).count());
             host->stall_reported = 0;
         }
@@ -132,8 +178,7 @@ void HostThreads::report_stalls() {
             spdlog::warn(
                 "{}: no answer for {} s (a poll or connection attempt is still running); its "
                 "ticks are skipped until it returns, the other hypervisors are polled as usual",
-                host->config.uri,
-                std::chrono::duration_cast<std::chrono::seconds>(running).count());
+                host->label, std::chrono::duration_cast<std::chrono::seconds>(running).count());
             host->stall_reported = since;
         }
     }
@@ -161,7 +206,7 @@ std::vector<std::string> HostThreads::stop(std::chrono::milliseconds grace) {
         if (host->finished) {
             host->thread.join();
         } else {
-            stuck.push_back(host->config.uri);
+            stuck.push_back(host->label);
             host->thread.detach();
         }
     }

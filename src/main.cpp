@@ -87,13 +87,15 @@ void log_poll(const Poller& poller, const PollReport& r) {
 }
 
 // One URI: "qemu:///system every 10 s", as ever. Several: how many, and the URIs by PAUSE.
+// Passwords in a URI's userinfo are left out.
 std::string describe_hosts(const Config& config) {
     if (config.hosts.size() == 1) {
-        return fmt::format("{} every {} s", config.hosts[0].uri, config.hosts[0].pause.count());
+        return fmt::format("{} every {} s", metrics_label_uri(config.hosts[0].uri),
+                           config.hosts[0].pause.count());
     }
     std::map<std::int64_t, std::vector<std::string>> by_pause;
     for (const HostConfig& host : config.hosts) {
-        by_pause[host.pause.count()].push_back(host.uri);
+        by_pause[host.pause.count()].push_back(metrics_label_uri(host.uri));
     }
     std::vector<std::string> groups;
     for (const auto& [pause, uris] : by_pause) {
@@ -139,6 +141,33 @@ bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
                      timeout.count());
     }
     return delivered;
+}
+
+// --once: every hypervisor's poll, each bounded by its PAUSE plus SHUTDOWN_TIMEOUT (one tick,
+// then as long as a stop waits for a stuck poll), and cut short by SIGINT or SIGTERM.
+int run_once(HostThreads& hosts, Fanout& out, StopSignals& signals,
+             std::chrono::seconds shutdown_timeout) {
+    OnceOutcome once = hosts.poll_once(
+        shutdown_timeout, [&signals](SteadyTime until) { return signals.wait_until(until); });
+    for (const OnceOutcome::Unfinished& host : once.unfinished) {
+        if (once.interrupted) {
+            spdlog::error("{}: poll not finished: stopped by {}", host.host,
+                          signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+        } else {
+            spdlog::error("{}: no answer within {} s (PAUSE + SHUTDOWN_TIMEOUT): giving up",
+                          host.host, host.limit.count());
+        }
+    }
+    const bool delivered = flush_outputs(out, shutdown_timeout);
+    const bool connected = std::all_of(once.reports.begin(), once.reports.end(),
+                                       [](const PollReport& r) { return r.connected; });
+    if (!once.unfinished.empty()) {
+        // Their threads still hold the outputs and their libvirt connections, as at a stop.
+        spdlog::shutdown();
+        std::fflush(nullptr);
+        std::_Exit(1);
+    }
+    return connected && delivered ? 0 : 1;
 }
 
 }  // namespace
@@ -216,11 +245,7 @@ int main(int argc, char** argv) {
     }
 
     if (config.once) {
-        std::vector<PollReport> reports = hosts.poll_once();
-        bool delivered = flush_outputs(out, config.shutdown_timeout);
-        bool connected = std::all_of(reports.begin(), reports.end(),
-                                     [](const PollReport& r) { return r.connected; });
-        return connected && delivered ? 0 : 1;
+        return run_once(hosts, out, signals, config.shutdown_timeout);
     }
 
     hosts.start();

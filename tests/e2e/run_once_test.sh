@@ -157,6 +157,50 @@ env -i PATH="$PATH" timeout 30 "$sensor" --config "$toml" --once >"$out" 2>"$err
 [ "$(wc -l <"$out")" -eq 3 ] || fail "config file's [[host]] with host stats: $(wc -l <"$out") messages, expected 3"
 rm -f "$toml"
 
+# 8. A hypervisor that accepts TCP and never answers: --once gives up on it after its PAUSE plus
+# SHUTDOWN_TIMEOUT with one line naming it (password removed) and exit 1, keeping the live
+# host's messages; SIGTERM ends such a --once at once.
+silent=$(mktemp)
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(90)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])  # and never a byte back; ends on its own after 90 s idle
+' >"$silent" &
+silent_pid=$!
+trap 'rm -f "$out" "$err" "$silent"; kill "$silent_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$silent" ] && break; sleep 0.1; done
+dead_uri="qemu+tcp://pulse:e2e-S3CRET-pw@127.0.0.1:$(head -1 "$silent")/system"
+shown_uri="qemu+tcp://pulse@127.0.0.1:$(head -1 "$silent")/system"
+rc=0
+start=$SECONDS
+env -i PATH="$PATH" ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} KVM_HOST="$uri,$dead_uri" \
+    PAUSE=1 SHUTDOWN_TIMEOUT=1 timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--once with a silent hypervisor: exit $rc after $((SECONDS - start)) s, expected 1"
+[ $((SECONDS - start)) -le 6 ] || fail "--once with a silent hypervisor took $((SECONDS - start)) s, expected about 2"
+grep -qF "$shown_uri: no answer within 2 s (PAUSE + SHUTDOWN_TIMEOUT)" "$err" ||
+    fail "--once gave up without naming the silent hypervisor: $(cat "$err")"
+! grep -q S3CRET "$out" "$err" || fail "--once printed the hypervisor's password"
+[ "$(grep -c '"vmId"' "$out")" -eq 2 ] || fail "--once with a silent hypervisor lost the live host's messages"
+env -i PATH="$PATH" ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} KVM_HOST="$dead_uri" \
+    "$sensor" --once >"$out" 2>"$err" &
+pid=$!
+sleep 1
+kill -TERM "$pid"
+stopped_at=$SECONDS
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+    fail "--once ignored SIGTERM while a hypervisor did not answer"
+    kill -KILL "$pid"
+fi
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 1 ] || fail "--once stopped by SIGTERM: exit $rc after $((SECONDS - stopped_at)) s, expected 1"
+grep -qF "$shown_uri: poll not finished: stopped by SIGTERM" "$err" ||
+    fail "--once stopped by SIGTERM did not name the hypervisor: $(cat "$err")"
+
 if [ "$failures" -gt 0 ]; then
     echo "end-to-end: $failures failure(s)" >&2
     exit 1
