@@ -192,6 +192,13 @@ int main(int argc, char** argv) {
         return run_healthcheck(config, stdout);
     }
     setup_logging(config.debug);
+    // Before --check's or the hosts' threads open connections side by side.
+    try {
+        libvirt::initialize();
+    } catch (const libvirt::LibvirtError& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
     libvirt::silence_default_error_handler();
     // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
     if (config.check) {
