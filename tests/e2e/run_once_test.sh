@@ -170,11 +170,11 @@ rm -f "$toml"
 silent=$(mktemp)
 python3 -c '
 import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(90)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(120)
 print(s.getsockname()[1], flush=True)
 held = []
 while True:
-    held.append(s.accept()[0])  # and never a byte back; ends on its own after 90 s idle
+    held.append(s.accept()[0])  # and never a byte back; ends on its own after 120 s idle
 ' >"$silent" &
 silent_pid=$!
 trap 'rm -f "$out" "$err" "$silent"; kill "$silent_pid" 2>/dev/null || true' EXIT
@@ -184,7 +184,7 @@ shown_uri="qemu+tcp://pulse@127.0.0.1:$(head -1 "$silent")/system"
 rc=0
 start=$SECONDS
 env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri,$dead_uri" \
-    PAUSE=1 SHUTDOWN_TIMEOUT=1 timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+    PAUSE=1 SHUTDOWN_TIMEOUT=1 timeout -k 5 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "--once with a silent hypervisor: exit $rc after $((SECONDS - start)) s, expected 1"
 [ $((SECONDS - start)) -le 6 ] || fail "--once with a silent hypervisor took $((SECONDS - start)) s, expected about 2"
 grep -qF "$shown_uri: no answer within 2 s (PAUSE + SHUTDOWN_TIMEOUT)" "$err" ||
