@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
     const double window_cpu_ms =
         static_cast<double>(pulse::bench::self_cpu_ns() - window_cpu0) / 1e6 / polls;
     const double window_lv_ms = static_cast<double>(lv() - window_lv0) / 1e6 / polls;
-    const pulse::SinkCounters c = out.sinks().front()->counters();
+    const auto [sink_name, c] = out.counters().front();
     if (!node_file.empty()) {
         std::remove(node_file.c_str());
     }
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
         "libvirtd_ms={:.3f} window_libvirtd_ms={:.3f} allocs_per_poll={:.0f} "
         "allocs_per_point={:.2f} flush_ms={:.1f} delivered={} failed={} rss_before_kib={} "
         "peak_rss_kib={} floor_wall_ms={:.3f} paired_ratio={:.3f}\n",
-        out.sinks().front()->name(), domains, points, calls, polls,
+        sink_name, domains, points, calls, polls,
         static_cast<double>(first.duration.count()) / 1000.0, first_cpu_ms, first.libvirt_calls,
         pulse::bench::median(wall_ms), pulse::bench::median(cpu_ms), window_cpu_ms,
         pulse::bench::median(libvirtd_ms), window_lv_ms, pulse::bench::median(allocs),

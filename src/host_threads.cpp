@@ -7,7 +7,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "pulse/scheduler.hpp"
+#include "pulse/uri.hpp"
 
 namespace pulse {
 namespace {
@@ -31,8 +35,10 @@ struct HostThreads::Host {
           poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_, volumes}, out) {}
 
     HostConfig config;
-    HostMetrics* metrics;  // may be null
+    std::string label = uri_without_password(config.uri);  // for messages: no password
+    HostMetrics* metrics;                                  // may be null
     Poller poller;
+    PollClock clock{config.pause};  // the host's thread only
     // When the running poll started (steady clock ticks), 0 between polls: written by the
     // host's thread, read by report_stalls().
     std::atomic<std::int64_t> busy_since{0};
@@ -40,9 +46,10 @@ struct HostThreads::Host {
     bool finished = false;           // guarded by Shared::mutex
     std::thread thread;
 
-    PollReport poll_now() {
+    // The poll of the tick at `tick`.
+    PollReport poll_now(Clock::time_point tick) {
         busy_since = ticks(Clock::now());
-        PollReport report = poller.poll(poll_timestamp());
+        PollReport report = poller.poll(clock.stamp(tick, std::chrono::system_clock::now()));
         busy_since = 0;
         return report;
     }
@@ -67,11 +74,11 @@ void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host
     while (!shared->stop) {
         lock.unlock();
         const auto started = Clock::now();
-        PollReport report = host->poll_now();
+        const auto skipped_before = schedule.missed_ticks();
+        PollReport report = host->poll_now(schedule.due(started));
         if (hooks.polled) {
             hooks.polled(host->poller, report);
         }
-        const auto skipped_before = schedule.missed_ticks();
         schedule.advance(Clock::now());
         if (schedule.missed_ticks() != skipped_before && host->metrics) {
             host->metrics->record_overrun(schedule.missed_ticks() - skipped_before);
@@ -94,21 +101,64 @@ void HostThreads::start() {
     }
 }
 
-std::vector<PollReport> HostThreads::poll_once() {
-    std::vector<PollReport> reports(hosts_.size());
+OnceOutcome HostThreads::poll_once(std::chrono::milliseconds grace,
+                                   const std::function<bool(Clock::time_point)>& sleep_until) {
+    // Shared with the threads, which may outlive this call when a poll never returns.
+    struct State {
+        std::mutex mutex;
+        std::vector<std::optional<PollReport>> reports;
+    };
+    auto state = std::make_shared<State>();
+    state->reports.resize(hosts_.size());
+    const auto started = Clock::now();
     std::vector<std::thread> threads;
     for (std::size_t i = 0; i < hosts_.size(); ++i) {
-        threads.emplace_back([this, i, &reports] {
-            reports[i] = hosts_[i]->poll_now();
-            if (hooks_.polled) {
-                hooks_.polled(hosts_[i]->poller, reports[i]);
+        threads.emplace_back([state, host = hosts_[i], hooks = hooks_, i, started] {
+            PollReport report = host->poll_now(started);
+            if (hooks.polled) {
+                hooks.polled(host->poller, report);
             }
+            std::lock_guard lock(state->mutex);
+            state->reports[i] = report;
         });
     }
-    for (std::thread& thread : threads) {
-        thread.join();
+    auto deadline = [&](std::size_t i) { return started + hosts_[i]->config.pause + grace; };
+    OnceOutcome outcome;
+    for (;;) {
+        // The earliest deadline of a poll still running; none left: all done or given up on.
+        std::optional<Clock::time_point> wake;
+        {
+            std::lock_guard lock(state->mutex);
+            const auto now = Clock::now();
+            for (std::size_t i = 0; i < hosts_.size(); ++i) {
+                if (!state->reports[i] && now < deadline(i)) {
+                    wake = std::min(wake.value_or(deadline(i)), deadline(i));
+                }
+            }
+        }
+        if (!wake) {
+            break;
+        }
+        // Threads have no way to interrupt the wait for signals: look at them every 50 ms.
+        if (sleep_until(std::min(*wake, Clock::now() + std::chrono::milliseconds(50)))) {
+            outcome.interrupted = true;
+            break;
+        }
     }
-    return reports;
+    std::lock_guard lock(state->mutex);
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        if (state->reports[i]) {
+            outcome.reports.push_back(*state->reports[i]);
+            threads[i].join();
+        } else {
+            outcome.reports.emplace_back();
+            outcome.unfinished.push_back(
+                {hosts_[i]->label, std::chrono::duration_cast<std::chrono::seconds>(
+                                       hosts_[i]->config.pause + grace)});
+            threads[i].detach();
+        }
+    }
+    return outcome;
 }
 
 void HostThreads::report_stalls() {
@@ -117,7 +167,7 @@ void HostThreads::report_stalls() {
         const std::int64_t since = host->busy_since;
         if (host->stall_reported != 0 && since != host->stall_reported) {
             const auto stuck = now - Clock::time_point(Clock::duration(host->stall_reported));
-            spdlog::info("{}: the stuck poll returned after about {} s", host->poller.vm_host(),
+            spdlog::info("{}: the stuck poll returned after about {} s", host->label,
                          std::chrono::duration_cast<std::chrono::seconds>(stuck).count());
             host->stall_reported = 0;
         }
@@ -129,8 +179,7 @@ void HostThreads::report_stalls() {
             spdlog::warn(
                 "{}: no answer for {} s (a poll or connection attempt is still running); its "
                 "ticks are skipped until it returns, the other hypervisors are polled as usual",
-                host->poller.vm_host(),
-                std::chrono::duration_cast<std::chrono::seconds>(running).count());
+                host->label, std::chrono::duration_cast<std::chrono::seconds>(running).count());
             host->stall_reported = since;
         }
     }
@@ -158,7 +207,7 @@ std::vector<std::string> HostThreads::stop(std::chrono::milliseconds grace) {
         if (host->finished) {
             host->thread.join();
         } else {
-            stuck.push_back(host->poller.vm_host());
+            stuck.push_back(host->label);
             host->thread.detach();
         }
     }

@@ -2,6 +2,7 @@
 #include "pulse/libvirt.hpp"
 
 #include <fmt/format.h>
+#include <libxml/parser.h>
 #include <spdlog/spdlog.h>
 
 #include "pulse/uri.hpp"
@@ -50,6 +51,15 @@ LibvirtError last_error(std::string_view doing) {
     LibvirtError result(fmt::format("{}: {}", doing, message), error->code, error->domain);
     virResetLastError();
     return result;
+}
+
+void initialize() {
+    // Both libraries set up their globals (libxml2's mutexes, libvirt's drivers) on first use;
+    // two threads making that first use at once race, and libxml2 then leaks a mutex.
+    xmlInitParser();
+    if (virInitialize() != 0) {
+        throw last_error("initialising libvirt");
+    }
 }
 
 void silence_default_error_handler() {

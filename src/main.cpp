@@ -90,6 +90,7 @@ void log_poll(const Poller& poller, const PollReport& r) {
 }
 
 // One URI: "qemu:///system every 10 s", as ever. Several: how many, and the URIs by PAUSE.
+// Passwords in a URI's userinfo are left out.
 std::string describe_hosts(const Config& config) {
     if (config.hosts.size() == 1) {
         return fmt::format("{} every {} s", uri_without_password(config.hosts[0].uri),
@@ -135,14 +136,14 @@ std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metric
     }
 }
 
+// Under the outputs' lock: a host thread that a stop gave up on may still be delivering.
 bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
-    for (const auto& sink : out.sinks()) {
-        SinkCounters c = sink->counters();
+    for (const auto& [name, c] : out.counters()) {
         spdlog::info(
             "{}: {} messages produced, {} delivered, {} failed, {} dropped (spool full), "
             "{} left in the spool",
-            sink->name(), c.produced, c.delivered, c.failed, c.dropped, c.pending);
+            name, c.produced, c.delivered, c.failed, c.dropped, c.pending);
     }
     if (!delivered) {
         spdlog::warn("not everything was delivered within SHUTDOWN_TIMEOUT ({} s)",
@@ -173,6 +174,33 @@ CloudStack make_cloudstack(const Config& config, Metrics& metrics) {
     return cs;
 }
 
+// --once: every hypervisor's poll, each bounded by its PAUSE plus SHUTDOWN_TIMEOUT (one tick,
+// then as long as a stop waits for a stuck poll), and cut short by SIGINT or SIGTERM.
+int run_once(HostThreads& hosts, Fanout& out, StopSignals& signals,
+             std::chrono::seconds shutdown_timeout) {
+    OnceOutcome once = hosts.poll_once(
+        shutdown_timeout, [&signals](SteadyTime until) { return signals.wait_until(until); });
+    for (const OnceOutcome::Unfinished& host : once.unfinished) {
+        if (once.interrupted) {
+            spdlog::error("{}: poll not finished: stopped by {}", host.host,
+                          signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+        } else {
+            spdlog::error("{}: no answer within {} s (PAUSE + SHUTDOWN_TIMEOUT): giving up",
+                          host.host, host.limit.count());
+        }
+    }
+    const bool delivered = flush_outputs(out, shutdown_timeout);
+    const bool connected = std::all_of(once.reports.begin(), once.reports.end(),
+                                       [](const PollReport& r) { return r.connected; });
+    if (!once.unfinished.empty()) {
+        // Their threads still hold the outputs and their libvirt connections, as at a stop.
+        spdlog::shutdown();
+        std::fflush(nullptr);
+        std::_Exit(1);
+    }
+    return connected && delivered ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,6 +223,13 @@ int main(int argc, char** argv) {
         return run_healthcheck(config, stdout);
     }
     setup_logging(config.debug);
+    // Before --check's or the hosts' threads open connections side by side.
+    try {
+        libvirt::initialize();
+    } catch (const libvirt::LibvirtError& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
     libvirt::silence_default_error_handler();
     // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
     if (config.check) {
@@ -254,11 +289,7 @@ int main(int argc, char** argv) {
         if (cloudstack.volumes) {
             cloudstack.volumes->refresh();
         }
-        std::vector<PollReport> reports = hosts.poll_once();
-        bool delivered = flush_outputs(out, config.shutdown_timeout);
-        bool connected = std::all_of(reports.begin(), reports.end(),
-                                     [](const PollReport& r) { return r.connected; });
-        return connected && delivered ? 0 : 1;
+        return run_once(hosts, out, signals, config.shutdown_timeout);
     }
 
     if (cloudstack.volumes) {

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -15,6 +16,37 @@ void FixedRateSchedule::advance(SteadyTime now) {
         missed_ += static_cast<std::uint64_t>(behind);
         next_ += behind * period_;
     }
+}
+
+SteadyTime FixedRateSchedule::due(SteadyTime now) {
+    if (now - next_ >= period_) {
+        auto behind = (now - next_) / period_;
+        missed_ += static_cast<std::uint64_t>(behind);
+        next_ += behind * period_;
+    }
+    return next_;
+}
+
+Timestamp PollClock::stamp(SteadyTime tick, std::chrono::system_clock::time_point wall_now) {
+    const Timestamp wall = std::chrono::floor<std::chrono::seconds>(wall_now);
+    if (!anchored_) {
+        anchored_ = true;
+        anchor_tick_ = tick;
+        anchor_stamp_ = last_ = wall;
+        return wall;
+    }
+    const Timestamp on_grid =
+        anchor_stamp_ + std::chrono::round<std::chrono::seconds>(tick - anchor_tick_);
+    const auto drift = wall - on_grid;
+    if (drift > tolerance_ || drift < -tolerance_ || on_grid <= last_) {
+        // The wall clock was stepped: a grid through the new stamp from here on.
+        anchor_tick_ = tick;
+        anchor_stamp_ = std::max(wall, last_ + std::chrono::seconds(1));
+        last_ = anchor_stamp_;
+        return last_;
+    }
+    last_ = on_grid;
+    return on_grid;
 }
 
 StopSignals::StopSignals() {

@@ -35,6 +35,18 @@ struct HostHooks {
         overrun;
 };
 
+// What --once got: one report per host, in order (a default one, not connected, for a host
+// given up on), and the hosts whose poll had not returned when the wait ended.
+struct OnceOutcome {
+    struct Unfinished {
+        std::string host;  // the URI without its password
+        std::chrono::seconds limit;
+    };
+    std::vector<PollReport> reports;
+    std::vector<Unfinished> unfinished;
+    bool interrupted = false;  // the wait ended on a stop signal
+};
+
 class HostThreads {
   public:
     // With `metrics`, each host records its polls, reconnects and overruns there. With
@@ -49,16 +61,21 @@ class HostThreads {
     // Starts one thread per host, polling on its schedule until stop().
     void start();
 
-    // Polls every host once, all at the same time, and waits for them (--once).
-    std::vector<PollReport> poll_once();
+    // Polls every host once, all at the same time (--once), and waits for them: each host for
+    // at most its PAUSE plus `grace`, and all of them only until `sleep_until` (called to sleep
+    // until a time point; true when a stop was requested) says stop. A host still in its poll
+    // then is left to its thread, detached, as stop() leaves a stuck one.
+    OnceOutcome poll_once(
+        std::chrono::milliseconds grace,
+        const std::function<bool(std::chrono::steady_clock::time_point)>& sleep_until);
 
     // Logs, once per occurrence, each host whose current poll or connection attempt has run
     // longer than its PAUSE, and logs when it is back. Call from one thread only (main).
     void report_stalls();
 
     // Tells every thread to finish, waking it from its sleep, and waits up to `grace` for those
-    // in the middle of a poll. Returns the URIs of the hosts whose thread is still inside a
-    // libvirt call at the deadline; those threads are left to the process's exit.
+    // in the middle of a poll. Returns the URIs (without passwords) of the hosts whose thread is
+    // still inside a libvirt call at the deadline; those threads are left to the process's exit.
     std::vector<std::string> stop(std::chrono::milliseconds grace);
 
     std::size_t size() const { return hosts_.size(); }

@@ -56,6 +56,10 @@ class LibvirtError : public std::runtime_error {
 // Builds a LibvirtError from libvirt's last error, prefixed with what we were doing.
 LibvirtError last_error(std::string_view doing);
 
+// Initialises libxml2 and libvirt. Call once from the main thread before any other thread uses
+// either, as both libraries ask; throws LibvirtError when libvirt cannot start.
+void initialize();
+
 // Stops libvirt from printing errors to stderr itself; we report them through our log.
 void silence_default_error_handler();
 

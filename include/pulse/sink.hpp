@@ -84,10 +84,9 @@ class Fanout {
     void deliver(std::string_view key, std::span<const Point> points);
     void poll();
     bool flush(std::chrono::milliseconds timeout);
-    // Every sink's name and counters, taken under the lock: safe while host threads deliver.
+    // Every sink's name and counters, taken under the lock: safe while host threads deliver,
+    // the only way to them, since a thread a stop gave up on may still deliver at exit.
     std::vector<std::pair<std::string, SinkCounters>> counters();
-    // Not locked: for counters once the threads are done.
-    const std::vector<std::unique_ptr<Sink>>& sinks() const { return sinks_; }
 
   private:
     std::mutex mutex_;

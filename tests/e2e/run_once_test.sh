@@ -11,11 +11,18 @@ uri="test://$fixtures/cloudstack-node.xml"
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
+# Each run starts from an empty environment, but for the sanitizers' settings: a sanitized build
+# run with detect_leaks=0 (scripts/test) must not have LeakSanitizer turned back on here.
+keep=()
+for var in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+    [ -z "${!var:-}" ] || keep+=("$var=${!var}")
+done
+
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 
 # 1. One poll with host stats: valid JSON arrays of contract points.
-env -i PATH="$PATH" KVM_HOST="$uri" GATHER_HOST_STATS=true timeout 30 "$sensor" --once >"$out" 2>"$err" \
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" GATHER_HOST_STATS=true timeout 30 "$sensor" --once >"$out" 2>"$err" \
     || fail "--once exited $? ($(cat "$err"))"
 python3 - "$out" "$uri" <<'PY' || fail "output does not follow the contract"
 import json, re, sys
@@ -58,7 +65,7 @@ assert disks == [("cloudvg", "vm-18-root"), ("cloudstack", "9f1e2d3c-4b5a-6978-8
 PY
 
 # 2. DEBUG prints the same messages indented.
-env -i PATH="$PATH" KVM_HOST="$uri" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" || fail "DEBUG --once failed"
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" || fail "DEBUG --once failed"
 python3 -c 'import json,sys; d=json.JSONDecoder(); s=open(sys.argv[1]).read(); i=0; n=0
 while i < len(s.rstrip()):
     _, i = d.raw_decode(s, i); n += 1
@@ -69,7 +76,7 @@ grep -q '\[debug\] poll ' "$err" || fail "DEBUG logs no per-poll line"
 # 3. Every bad value of every variable: exit 2, one line naming the variable.
 check_bad() {
     local var=$1 value=$2 rc=0
-    env -i PATH="$PATH" KVM_HOST="$uri" "$var=$value" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
+    env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" "$var=$value" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
     [ "$rc" -eq 2 ] || fail "$var='$value' exited $rc, expected 2"
     [ "$(wc -l <"$err")" -eq 1 ] || fail "$var='$value' printed $(wc -l <"$err") lines: $(cat "$err")"
     grep -q "$var" "$err" || fail "$var='$value' error does not name $var: $(cat "$err")"
@@ -87,12 +94,12 @@ check_bad KVM_HOST "$uri,hostname-only"
 
 # 4. An unreachable hypervisor: --once fails with 1 and says why, no crash.
 rc=0
-env -i PATH="$PATH" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "unreachable hypervisor: exit $rc, expected 1"
 grep -q "test:///nonexistent/node.xml" "$err" || fail "unreachable hypervisor not named: $(cat "$err")"
 
 # 5. SIGTERM stops a running sensor cleanly with status 0.
-env -i PATH="$PATH" KVM_HOST="$uri" PAUSE=1 "$sensor" >"$out" 2>"$err" &
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" PAUSE=1 "$sensor" >"$out" 2>"$err" &
 pid=$!
 sleep 2.5
 kill -TERM "$pid"
@@ -105,17 +112,17 @@ polls=$(grep -c i-2-17-VM "$out" || true)
 # 6. --check: a reachable hypervisor is ok (exit 0), an unreachable one a FAIL line naming it
 # (exit 1), a closed Kafka port a FAIL line for kafka well within the 10 s bound.
 rc=0
-env -i PATH="$PATH" KVM_HOST="$uri" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 0 ] || fail "--check on the fixture: exit $rc, expected 0 ($(cat "$out" "$err"))"
 grep -qx "ok   libvirt $uri: 2 domains" "$out" || fail "--check printed no ok line: $(cat "$out")"
 rc=0
-env -i PATH="$PATH" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "--check on a bad URI: exit $rc, expected 1"
 grep -q "^FAIL libvirt test:///nonexistent/node.xml: " "$out" || fail "--check printed no FAIL line: $(cat "$out")"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 rc=0
 start=$SECONDS
-env -i PATH="$PATH" KVM_HOST="$uri" KAFKA_BOOTSTRAP="127.0.0.1:$port" \
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri" KAFKA_BOOTSTRAP="127.0.0.1:$port" \
     timeout 30 "$sensor" --check --kafka-property sasl.password=e2e-S3CRET-value >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "--check with a closed Kafka port: exit $rc, expected 1"
 grep -q "^ok   libvirt " "$out" || fail "--check with Kafka down: libvirt not ok: $(cat "$out")"
@@ -126,7 +133,7 @@ grep -q "^FAIL kafka 127.0.0.1:$port: " "$out" || fail "--check printed no kafka
 # 7. Several hypervisors: --once polls each, every message tagged with its own vmHost, and DEBUG
 # logs one poll line per hypervisor; --check gives one line per URI; a config file's unknown key exits 2 naming the file, line and key.
 rc=0
-env -i PATH="$PATH" KVM_HOST="$uri, test:///default" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri, test:///default" timeout 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 0 ] || fail "--once on two URIs: exit $rc ($(cat "$err"))"
 python3 - "$out" "$uri" <<'PY' || fail "two URIs: messages not tagged per host"
 import json, sys
@@ -135,27 +142,71 @@ assert hosts.count(sys.argv[2]) == 2, hosts
 assert hosts.count("test:///default") >= 1, hosts
 assert set(hosts) == {sys.argv[2], "test:///default"}, hosts
 PY
-env -i PATH="$PATH" KVM_HOST="$uri,test:///default" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" ||
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri,test:///default" DEBUG=true timeout 30 "$sensor" --once >"$out" 2>"$err" ||
     fail "DEBUG --once on two URIs failed"
 [ "$(grep -c "\[debug\] poll $uri: 2 domains" "$err")" -eq 1 ] || fail "DEBUG: no poll line for $uri: $(cat "$err")"
 [ "$(grep -c '\[debug\] poll test:///default: ' "$err")" -eq 1 ] || fail "DEBUG: no poll line for test:///default"
 rc=0
-env -i PATH="$PATH" KVM_HOST="$uri,test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri,test:///nonexistent/node.xml" timeout 30 "$sensor" --check >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 1 ] || fail "--check on a good and a bad URI: exit $rc, expected 1"
 grep -qx "ok   libvirt $uri: 2 domains" "$out" || fail "--check on two URIs: no ok line: $(cat "$out")"
 grep -q "^FAIL libvirt test:///nonexistent/node.xml: " "$out" || fail "--check on two URIs: no FAIL line: $(cat "$out")"
 toml=$(mktemp --suffix=.toml)
 printf 'pause = 10\nkvm_hosts = "%s"\n' "$uri" >"$toml"
 rc=0
-env -i PATH="$PATH" CONFIG_FILE="$toml" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" CONFIG_FILE="$toml" timeout 10 "$sensor" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 2 ] || fail "unknown key in the config file: exit $rc, expected 2"
 grep -q "'$toml' line 2, key kvm_hosts: unknown key" "$err" || fail "config file error: $(cat "$err")"
 printf '[[host]]\nuri = "%s"\ngather_host_stats = true\n' "$uri" >"$toml"
 rc=0
-env -i PATH="$PATH" timeout 30 "$sensor" --config "$toml" --once >"$out" 2>"$err" || rc=$?
+env -i PATH="$PATH" "${keep[@]}" timeout 30 "$sensor" --config "$toml" --once >"$out" 2>"$err" || rc=$?
 [ "$rc" -eq 0 ] || fail "--once with a config file: exit $rc ($(cat "$err"))"
 [ "$(wc -l <"$out")" -eq 3 ] || fail "config file's [[host]] with host stats: $(wc -l <"$out") messages, expected 3"
 rm -f "$toml"
+
+# 8. A hypervisor that accepts TCP and never answers: --once gives up on it after its PAUSE plus
+# SHUTDOWN_TIMEOUT with one line naming it (password removed) and exit 1, keeping the live
+# host's messages; SIGTERM ends such a --once at once.
+silent=$(mktemp)
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16); s.settimeout(120)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])  # and never a byte back; ends on its own after 120 s idle
+' >"$silent" &
+silent_pid=$!
+trap 'rm -f "$out" "$err" "$silent"; kill "$silent_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$silent" ] && break; sleep 0.1; done
+dead_uri="qemu+tcp://pulse:e2e-S3CRET-pw@127.0.0.1:$(head -1 "$silent")/system"
+shown_uri="qemu+tcp://pulse@127.0.0.1:$(head -1 "$silent")/system"
+rc=0
+start=$SECONDS
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$uri,$dead_uri" \
+    PAUSE=1 SHUTDOWN_TIMEOUT=1 timeout -k 5 30 "$sensor" --once >"$out" 2>"$err" || rc=$?
+[ "$rc" -eq 1 ] || fail "--once with a silent hypervisor: exit $rc after $((SECONDS - start)) s, expected 1"
+[ $((SECONDS - start)) -le 6 ] || fail "--once with a silent hypervisor took $((SECONDS - start)) s, expected about 2"
+grep -qF "$shown_uri: no answer within 2 s (PAUSE + SHUTDOWN_TIMEOUT)" "$err" ||
+    fail "--once gave up without naming the silent hypervisor: $(cat "$err")"
+! grep -q S3CRET "$out" "$err" || fail "--once printed the hypervisor's password"
+[ "$(grep -c '"vmId"' "$out")" -eq 2 ] || fail "--once with a silent hypervisor lost the live host's messages"
+env -i PATH="$PATH" "${keep[@]}" KVM_HOST="$dead_uri" \
+    "$sensor" --once >"$out" 2>"$err" &
+pid=$!
+sleep 1
+kill -TERM "$pid"
+stopped_at=$SECONDS
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+    fail "--once ignored SIGTERM while a hypervisor did not answer"
+    kill -KILL "$pid"
+fi
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -eq 1 ] || fail "--once stopped by SIGTERM: exit $rc after $((SECONDS - stopped_at)) s, expected 1"
+grep -qF "$shown_uri: poll not finished: stopped by SIGTERM" "$err" ||
+    fail "--once stopped by SIGTERM did not name the hypervisor: $(cat "$err")"
 
 if [ "$failures" -gt 0 ]; then
     echo "end-to-end: $failures failure(s)" >&2

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "fixtures.hpp"
 
@@ -65,6 +66,12 @@ HostHooks hooks_of(const std::shared_ptr<PollGate>& gate) {
             .overrun = {}};
 }
 
+// poll_once's wait without a signal to watch: sleeps until the time asked, never told to stop.
+bool just_sleep(steady_clock::time_point until) {
+    std::this_thread::sleep_until(until);
+    return false;
+}
+
 TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     libvirt::silence_default_error_handler();
     auto recorder = std::make_unique<VmHostRecorder>();
@@ -75,8 +82,11 @@ TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     const std::string b = "test:///default";
     HostThreads hosts({{a, seconds(10), true}, {b, seconds(10), false}}, out, {});
 
-    std::vector<PollReport> reports = hosts.poll_once();
+    OnceOutcome once = hosts.poll_once(seconds(5), just_sleep);
+    const std::vector<PollReport>& reports = once.reports;
 
+    EXPECT_TRUE(once.unfinished.empty());
+    EXPECT_FALSE(once.interrupted);
     ASSERT_EQ(reports.size(), 2U);
     EXPECT_TRUE(reports[0].connected);
     EXPECT_TRUE(reports[1].connected);
@@ -95,13 +105,60 @@ TEST(HostThreads, EachHostRecordsItsPollsInItsOwnMetrics) {
     Metrics metrics;
     HostThreads hosts({{live, seconds(10), false}, {dead, seconds(10), false}}, out, {}, &metrics);
 
-    hosts.poll_once();
-    hosts.poll_once();
+    hosts.poll_once(seconds(5), just_sleep);
+    hosts.poll_once(seconds(5), just_sleep);
 
     const std::string text = metrics.render();
     EXPECT_THAT(text, ::testing::HasSubstr("pulse_polls_total{host=\"" + live + "\"} 2"));
     EXPECT_THAT(text, ::testing::HasSubstr("pulse_host_up{host=\"" + live + "\"} 1"));
     EXPECT_THAT(text, ::testing::HasSubstr("pulse_host_up{host=\"" + dead + "\"} 0"));
+}
+
+TEST(HostThreads, PollOnceGivesUpOnAHostStuckPastItsPausePlusTheGrace) {
+    libvirt::silence_default_error_handler();
+    Fanout out;
+    const std::string stuck = test_uri("cloudstack-node.xml");
+    const std::string live = "test:///default";
+    auto gate = std::make_shared<PollGate>();
+    gate->held_uri = stuck;
+    HostThreads hosts({{stuck, seconds(1), false}, {live, seconds(30), false}}, out,
+                      hooks_of(gate));
+
+    const auto started = steady_clock::now();
+    OnceOutcome once = hosts.poll_once(milliseconds(300), just_sleep);
+    const auto took = steady_clock::now() - started;
+
+    EXPECT_GE(took, milliseconds(1300));
+    EXPECT_LT(took, seconds(5)) << "the stuck host's PAUSE (1 s) plus the grace bounds the wait";
+    ASSERT_EQ(once.unfinished.size(), 1U);
+    EXPECT_EQ(once.unfinished[0].host, stuck);
+    EXPECT_EQ(once.unfinished[0].limit, seconds(1));
+    EXPECT_FALSE(once.interrupted);
+    ASSERT_EQ(once.reports.size(), 2U);
+    EXPECT_TRUE(once.reports[1].connected) << "the live host's poll is kept";
+    gate->release();  // the detached thread owns its host and the gate
+}
+
+TEST(HostThreads, PollOnceStopsWaitingAsSoonAsAStopIsRequested) {
+    libvirt::silence_default_error_handler();
+    Fanout out;
+    const std::string stuck = "test:///default";
+    auto gate = std::make_shared<PollGate>();
+    gate->held_uri = stuck;
+    HostThreads hosts({{stuck, seconds(3600), false}}, out, hooks_of(gate));
+    int waits = 0;
+
+    const auto started = steady_clock::now();
+    OnceOutcome once = hosts.poll_once(seconds(3600), [&](steady_clock::time_point until) {
+        std::this_thread::sleep_until(until);
+        return ++waits == 3;  // a SIGTERM while the poll hangs
+    });
+
+    EXPECT_LT(steady_clock::now() - started, seconds(2));
+    EXPECT_TRUE(once.interrupted);
+    ASSERT_EQ(once.unfinished.size(), 1U);
+    EXPECT_EQ(once.unfinished[0].host, stuck);
+    gate->release();
 }
 
 TEST(HostThreads, AHostStuckInItsPollDoesNotDelayTheOthers) {

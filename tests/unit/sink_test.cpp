@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -119,6 +120,55 @@ TEST(Fanout, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
     for (const auto& [host, count] : per_host) {
         EXPECT_EQ(count, kMessages) << host;
     }
+}
+
+// A sink that takes its time in publish and notes whether its counters were read meanwhile.
+class SlowSink : public Sink {
+  public:
+    void publish(std::string_view, std::string_view) override {
+        publishing = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ++counters_.produced;
+        publishing = false;
+    }
+    bool flush(std::chrono::milliseconds) override { return true; }
+    SinkCounters counters() const override {
+        if (publishing) {
+            read_during_publish = true;
+        }
+        return counters_;
+    }
+    std::string name() const override { return "slow"; }
+
+    std::atomic<bool> publishing{false};
+    mutable std::atomic<bool> read_during_publish{false};
+
+  private:
+    SinkCounters counters_;
+};
+
+TEST(Fanout, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
+    // At a stop, a host thread stuck in libvirt may still deliver while main reports totals.
+    Fanout out;
+    auto owned = std::make_unique<SlowSink>();
+    SlowSink& sink = *owned;
+    out.add(Format::json, std::move(owned));
+    std::thread late([&out] {
+        Point p = sample_point();
+        for (int i = 0; i < 3; ++i) {
+            out.deliver("key", {&p, 1});
+        }
+    });
+    while (!sink.publishing) {
+        std::this_thread::yield();
+    }
+    const auto totals = out.counters();  // asked while the other thread is inside publish()
+    late.join();
+    EXPECT_FALSE(sink.read_during_publish);
+    ASSERT_EQ(totals.size(), 1u);
+    EXPECT_EQ(totals[0].first, "slow");
+    EXPECT_GE(totals[0].second.produced, 1u) << "read only after the publish under way";
+    EXPECT_EQ(out.counters()[0].second.produced, 3u);
 }
 
 TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
