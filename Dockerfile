@@ -46,6 +46,12 @@ RUN useradd --system --uid 10001 --user-group --home-dir /home/pulse --create-ho
         --shell /usr/sbin/nologin pulse \
  && install -d -o pulse -g pulse -m 0750 /var/lib/pulse-sensor /var/lib/pulse-sensor/spool \
  && install -d -o pulse -g pulse -m 0755 /run/pulse-sensor
+# The old images' defaults (bwsw/cs-pulse-sensor-kafka: PAUSE=20, GATHER_HOST_STATS=true), so
+# that a container started with their `docker run` line, which may leave them out, still sends
+# the host's nodeInfo at the same rate; -e overrides them, and the binary keeps its own
+# defaults (10, false) outside the image. Their DEBUG=true is not copied: it prints every
+# message to the container log.
+ENV PAUSE=20 GATHER_HOST_STATS=true
 COPY --from=build /staging/usr/local/bin/pulse-sensor /usr/local/bin/pulse-sensor
 COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 # Fail the build, not the first start, when a runtime library is missing from the list above.

@@ -11,7 +11,8 @@ host's loopback, so the broker and the lab's sshd are reached at 127.0.0.1.
 
 The image runs as the user pulse (uid 10001) unless told --user 0; its HEALTHCHECK command
 (pulse-sensor --healthcheck) is read from the image and run in a container of its own against
-a sensor's METRICS_ADDR, healthy and not.
+a sensor's METRICS_ADDR, healthy and not. It keeps the old images' PAUSE=20 and
+GATHER_HOST_STATS=true.
 
 With the libvirt lab and its sshd up ($PULSE_IT_STATE/lab.env and ssh.env) the image also
 watches the lab over qemu+ssh://, with keys mounted the ways users mount them: as pulse, a
@@ -197,6 +198,23 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
                          "[CMD /usr/local/bin/pulse-sensor --healthcheck]")
         res = exec_image({}, ["id", "-u"])
         self.assertEqual((res.returncode, res.stdout.strip()), (0, str(PULSE_UID)), res.stderr)
+
+    def test_without_pause_and_gather_host_stats_the_image_keeps_the_old_images_defaults(self):
+        # The old images set PAUSE=20 and GATHER_HOST_STATS=true; a container started without
+        # them must still send nodeInfo, every 20 s.
+        domains = len(tk.live_domains(tk.TEST_URI))
+        res = run_image({"KVM_HOST": tk.TEST_URI})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        measurements = [json.loads(line)[0]["measurement"] for line in res.stdout.splitlines()]
+        self.assertEqual(measurements.count("nodeInfo"), 1, res.stdout)
+        self.assertEqual(len(measurements), domains + 1, res.stdout)
+        self.assertIn(f"watching {tk.TEST_URI} every 20 s", res.stderr)
+        # -e still wins.
+        res = run_image({"KVM_HOST": tk.TEST_URI, "GATHER_HOST_STATS": "false", "PAUSE": "7"})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(len(res.stdout.splitlines()), domains, res.stdout)
+        self.assertNotIn("nodeInfo", res.stdout)
+        self.assertIn(f"watching {tk.TEST_URI} every 7 s", res.stderr)
 
     def healthcheck(self, env):
         # The command as the image declares it ("[CMD a b]"), run as Docker would run it.
