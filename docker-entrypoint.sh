@@ -16,7 +16,8 @@
 # regular files (and the key named by SSH_KEY_FILE, if set) are copied to a private
 # directory of the running user with mode 0600, and an ssh_config there names those keys and
 # that known_hosts, and includes the user's config. Keys must be readable by the running
-# user: a /root/.ssh mounted into a container running as pulse is not, which is said once.
+# user: a /root/.ssh mounted into a container running as pulse is not, which is said once;
+# any other file there it cannot read stops the container with status 2.
 # libvirt runs `ssh` from PATH; the first one in PATH is then a symlink to this script,
 # which, called as ssh, runs `/usr/bin/ssh -F ssh_config` (a symlink rather than a generated
 # script because /run may be mounted noexec). A `keyfile=` URI parameter pointing into the
@@ -80,11 +81,29 @@ warn_unreadable_root_ssh() {
     fi
 }
 
+die_setting() {
+    echo "docker-entrypoint.sh: $*" >&2
+    exit 2
+}
+
+# Only a file this process cannot read is the user's to fix (cp under set -e would exit 1
+# with cp's own message): say which, for which uid.
+copy_readable() {
+    if [ ! -r "$1" ] || ! cp "$1" "$2"; then
+        die_setting "$3 is not readable by uid $(id -u): make it readable by that uid," \
+            "or run with --user 0"
+    fi
+}
+
 prepare_ssh() {
     warn_unreadable_root_ssh
     have_dir=no
-    if [ -d "$SSH_SOURCE_DIR" ] && [ -n "$(ls -A "$SSH_SOURCE_DIR" 2>/dev/null)" ]; then
-        have_dir=yes
+    if [ -d "$SSH_SOURCE_DIR" ]; then
+        if [ ! -r "$SSH_SOURCE_DIR" ] || [ ! -x "$SSH_SOURCE_DIR" ]; then
+            die_setting "$SSH_SOURCE_DIR is not readable by uid $(id -u): make it readable by" \
+                "that uid, or run with --user 0"
+        fi
+        if [ -n "$(ls -A "$SSH_SOURCE_DIR" 2>/dev/null)" ]; then have_dir=yes; fi
     fi
     if [ "$have_dir" = no ] && [ -z "${SSH_KEY_FILE:-}" ]; then
         return 0
@@ -99,16 +118,11 @@ prepare_ssh() {
     if [ "$have_dir" = yes ]; then
         # Regular files only: agent sockets and subdirectories are not ssh files.
         for f in "$SSH_SOURCE_DIR"/* "$SSH_SOURCE_DIR"/.[!.]*; do
-            if [ -f "$f" ]; then cp "$f" "$SSH_PRIVATE_DIR/"; fi
+            if [ -f "$f" ]; then copy_readable "$f" "$SSH_PRIVATE_DIR/" "$f"; fi
         done
     fi
     if [ -n "${SSH_KEY_FILE:-}" ]; then
-        if [ ! -r "$SSH_KEY_FILE" ]; then
-            echo "docker-entrypoint.sh: SSH_KEY_FILE is set but the file is not readable by" \
-                "uid $(id -u) (make it readable by that uid, or run with --user 0)" >&2
-            exit 2
-        fi
-        cp "$SSH_KEY_FILE" "$SSH_PRIVATE_DIR/id_from_ssh_key_file"
+        copy_readable "$SSH_KEY_FILE" "$SSH_PRIVATE_DIR/id_from_ssh_key_file" "SSH_KEY_FILE"
     fi
     touch "$SSH_PRIVATE_DIR/known_hosts"
     for f in "$SSH_PRIVATE_DIR"/* "$SSH_PRIVATE_DIR"/.[!.]*; do

@@ -358,6 +358,17 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         self.assertEqual(len(hints), 1, res.stderr)
         self.assertIn("/root/.ssh is mounted", hints[0])
 
+    def test_an_unreadable_key_in_a_mounted_dot_ssh_stops_the_container_with_status_2(self):
+        # The directory can be listed, the key (0600, another uid's) not read.
+        d = self.user_dot_ssh(owner=USER_UID)
+        d.chmod(0o755)
+        res = run_image({"KVM_HOST": self.base_uri}, volumes=[f"{d}:/home/pulse/.ssh:ro"],
+                        user=PULSE_UID)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn(f"/home/pulse/.ssh/id_ed25519 is not readable by uid {PULSE_UID}",
+                      res.stderr)
+        self.assertNotIn("PRIVATE KEY", res.stdout + res.stderr)
+
     def test_an_unreadable_ssh_key_file_stops_the_container_with_a_hint(self):
         keys = self.tmp / "keys"
         keys.mkdir()
