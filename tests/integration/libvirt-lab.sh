@@ -107,7 +107,7 @@ is_lab_domain() {
 # ---------------------------------------------------------------- install
 PACKAGES=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           qemu-system-x86 qemu-utils iproute2 openssh-server openssh-client
-          netcat-openbsd binutils python3 python3-pytest)
+          netcat-openbsd binutils python3 python3-pytest python3-seccomp)
 
 cmd_install() {
     local missing=() p

@@ -9,16 +9,20 @@ already built) and starts a broker with kafka.sh unless one is up. Each run star
 image's entrypoint in a fresh buildah container (container.sh run), which shares the
 host's loopback, so the broker and the lab's sshd are reached at 127.0.0.1.
 
-The image runs as the user pulse (uid 10001) unless told --user 0; its HEALTHCHECK command
+The image starts as root and its entrypoint runs the sensor as the user pulse (uid 10001),
+also under --user 0, unless PULSE_RUN_AS_ROOT=true; --user pulse starts it as pulse directly.
+It keeps the old images' PAUSE=20 and GATHER_HOST_STATS=true. Its HEALTHCHECK command
 (pulse-sensor --healthcheck) is read from the image and run in a container of its own against
 a sensor's METRICS_ADDR, healthy and not.
 
 With the libvirt lab and its sshd up ($PULSE_IT_STATE/lab.env and ssh.env) the image also
-watches the lab over qemu+ssh://, with keys mounted the ways users mount them: as pulse, a
-~/.ssh at /home/pulse/.ssh and a key named by SSH_KEY_FILE; as root (--user 0), a whole
-~/.ssh at /root/.ssh (read-only, owned by another uid, with its own config and known_hosts)
-and a keyfile= URI parameter pointing into that mount; and a /root/.ssh mount without
---user 0, which the entrypoint explains.
+watches the lab over qemu+ssh://, with keys mounted the ways users mount them: the old
+sensor's own `docker run` line (root's ~/.ssh at /root/.ssh, keys 0600 owned by root); a
+~/.ssh at /home/pulse/.ssh; a key named by SSH_KEY_FILE under --user pulse; a whole ~/.ssh at
+/root/.ssh under --user 0 (read-only, owned by another uid, with its own config and
+known_hosts) and a keyfile= URI parameter pointing into that mount. A /root/.ssh mount under
+--user pulse is explained in one line, and a key the running uid cannot read stops the
+container with status 2.
 """
 
 import json
@@ -141,6 +145,72 @@ def proc_parent(pid):
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+def proc_gids(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Gid:"):
+            return [int(g) for g in line.split()[1:]]
+    raise AssertionError(f"no Gid line for {pid}")
+
+
+def proc_groups(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Groups:"):
+            return [int(g) for g in line.split()[1:]]
+    raise AssertionError(f"no Groups line for {pid}")
+
+
+def children(pid, comm):
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            if (proc_dir / "comm").read_text().strip() == comm and \
+                    proc_parent(int(proc_dir.name)) == pid:
+                found.append(int(proc_dir.name))
+        except OSError:
+            continue
+    return found
+
+
+class RunningSensor:
+    """The image's entrypoint started without --once; the sensor found by a marker variable."""
+
+    def __init__(self, test, env, volumes=(), user=None, command=None):
+        """command: run it (container.sh exec) instead of the entrypoint alone."""
+        self.marker = f"PULSE_IT_MARKER=pulse-it-{uuid.uuid4().hex[:12]}"
+        env = {**env, "PULSE_IT_MARKER": self.marker.split("=", 1)[1]}
+        how = ["exec", *run_options(env, volumes, user), "--", *command] if command else \
+            ["run", *run_options(env, volumes, user), "--"]
+        self.proc = subprocess.Popen([str(CONTAINER_SH), *how], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out = self.err = ""
+        test.addCleanup(self.stop)
+        self.pid = None
+        deadline = time.monotonic() + 60
+        while self.pid is None and time.monotonic() < deadline and self.proc.poll() is None:
+            self.pid = find_process_with_env(self.marker, comm="pulse-sensor")
+            time.sleep(0.2)
+        if self.pid is None:
+            self.stop()
+            test.fail(f"no pulse-sensor process in the container; stderr:\n{self.err}")
+
+    def stop(self):
+        """SIGTERM to the sensor, as `docker stop` does; returns the container's status."""
+        if self.proc.returncode is None:
+            if self.pid is not None and self.proc.poll() is None:
+                try:
+                    os.kill(self.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.out, self.err = self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.out, self.err = self.proc.communicate(timeout=10)
+        return self.proc.returncode
+
+
 class TestImage(tk.ContractChecks, unittest.TestCase):
     def test_entrypoint_runs_the_sensor_and_delivers_one_poll_to_kafka(self):
         topic = tk.new_topic()
@@ -180,6 +250,8 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
             self.assertNotIn(parent, ("sh", "dash", "docker-entrypoi"),
                              "the entrypoint shell is still the sensor's parent: no exec")
             self.assertEqual(proc_uids(pid), [PULSE_UID] * 4, "the sensor must not run as root")
+            self.assertNotIn(0, proc_groups(pid), "the sensor must not keep root's group")
+            self.assertIn("NoNewPrivs:\t1", Path(f"/proc/{pid}/status").read_text())
             time.sleep(1.5)
             os.kill(pid, signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
@@ -191,12 +263,59 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         self.assertIn("SIGTERM", err)
         self.assertTrue(out.strip(), "no poll printed before SIGTERM")
 
-    def test_the_image_runs_as_pulse_and_declares_a_healthcheck(self):
-        self.assertEqual(image_config("{{.Docker.Config.User}}"), "pulse")
+    def test_the_image_starts_as_root_and_declares_a_healthcheck(self):
+        # Root only until the entrypoint has copied the keys: the sensor's own uid is checked
+        # by the tests below.
+        self.assertEqual(image_config("{{.Docker.Config.User}}"), "")
         self.assertEqual(image_config("{{.Docker.Config.Healthcheck.Test}}"),
                          "[CMD /usr/local/bin/pulse-sensor --healthcheck]")
         res = exec_image({}, ["id", "-u"])
-        self.assertEqual((res.returncode, res.stdout.strip()), (0, str(PULSE_UID)), res.stderr)
+        self.assertEqual((res.returncode, res.stdout.strip()), (0, "0"), res.stderr)
+
+    def test_without_pause_and_gather_host_stats_the_image_keeps_the_old_images_defaults(self):
+        # The old images set PAUSE=20 and GATHER_HOST_STATS=true; a container started without
+        # them must still send nodeInfo, every 20 s.
+        domains = len(tk.live_domains(tk.TEST_URI))
+        res = run_image({"KVM_HOST": tk.TEST_URI})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        measurements = [json.loads(line)[0]["measurement"] for line in res.stdout.splitlines()]
+        self.assertEqual(measurements.count("nodeInfo"), 1, res.stdout)
+        self.assertEqual(len(measurements), domains + 1, res.stdout)
+        self.assertIn(f"watching {tk.TEST_URI} every 20 s", res.stderr)
+        # -e still wins.
+        res = run_image({"KVM_HOST": tk.TEST_URI, "GATHER_HOST_STATS": "false", "PAUSE": "7"})
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(len(res.stdout.splitlines()), domains, res.stdout)
+        self.assertNotIn("nodeInfo", res.stdout)
+        self.assertIn(f"watching {tk.TEST_URI} every 7 s", res.stderr)
+
+    def test_the_sensor_runs_as_pulse_under_user_0_and_user_pulse(self):
+        # --user 0 looks like the default start to the entrypoint (uid 0): it drops too.
+        for user in (0, "pulse", PULSE_UID):
+            with self.subTest(user=user):
+                sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1"}, user=user)
+                self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4)
+                self.assertEqual(proc_gids(sensor.pid), [PULSE_UID] * 4, "gid 10001 too")
+                self.assertNotIn(0, proc_groups(sensor.pid))
+                self.assertEqual(sensor.stop(), 0, sensor.err)
+
+    def test_groups_the_container_starts_with_are_kept_but_root_s(self):
+        # As `docker run --group-add 4242` starts it (the libvirt socket's group, say): root
+        # with a supplementary group, which pulse keeps; root's group 0 is not kept.
+        start = ["setpriv", "--groups=0,4242", "--", "/usr/local/bin/docker-entrypoint.sh"]
+        sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1"}, command=start)
+        self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4)
+        self.assertEqual(sorted(proc_groups(sensor.pid)), [4242, PULSE_UID])
+        self.assertEqual(sensor.stop(), 0, sensor.err)
+
+    def test_pulse_run_as_root_keeps_the_sensor_root(self):
+        sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1",
+                                      "PULSE_RUN_AS_ROOT": "true"})
+        self.assertEqual(proc_uids(sensor.pid), [0] * 4)
+        self.assertEqual(sensor.stop(), 0, sensor.err)
+        res = run_image({"KVM_HOST": tk.TEST_URI, "PULSE_RUN_AS_ROOT": "maybe"})
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("invalid PULSE_RUN_AS_ROOT", res.stderr)
 
     def healthcheck(self, env):
         # The command as the image declares it ("[CMD a b]"), run as Docker would run it.
@@ -312,9 +431,59 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         d = self.user_dot_ssh(owner=PULSE_UID)
         self.poll_lab(self.base_uri, volumes=[f"{d}:/home/pulse/.ssh:ro"])
 
-    def test_mounted_dot_ssh_at_root_with_known_hosts_and_foreign_owner_as_root(self):
+    def test_mounted_dot_ssh_at_root_with_known_hosts_and_foreign_owner_under_user_0(self):
         d = self.user_dot_ssh()
         self.poll_lab(self.base_uri, volumes=[f"{d}:/root/.ssh:ro"], user=0)
+
+    def test_the_old_sensors_docker_run_line_polls_the_lab_as_pulse(self):
+        # bwsw/cs-pulse-sensor-kafka's README, verbatim but for the image, the addresses and the
+        # topic (a fresh one per run); -d and --restart=always are the engine's, not the
+        # container's. Root's ~/.ssh: owned by root, keys 0600, the hypervisor in known_hosts.
+        import pulse_check  # pylint: disable=import-outside-toplevel
+
+        d = self.user_dot_ssh(owner=0)
+        self.assertEqual((d / "id_ed25519").stat().st_mode & 0o777, 0o600)
+        topic = tk.new_topic()
+        uri = self.base_uri
+        env = {"PAUSE": "10", "KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic,
+               "GATHER_HOST_STATS": "true", "CS_ENDPOINT": "https://server/client/api",
+               "CS_API_KEY": "secret", "CS_SECRET_KEY": "secret", "LOGLEVEL": "DEBUG",
+               "KVM_HOST": uri}
+        virsh_uri = self.lab["LAB_URI"]
+        domains = tk.live_domains(virsh_uri)
+        before = pulse_check.snapshot(virsh_uri)
+        sensor = RunningSensor(self, env, volumes=[f"{d}:/root/.ssh"])
+        self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4, "the sensor must run as pulse")
+        messages, ssh_uids = [], None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.assertIsNone(sensor.proc.poll(), "the container exited")
+            for pid in children(sensor.pid, "ssh") if ssh_uids is None else ():
+                try:
+                    ssh_uids = proc_uids(pid)
+                except OSError:
+                    pass   # an ssh that failed and exited already
+            messages = tk.consume(topic, BOOTSTRAP)
+            if len(messages) >= len(domains) + 1 and ssh_uids is not None:
+                break
+            time.sleep(0.5)
+        after = pulse_check.snapshot(virsh_uri)
+        rc = sensor.stop()
+        self.assertGreaterEqual(len(messages), len(domains) + 1,
+                                f"no poll of the lab reached Kafka; stderr:\n{sensor.err}")
+        # libvirt's ssh, with the keys the entrypoint copied for pulse, is pulse's too.
+        self.assertEqual(ssh_uids, [PULSE_UID] * 4, "libvirt's ssh process")
+        self.assertEqual(rc, 0, sensor.err)
+        tk.assert_no_crash(self, sensor.proc.returncode, sensor.err)
+        self.assertNotIn("PRIVATE KEY", sensor.out + sensor.err)
+        self.assertNotIn("is mounted but", sensor.err)
+        first = self.check_polls(messages, uri, domains)[0]
+        first_poll = [m for m in messages if json.loads(m[3])[0]["time"] == first]
+        problems = pulse_check.check_poll(
+            [json.loads(m[3]) for m in first_poll], virsh_uri, uri,
+            lab_json=self.lab.get("LAB_JSON"), keys=[m[0] for m in first_poll],
+            before=before, after=after, host_stats=True)
+        self.assertEqual(problems, [], "\n".join(problems))
 
     def test_keyfile_parameter_pointing_into_the_mount_with_a_too_open_key(self):
         # ssh ignores a root-owned key readable by others; the entrypoint's copy is 0600.
@@ -329,16 +498,27 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         os.chown(keys / "lab-key", PULSE_UID, PULSE_UID)
         (keys / "lab-key").chmod(0o400)
         self.poll_lab(f"{self.base_uri}?no_verify=1", volumes=[f"{keys}:/keys:ro"],
-                      extra_env={"SSH_KEY_FILE": "/keys/lab-key"})
+                      extra_env={"SSH_KEY_FILE": "/keys/lab-key"}, user=PULSE_UID)
 
-    def test_a_root_ssh_mount_without_user_0_is_explained(self):
+    def test_a_root_ssh_mount_under_user_pulse_is_explained(self):
         d = self.user_dot_ssh()
         res = run_image({"KVM_HOST": f"{self.base_uri}?no_verify=1"},
-                        volumes=[f"{d}:/root/.ssh:ro"])
+                        volumes=[f"{d}:/root/.ssh:ro"], user="pulse")
         self.assertEqual(res.returncode, 1, "the hypervisor cannot be reached without a key")
-        hints = [line for line in res.stderr.splitlines() if "run with --user 0" in line]
+        hints = [line for line in res.stderr.splitlines() if "/root/.ssh is mounted" in line]
         self.assertEqual(len(hints), 1, res.stderr)
-        self.assertIn("/root/.ssh is mounted", hints[0])
+        self.assertIn("start it as root (without --user)", hints[0])
+
+    def test_an_unreadable_key_in_a_mounted_dot_ssh_stops_the_container_with_status_2(self):
+        # The directory can be listed, the key (0600, another uid's) not read.
+        d = self.user_dot_ssh(owner=USER_UID)
+        d.chmod(0o755)
+        res = run_image({"KVM_HOST": self.base_uri}, volumes=[f"{d}:/home/pulse/.ssh:ro"],
+                        user=PULSE_UID)
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn(f"/home/pulse/.ssh/id_ed25519 is not readable by uid {PULSE_UID}",
+                      res.stderr)
+        self.assertNotIn("PRIVATE KEY", res.stdout + res.stderr)
 
     def test_an_unreadable_ssh_key_file_stops_the_container_with_a_hint(self):
         keys = self.tmp / "keys"
@@ -347,7 +527,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         os.chown(keys / "lab-key", USER_UID, USER_UID)
         (keys / "lab-key").chmod(0o600)
         res = run_image({"KVM_HOST": self.base_uri, "SSH_KEY_FILE": "/keys/lab-key"},
-                        volumes=[f"{keys}:/keys:ro"])
+                        volumes=[f"{keys}:/keys:ro"], user=PULSE_UID)
         self.assertEqual(res.returncode, 2, res.stderr)
         self.assertIn(f"not readable by uid {PULSE_UID}", res.stderr)
         self.assertNotIn("PRIVATE KEY", res.stdout + res.stderr)
