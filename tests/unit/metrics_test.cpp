@@ -151,6 +151,7 @@ SinkCounters kafka(std::uint64_t produced, std::uint64_t delivered, std::uint64_
     c.delivered = delivered;
     c.pending = pending;
     c.spooled = true;
+    c.spool_records = pending;
     c.spool_bytes = pending * 100;
     c.queued = pending;
     return c;
