@@ -506,6 +506,7 @@ SinkCounters KafkaSink::counters() const {
         c.spooled = true;
         c.spool_records = spool_->pending();
         c.spool_bytes = spool_->disk_bytes();
+        c.spool_failed_rolls = spool_->counters().failed_rolls;
     } else {
         c.pending = static_cast<std::uint64_t>(producer_->outq_len());
     }

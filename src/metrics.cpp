@@ -307,6 +307,10 @@ std::string Metrics::render() const {
     sink_family(w, sinks, "pulse_spool_bytes", "gauge",
                 "Size of the spool's segment files on disk.", spooled,
                 [](const SinkCounters& c) { return c.spool_bytes; });
+    sink_family(w, sinks, "pulse_spool_failed_rolls_total", "counter",
+                "New spool segments that could not be started (a full disk, no descriptor); "
+                "records go on into the current one and the next append tries again.",
+                spooled, [](const SinkCounters& c) { return c.spool_failed_rolls; });
     if (volume_ids.enabled) {
         render_volume_ids(w, volume_ids);
     }

@@ -39,10 +39,11 @@ struct SinkCounters {
     // Gauges for the sensor's own metrics.
     std::uint64_t queued = 0;  // in the sink's memory awaiting delivery (librdkafka's out queue)
     bool spooled = false;      // the spool_ fields below are meaningful
-    std::uint64_t spool_records = 0;  // in the spool, not yet acknowledged
-    std::uint64_t spool_bytes = 0;    // the spool's size on disk
-    std::string last_error;           // the last refusal's reason, for /healthz
-    std::string fatal_error;          // set once the sink can deliver nothing more in this process
+    std::uint64_t spool_records = 0;       // in the spool, not yet acknowledged
+    std::uint64_t spool_bytes = 0;         // the spool's size on disk
+    std::uint64_t spool_failed_rolls = 0;  // new segments the spool could not start
+    std::string last_error;                // the last refusal's reason, for /healthz
+    std::string fatal_error;  // set once the sink can deliver nothing more in this process
 };
 
 class Sink {
