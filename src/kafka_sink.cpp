@@ -134,10 +134,17 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
         in_flight_bytes -= std::min(in_flight_bytes, message.len() + message.key_len());
         auto tag = reinterpret_cast<std::uintptr_t>(message.msg_opaque());
         const RdKafka::ErrorCode err = message.err();
+        const bool unspooled_report = tag == 0 && !closed;
+        if (unspooled_report) {
+            unspooled.fetch_sub(1);
+        }
         if (err == RdKafka::ERR__PURGE_QUEUE || err == RdKafka::ERR__PURGE_INFLIGHT ||
             err == RdKafka::ERR__FATAL) {
-            // Purged at exit, or the producer failed for good: undelivered, it stays in the
-            // spool for the next start.
+            // Purged at exit, or the producer failed for good: undelivered, a spooled record
+            // stays in the spool for the next start; any other message is lost.
+            if (unspooled_report) {
+                unspooled_dropped.fetch_add(1);
+            }
             return;
         }
         const std::string topic = message.topic_name();
@@ -217,6 +224,18 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
         return fatal;
     }
 
+    // At close, once the purge's reports are served: the messages outside the spool whose
+    // report never came are lost with librdkafka's memory too. Logs them all once.
+    void give_up_unspooled(bool spooled) {
+        closed = true;
+        unspooled_dropped.fetch_add(unspooled.exchange(0));
+        if (const std::uint64_t lost = unspooled_dropped.load(); lost > 0) {
+            spdlog::error(
+                "kafka: {} message(s) {} were not delivered before exit and are dropped", lost,
+                spooled ? "outside the spool (it could not take them)" : "in memory (no spool)");
+        }
+    }
+
     Spool* spool_;
     std::map<std::string, std::string> properties_;  // to mask secrets in librdkafka's text
     std::size_t in_flight_bytes = 0;
@@ -224,6 +243,11 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> failed{0};
     std::atomic<std::uint64_t> refused{0};
+    // Messages without a spool record (none is kept, or the spool refused them): those in
+    // librdkafka's queue awaiting their report, and those lost undelivered.
+    std::atomic<std::uint64_t> unspooled{0};
+    std::atomic<std::uint64_t> unspooled_dropped{0};
+    bool closed = false;  // their count is final: a later report changes nothing
     std::string last_error;
     // Refused records waiting for their next attempt; refusing from a refusal that may be
     // kept until the next delivery.
@@ -266,13 +290,22 @@ KafkaSink::KafkaSink(const KafkaSettings& settings, std::unique_ptr<Spool> spool
 }
 
 KafkaSink::~KafkaSink() {
-    // Whatever is still queued is in the spool: drop librdkafka's copies instead of letting it
-    // wait for a broker that may not come back before we must exit.
-    if (spool_) {
-        producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
-                         RdKafka::Producer::PURGE_NON_BLOCKING);
-        producer_->poll(0);
+    close();
+}
+
+void KafkaSink::close() {
+    if (closed_) {
+        return;
     }
+    closed_ = true;
+    // Drop librdkafka's copies instead of letting it wait for a broker that may not come back
+    // before we must exit: a spooled record stays in the spool for the next start, any other
+    // message is lost and counted. Non-blocking, so that a broker thread busy connecting does
+    // not hold up the exit; a message whose report this misses is counted all the same.
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT |
+                     RdKafka::Producer::PURGE_NON_BLOCKING);
+    producer_->poll(0);
+    callbacks_->give_up_unspooled(spool_ != nullptr);
 }
 
 RdKafka::ErrorCode KafkaSink::produce(const std::string& topic, std::string_view key,
@@ -282,6 +315,9 @@ RdKafka::ErrorCode KafkaSink::produce(const std::string& topic, std::string_view
         const_cast<char*>(payload.data()), payload.size(), key.data(), key.size(), 0, opaque);
     if (err == RdKafka::ERR_NO_ERROR) {
         callbacks_->in_flight_bytes += payload.size() + key.size();
+        if (opaque == nullptr) {
+            callbacks_->unspooled.fetch_add(1);  // until its delivery report
+        }
     }
     return err;
 }
@@ -380,7 +416,8 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
             feed_from_spool();
             return;
         } catch (const SpoolError& e) {
-            // A full or failing disk must not cost the message: hand it to librdkafka directly.
+            // A full or failing disk must not cost the message: hand it to librdkafka directly,
+            // which keeps it (and flush() waits for it) until delivered or given up at close().
             callbacks_->log.log(
                 spdlog::level::err, -1,
                 fmt::format("spool {}: {}; sending without it", spool_->dir().string(), e.what()));
@@ -429,24 +466,28 @@ void KafkaSink::poll() {
     }
 }
 
+bool KafkaSink::drained() {
+    // The out queue also holds the messages the spool could not take, and a full spool's
+    // dropped records that librdkafka still has.
+    return (!spool_ || spool_->pending() == 0) && producer_->outq_len() == 0;
+}
+
 bool KafkaSink::flush(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    if (!spool_) {
-        producer_->flush(static_cast<int>(timeout.count()));
-        return producer_->outq_len() == 0;
-    }
-    // Keep feeding the window until the spool is empty or time is up.
+    // Keep feeding the window until everything is delivered or time is up.
     while (true) {
-        feed_from_spool();
+        if (spool_) {
+            feed_from_spool();
+        }
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (spool_->pending() == 0 || left <= std::chrono::milliseconds::zero() ||
+        if (drained() || left <= std::chrono::milliseconds::zero() ||
             !callbacks_->fatal_error().empty()) {
             break;
         }
         producer_->flush(static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
     }
-    poll();  // persist what was acknowledged
-    return spool_->pending() == 0;
+    poll();  // serve the last reports, and persist what was acknowledged
+    return drained();
 }
 
 SinkCounters KafkaSink::counters() const {
@@ -458,11 +499,14 @@ SinkCounters KafkaSink::counters() const {
     c.last_error = callbacks_->last_error;
     c.fatal_error = callbacks_->fatal_error();
     c.queued = static_cast<std::uint64_t>(producer_->outq_len());
+    c.dropped = callbacks_->unspooled_dropped.load();
     if (spool_) {
-        c.dropped = spool_->counters().dropped;
-        c.pending = spool_->pending();
+        c.dropped += spool_->counters().dropped;
+        c.pending = spool_->pending() + callbacks_->unspooled.load();
         c.spooled = true;
+        c.spool_records = spool_->pending();
         c.spool_bytes = spool_->disk_bytes();
+        c.spool_failed_rolls = spool_->counters().failed_rolls;
     } else {
         c.pending = static_cast<std::uint64_t>(producer_->outq_len());
     }

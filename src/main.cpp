@@ -137,13 +137,16 @@ std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metric
 }
 
 // Under the outputs' lock: a host thread that a stop gave up on may still be delivering.
+// Closes them, so that the counts include what is given up.
 bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
+    out.close();
     for (const auto& [name, c] : out.counters()) {
         spdlog::info(
             "{}: {} messages produced, {} delivered, {} failed, {} dropped (spool full), "
             "{} left in the spool",
-            name, c.produced, c.delivered, c.failed, c.dropped, c.pending);
+            name, c.produced, c.delivered, c.failed, c.dropped,
+            c.spooled ? c.spool_records : c.pending);
     }
     if (!delivered) {
         spdlog::warn("not everything was delivered within SHUTDOWN_TIMEOUT ({} s)",

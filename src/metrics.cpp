@@ -290,8 +290,10 @@ std::string Metrics::render() const {
                 "again.",
                 always, [](const SinkCounters& c) { return c.refused; });
     sink_family(w, sinks, "pulse_sink_messages_dropped_total", "counter",
-                "Messages discarded unsent because the spool was full.", always,
-                [](const SinkCounters& c) { return c.dropped; });
+                "Messages discarded unsent: the spool was full, or a message kept only in "
+                "memory (the spool could not take it, or there is none) was still undelivered "
+                "at exit.",
+                always, [](const SinkCounters& c) { return c.dropped; });
     sink_family(w, sinks, "pulse_sink_messages_pending", "gauge",
                 "Messages produced and not yet delivered (in the spool, or in memory without "
                 "one), earlier runs' included.",
@@ -301,10 +303,14 @@ std::string Metrics::render() const {
                 [](const SinkCounters& c) { return c.queued; });
     sink_family(w, sinks, "pulse_spool_records", "gauge",
                 "Records in the spool not yet acknowledged: what a restart would replay.", spooled,
-                [](const SinkCounters& c) { return c.pending; });
+                [](const SinkCounters& c) { return c.spool_records; });
     sink_family(w, sinks, "pulse_spool_bytes", "gauge",
                 "Size of the spool's segment files on disk.", spooled,
                 [](const SinkCounters& c) { return c.spool_bytes; });
+    sink_family(w, sinks, "pulse_spool_failed_rolls_total", "counter",
+                "New spool segments that could not be started (a full disk, no descriptor); "
+                "records go on into the current one and the next append tries again.",
+                spooled, [](const SinkCounters& c) { return c.spool_failed_rolls; });
     if (volume_ids.enabled) {
         render_volume_ids(w, volume_ids);
     }

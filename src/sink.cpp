@@ -101,4 +101,11 @@ bool Fanout::flush(std::chrono::milliseconds timeout) {
     return all;
 }
 
+void Fanout::close() {
+    std::lock_guard lock(mutex_);
+    for (auto& sink : sinks_) {
+        sink->close();
+    }
+}
+
 }  // namespace pulse

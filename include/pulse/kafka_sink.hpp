@@ -13,6 +13,9 @@
 // invalid) leaves it unsent. A fatal producer error stops the sink: fatal_error() says so and
 // the sensor exits for its supervisor to restart it, and the restart replays the spool.
 // Without a spool, messages live only in librdkafka's queue until its message timeout.
+// A message the spool cannot take (a full disk, no descriptor, the spool at its bound) goes
+// to librdkafka alone: it is counted outstanding until its delivery report, flush() waits for
+// it too, and one still undelivered at close() is counted dropped and logged.
 #pragma once
 
 #include <librdkafka/rdkafkacpp.h>
@@ -73,6 +76,7 @@ class KafkaSink : public Sink {
     void publish(std::string_view key, std::string_view payload) override;
     void poll() override;
     bool flush(std::chrono::milliseconds timeout) override;
+    void close() override;
     SinkCounters counters() const override;
     std::string name() const override { return "kafka"; }
 
@@ -100,6 +104,8 @@ class KafkaSink : public Sink {
     void resend_refused();
     // Logs what a full spool dropped: at the first drop, then at most once a minute.
     void report_drops();
+    // Nothing left in the spool or in librdkafka's queue.
+    bool drained();
 
     std::string topic_;
     std::size_t window_bytes_;
@@ -108,6 +114,7 @@ class KafkaSink : public Sink {
     std::chrono::steady_clock::time_point retry_at_{};  // zero: no refused record waits
     std::uint64_t dropped_reported_ = 0;
     std::chrono::steady_clock::time_point drops_reported_at_{};
+    bool closed_ = false;
     std::unique_ptr<Callbacks> callbacks_;  // must outlive the producer, hence declared first
     std::unique_ptr<RdKafka::Producer> producer_;
 };

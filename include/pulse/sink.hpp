@@ -31,14 +31,19 @@ struct SinkCounters {
     std::uint64_t delivered = 0;  // confirmed written or acknowledged
     std::uint64_t failed = 0;     // refused for good (e.g. by the broker)
     std::uint64_t refused = 0;    // refused for a fixable reason and kept to be sent again
-    std::uint64_t dropped = 0;    // discarded unsent because the spool was full
-    std::uint64_t pending = 0;    // kept for later delivery (spool), this run's and earlier ones
+    // Discarded unsent: the spool was full, or a message the spool could not take was still
+    // in memory at exit.
+    std::uint64_t dropped = 0;
+    // Not yet delivered: in the spool (this run's and earlier ones) or only in memory.
+    std::uint64_t pending = 0;
     // Gauges for the sensor's own metrics.
     std::uint64_t queued = 0;  // in the sink's memory awaiting delivery (librdkafka's out queue)
-    bool spooled = false;      // pending counts spool records
-    std::uint64_t spool_bytes = 0;  // the spool's size on disk
-    std::string last_error;         // the last refusal's reason, for /healthz
-    std::string fatal_error;        // set once the sink can deliver nothing more in this process
+    bool spooled = false;      // the spool_ fields below are meaningful
+    std::uint64_t spool_records = 0;       // in the spool, not yet acknowledged
+    std::uint64_t spool_bytes = 0;         // the spool's size on disk
+    std::uint64_t spool_failed_rolls = 0;  // new segments the spool could not start
+    std::string last_error;                // the last refusal's reason, for /healthz
+    std::string fatal_error;  // set once the sink can deliver nothing more in this process
 };
 
 class Sink {
@@ -51,6 +56,9 @@ class Sink {
     // Waits up to `timeout` for everything published to be delivered. True when nothing is
     // left outstanding.
     virtual bool flush(std::chrono::milliseconds timeout) = 0;
+    // At exit, after the last flush: gives up what is still undelivered, counting and logging
+    // what that loses. Publishing afterwards is allowed but may not be delivered.
+    virtual void close() {}
     virtual SinkCounters counters() const = 0;
     virtual std::string name() const = 0;
 };
@@ -84,6 +92,7 @@ class Fanout {
     void deliver(std::string_view key, std::span<const Point> points);
     void poll();
     bool flush(std::chrono::milliseconds timeout);
+    void close();
     // Every sink's name and counters, taken under the lock: safe while host threads deliver,
     // the only way to them, since a thread a stop gave up on may still deliver at exit.
     std::vector<std::pair<std::string, SinkCounters>> counters();

@@ -151,6 +151,7 @@ SinkCounters kafka(std::uint64_t produced, std::uint64_t delivered, std::uint64_
     c.delivered = delivered;
     c.pending = pending;
     c.spooled = true;
+    c.spool_records = pending;
     c.spool_bytes = pending * 100;
     c.queued = pending;
     return c;
@@ -270,6 +271,20 @@ TEST(Metrics, SinkCountersAreRenderedPerSinkAndTheSpoolOnlyWhereThereIsOne) {
             EXPECT_EQ(s.labels.at("sink"), "kafka");
         }
     }
+}
+
+TEST(Metrics, TheSpoolsFailedSegmentRollsAreACounterBesideItsRecordsAndBytes) {
+    Metrics metrics;
+    SinkCounters c = kafka(10, 7, 3);
+    c.spool_failed_rolls = 5;
+    metrics.update_sink("kafka", c, kStart);
+    SinkCounters out;
+    metrics.update_sink("stdout", out, kStart);
+    const std::string text = metrics.render();
+    auto samples = parse_exposition(text);
+    EXPECT_EQ(value_of(samples, "pulse_spool_failed_rolls_total", {{"sink", "kafka"}}), "5");
+    EXPECT_THAT(text, HasSubstr("# TYPE pulse_spool_failed_rolls_total counter\n"));
+    EXPECT_THAT(text, Not(HasSubstr("pulse_spool_failed_rolls_total{sink=\"stdout\"}")));
 }
 
 TEST(MetricsHealth, HealthyWhileStartingAndWhileAHostAnswers) {

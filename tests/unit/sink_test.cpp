@@ -264,5 +264,19 @@ TEST(KafkaSink, PublishingToAnUnreachableBrokerNeitherBlocksNorThrows) {
     EXPECT_EQ(sink.counters().delivered, 0u);
 }
 
+TEST(KafkaSink, WithoutASpoolWhatIsStillQueuedAtCloseIsCountedDropped) {
+    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {}}, nullptr);
+    for (int i = 0; i < 4; ++i) {
+        sink.publish("uuid", "[]");
+    }
+    EXPECT_FALSE(sink.flush(std::chrono::milliseconds(100)));
+    EXPECT_EQ(sink.counters().pending, 4u);
+    sink.close();
+    EXPECT_EQ(sink.counters().dropped, 4u);
+    EXPECT_EQ(sink.counters().failed, 0u);
+    sink.close();  // once only: nothing counted twice
+    EXPECT_EQ(sink.counters().dropped, 4u);
+}
+
 }  // namespace
 }  // namespace pulse

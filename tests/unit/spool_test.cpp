@@ -681,5 +681,64 @@ TEST(KafkaSinkWithSpool, MessagesTheBrokerNeverAcknowledgedStayForTheNextStart) 
     EXPECT_EQ(drain(again, true).front(), "[0]");
 }
 
+// Every append fails as on a full disk, so every message goes to librdkafka without a spool
+// record; the broker (port 9 on loopback) never answers.
+TEST(KafkaSinkWithSpool, FlushIsNotDoneWhileMessagesTheSpoolRefusedAreUndelivered) {
+    TempDir dir;
+    auto sys = std::make_shared<FaultySyscalls>();
+    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {}},
+                   std::make_unique<Spool>(SpoolOptions{dir.path, 64 * 1024, 0, sys}));
+    sys->fail(FaultySyscalls::Call::write, ".seg", ENOSPC, 1000);
+    for (int i = 0; i < 3; ++i) {
+        sink.publish("uuid", "[" + std::to_string(i) + "]");
+    }
+    EXPECT_FALSE(sink.flush(std::chrono::milliseconds(300)));
+    EXPECT_EQ(sink.counters().pending, 3u);
+}
+
+TEST(KafkaSinkWithSpool, MessagesTheSpoolRefusedThatNoBrokerTookAreDroppedLoudlyAtExit) {
+    TempDir dir;
+    auto sys = std::make_shared<FaultySyscalls>();
+    {
+        CapturedLog log;
+        {
+            KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {}},
+                           std::make_unique<Spool>(SpoolOptions{dir.path, 64 * 1024, 0, sys}));
+            sink.publish("uuid", "[0]");
+            sys->fail(FaultySyscalls::Call::write, ".seg", ENOSPC, 3);
+            for (int i = 1; i < 5; ++i) {
+                sink.publish("uuid", "[" + std::to_string(i) + "]");
+            }
+            EXPECT_FALSE(sink.flush(std::chrono::milliseconds(300)));
+            EXPECT_EQ(sink.counters().pending, 5u);
+            sink.close();
+            EXPECT_EQ(sink.counters().dropped, 3u);
+            EXPECT_EQ(sink.counters().spool_records, 2u);
+            EXPECT_EQ(sink.counters().pending, 2u);
+        }
+        EXPECT_EQ(log.count("3 message(s) outside the spool"), 1u) << log.text.str();
+    }
+    Spool again({dir.path});
+    EXPECT_EQ(drain(again, true), (std::vector<std::string>{"[0]", "[4]"}));
+}
+
+// librdkafka's in-process mock cluster stands in for a broker that accepts everything.
+TEST(KafkaSinkWithSpool, FlushWaitsForAMessageTheSpoolRefusedUntilTheBrokerHasIt) {
+    TempDir dir;
+    auto sys = std::make_shared<FaultySyscalls>();
+    CapturedLog log;
+    KafkaSink sink({"127.0.0.1:9", "kvm-metrics", {{"test.mock.num.brokers", "1"}}},
+                   std::make_unique<Spool>(SpoolOptions{dir.path, 64 * 1024, 0, sys}));
+    sys->fail(FaultySyscalls::Call::write, ".seg", ENOSPC);
+    sink.publish("uuid", "[0]");
+    sink.publish("uuid", "[1]");
+    EXPECT_TRUE(sink.flush(std::chrono::seconds(20)));
+    EXPECT_EQ(sink.counters().delivered, 2u);
+    EXPECT_EQ(sink.counters().pending, 0u);
+    sink.close();
+    EXPECT_EQ(sink.counters().dropped, 0u);
+    EXPECT_EQ(log.count("were not delivered"), 0u) << log.text.str();
+}
+
 }  // namespace
 }  // namespace pulse
