@@ -2,8 +2,9 @@
 //
 // Input: one token per line. A line NAME=value whose NAME is upper case, digits and '_' (and not
 // a flag) is an environment variable, the last one of a name winning; every other line is an
-// argument, in order. parse_config must return a valid Config or throw ConfigError; any other
-// exception, a crash or a sanitizer report is a finding.
+// argument, in order. parse_config must return a valid Config or throw ConfigError (and after
+// `import`, parse_import_config likewise); any other exception, a crash or a sanitizer report is
+// a finding.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -13,6 +14,7 @@
 
 #include "fuzz_check.hpp"
 #include "pulse/config.hpp"
+#include "pulse/import_config.hpp"
 
 namespace {
 
@@ -42,6 +44,15 @@ void check_config(const pulse::Config& c) {
     for (const std::string& broker : c.kafka_bootstrap) {
         check(!broker.empty() && broker.find(',') == std::string::npos, "broker invalid", broker);
     }
+}
+
+// What parse_import_config promises about an ImportConfig it returns.
+void check_import_config(const pulse::ImportConfig& c) {
+    using pulse::fuzz::check;
+    check(!c.kafka_bootstrap.empty(), "importer without a broker");
+    check(!c.influxdb_db.empty(), "importer without a database");
+    check(!c.kafka_topic.empty(), "importer topic empty");
+    check(c.batch_lines > 0, "importer batch of no lines");
 }
 
 }  // namespace
@@ -74,6 +85,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         pulse::ParseResult result = pulse::parse_config(args, lookup);
         if (result.outcome == pulse::ParseOutcome::run) {
             check_config(result.config);
+        } else if (result.outcome == pulse::ParseOutcome::import) {
+            // `import` hands the rest to the importer's parser, which has the same contract.
+            pulse::ImportParseResult imported = pulse::parse_import_config(result.rest, lookup);
+            if (imported.outcome == pulse::ParseOutcome::run) {
+                check_import_config(imported.config);
+            } else {
+                pulse::fuzz::check(!imported.message.empty(), "import exit_ok without a message");
+            }
         } else {
             pulse::fuzz::check(!result.message.empty(), "exit_ok without a message");
         }
