@@ -42,8 +42,27 @@ Counter counter(long long value) {
 
 }  // namespace
 
+Collector::Collector(virConnectPtr conn) : conn_(conn), events_(conn) {
+    if (!events_.subscribed()) {
+        spdlog::debug(
+            "no domain events ({}): domain XML is read again only on restarts and "
+            "unknown devices, and the vCPU count comes from the vcpu group",
+            events_.why_not());
+    }
+}
+
+void Collector::take_events() {
+    for (const std::string& uuid : events_.take_stale()) {
+        if (auto it = device_cache_.find(uuid); it != device_cache_.end()) {
+            it->second.refetch = true;
+            it->second.unknown_after_refetch.clear();
+        }
+    }
+}
+
 DomainCollection Collector::collect_domains() {
     ++poll_number_;
+    take_events();
     DomainCollection out;
     if (!bulk_supported_ || !collect_bulk(out)) {
         collect_per_domain(out);
@@ -55,7 +74,7 @@ DomainCollection Collector::collect_domains() {
 bool Collector::collect_bulk(DomainCollection& out) {
     virDomainStatsRecordPtr* raw = nullptr;
     ++calls_;
-    int n = virConnectGetAllDomainStats(conn_, kBulkStatsGroups, &raw, kBulkStatsFlags);
+    int n = virConnectGetAllDomainStats(conn_, bulk_stats_groups(), &raw, kBulkStatsFlags);
     if (n < 0) {
         LibvirtError error = libvirt::last_error("reading domain statistics");
         if (error.unsupported()) {
@@ -79,6 +98,9 @@ bool Collector::collect_bulk(DomainCollection& out) {
             parse_stats_params(std::move(name), std::move(uuid),
                                {record->params, static_cast<std::size_t>(record->nparams)});
         stats.id = virDomainGetID(record->dom);
+        if (!stats.vcpus) {
+            stats.vcpus = devices->vcpus;
+        }
         fill_block_info_allocation(record->dom, stats, *devices, out);
         out.domains.push_back({std::move(stats), std::move(devices)});
     }
