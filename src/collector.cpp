@@ -42,11 +42,12 @@ Counter counter(long long value) {
 
 }  // namespace
 
-Collector::Collector(virConnectPtr conn) : conn_(conn), events_(conn) {
+Collector::Collector(virConnectPtr conn, CollectorOptions options)
+    : conn_(conn), options_(std::move(options)), events_(conn) {
     if (!events_.subscribed()) {
         spdlog::debug(
-            "no domain events ({}): domain XML is read again only on restarts and "
-            "unknown devices, and the vCPU count comes from the vcpu group",
+            "no domain events ({}): domain XML is read again on restarts, unknown "
+            "devices and once a minute",
             events_.why_not());
     }
 }
@@ -74,7 +75,7 @@ DomainCollection Collector::collect_domains() {
 bool Collector::collect_bulk(DomainCollection& out) {
     virDomainStatsRecordPtr* raw = nullptr;
     ++calls_;
-    int n = virConnectGetAllDomainStats(conn_, bulk_stats_groups(), &raw, kBulkStatsFlags);
+    int n = virConnectGetAllDomainStats(conn_, kBulkStatsGroups, &raw, kBulkStatsFlags);
     if (n < 0) {
         LibvirtError error = libvirt::last_error("reading domain statistics");
         if (error.unsupported()) {
@@ -253,10 +254,12 @@ std::shared_ptr<const DomainDevices> Collector::devices_for(virDomainPtr domain,
                                                             const std::string& uuid,
                                                             DomainCollection& out) {
     const unsigned int id = virDomainGetID(domain);
+    const auto now = options_.now();
     auto [it, inserted] = device_cache_.try_emplace(uuid);
     CachedDevices& cached = it->second;
     cached.seen_in_poll = poll_number_;
-    if (!inserted && cached.domain_id == id && !cached.refetch && cached.devices) {
+    if (!inserted && cached.domain_id == id && !cached.refetch && cached.devices &&
+        now < cached.refresh_at) {
         return cached.devices;
     }
     if (cached.domain_id != id) {
@@ -287,6 +290,9 @@ std::shared_ptr<const DomainDevices> Collector::devices_for(virDomainPtr domain,
     }
     cached.domain_id = id;
     cached.refetch = false;
+    std::uniform_int_distribution<std::chrono::steady_clock::rep> spread(
+        options_.xml_max_age.count() / 2, options_.xml_max_age.count());
+    cached.refresh_at = now + std::chrono::steady_clock::duration(spread(jitter_));
     return cached.devices;
 }
 

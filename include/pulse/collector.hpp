@@ -2,23 +2,28 @@
 //
 // Steady state is one round trip for all domains: virConnectGetAllDomainStats with the
 // cpu-total, balloon, interface and block groups, the cheapest set that fills the contract
-// (bench/README.md has each group's cost inside libvirtd). The vCPU count comes from the cached
-// domain XML instead of the vcpu group, which reads every vCPU thread's counters to report one
-// number; where the driver has no domain events to say when the XML changed, the vcpu group is
-// asked for again. Drivers without bulk stats (libvirt's test:/// driver) get per-domain calls
-// that fill the same structs.
+// (bench/README.md has each group's cost inside libvirtd and QEMU). The vCPU count comes from
+// the cached domain XML instead of the vcpu group, which reads every vCPU thread's counters
+// to report one number and costs libvirtd about a third more. Drivers without bulk stats
+// (libvirt's test:/// driver) get per-domain calls that fill the same structs.
 //
-// Domain XML, needed for MACs, disk sources and the vCPU count, is fetched when a domain is
-// first seen, and again when libvirt's domain events say it changed (DomainEvents), when the
-// domain restarted (its ID changed), or when its stats name a device the cached XML lacks.
+// Domain XML (MACs, disk sources, the vCPU count) is fetched when a domain is first seen, and
+// again when libvirt's domain events say it changed (DomainEvents), when the domain restarted
+// (its ID changed), when its stats name a device the cached XML lacks, and at least once a
+// minute: libvirt has no event for a vCPU brought online, and a driver may have no events at
+// all. The minute's deadline is drawn at random between half and all of it, so that domains
+// first seen together are not read again together.
 // allocatedSpace follows virDomainGetBlockInfo, which the bulk fields give too, except for a
 // disk nothing was written to since its domain started (a block device, a raw file whose
 // on-disk size equals its length): it costs one virDomainGetBlockInfo a poll until the guest
 // writes to it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,9 +39,6 @@ namespace pulse {
 // balloon.maximum and balloon.rss, net.*, block.*. Never 0, which would mean every group.
 constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |
                                       VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
-// Added when there are no domain events: vcpu.current, since the cached XML's count could
-// be stale.
-constexpr unsigned kBulkStatsGroupsWithoutEvents = kBulkStatsGroups | VIR_DOMAIN_STATS_VCPU;
 // Every active domain, whatever its state (running, paused, blocked, shutting down,
 // pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
@@ -65,11 +67,17 @@ struct HostCollection {
     std::vector<CollectIssue> issues;
 };
 
+struct CollectorOptions {
+    // A cached domain XML is read again after between half of this and all of it.
+    std::chrono::steady_clock::duration xml_max_age = std::chrono::seconds(60);
+    std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
+};
+
 class Collector {
   public:
     // `conn` must outlive the collector. Subscribes to its domain events when it can (that
     // needs libvirt::EventLoop running).
-    explicit Collector(virConnectPtr conn);
+    explicit Collector(virConnectPtr conn, CollectorOptions options = {});
 
     // Every active domain, in any state. Throws libvirt::LibvirtError when the connection fails;
     // a problem with one domain becomes an issue and the others are still returned.
@@ -85,12 +93,8 @@ class Collector {
     void invalidate(const std::string& uuid, const std::vector<std::string>& unknown_devices);
 
     bool using_bulk_stats() const { return bulk_supported_; }
-    // True when domain events keep the XML cache fresh; false when only polling does.
+    // True when domain events tell of changes to the XML; false when only polling does.
     bool using_domain_events() const { return events_.subscribed(); }
-    // The groups the bulk call asks for.
-    unsigned bulk_stats_groups() const {
-        return events_.subscribed() ? kBulkStatsGroups : kBulkStatsGroupsWithoutEvents;
-    }
     // libvirt API calls made so far that go to the driver (round trips on a remote URI).
     std::uint64_t libvirt_calls() const { return calls_; }
 
@@ -100,6 +104,7 @@ class Collector {
         std::shared_ptr<const DomainDevices> devices;
         std::uint64_t seen_in_poll = 0;
         bool refetch = false;
+        std::chrono::steady_clock::time_point refresh_at;
         std::vector<std::string> unknown_after_refetch;
     };
 
@@ -116,7 +121,9 @@ class Collector {
     void take_events();
 
     virConnectPtr conn_;
+    CollectorOptions options_;
     DomainEvents events_;
+    std::minstd_rand jitter_{std::random_device{}()};
     bool bulk_supported_ = true;
     int node_cpu_params_ = 0;
     std::uint64_t calls_ = 0;
