@@ -88,6 +88,25 @@ std::uint64_t process_cpu_ns(int pid) {
     return have_sched ? total : stat_ticks_ns(pid);
 }
 
+std::uint64_t processes_cpu_ns(const std::vector<int>& pids) {
+    std::uint64_t total = 0;
+    for (int pid : pids) {
+        total += process_cpu_ns(pid);
+    }
+    return total;
+}
+
+std::vector<int> parse_pids(const std::string& list) {
+    std::vector<int> pids;
+    std::istringstream in(list);
+    std::string pid;
+    while (std::getline(in, pid, ',')) {
+        if (!pid.empty())
+            pids.push_back(std::stoi(pid));
+    }
+    return pids;
+}
+
 long peak_rss_kib() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -111,8 +130,12 @@ double median(std::vector<double> values) {
 }
 
 int bulk_call(virConnectPtr conn) {
+    return bulk_call(conn, kBulkStatsGroups);
+}
+
+int bulk_call(virConnectPtr conn, unsigned groups) {
     virDomainStatsRecordPtr* records = nullptr;
-    const int n = virConnectGetAllDomainStats(conn, kBulkStatsGroups, &records, kBulkStatsFlags);
+    const int n = virConnectGetAllDomainStats(conn, groups, &records, kBulkStatsFlags);
     if (n >= 0) {
         virDomainStatsRecordListFree(records);
     }

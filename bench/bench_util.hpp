@@ -18,6 +18,10 @@ namespace pulse::bench {
 std::uint64_t self_cpu_ns();
 // The same for another process, summed over its threads; 0 when it is gone.
 std::uint64_t process_cpu_ns(int pid);
+// The same summed over several processes (the lab's QEMUs).
+std::uint64_t processes_cpu_ns(const std::vector<int>& pids);
+// "12,34" -> {12, 34}.
+std::vector<int> parse_pids(const std::string& list);
 // Peak resident set of this process, KiB (getrusage ru_maxrss).
 long peak_rss_kib();
 // Current resident set of this process, KiB (/proc/self/statm).
@@ -27,6 +31,8 @@ double median(std::vector<double> values);
 
 // One bulk call, its records freed unread: the floor. Returns the number of domains, -1 on error.
 int bulk_call(virConnectPtr conn);
+// The same with other statistics groups (VIR_DOMAIN_STATS_*), the sensor's flags.
+int bulk_call(virConnectPtr conn, unsigned groups);
 // The same, timed: wall milliseconds.
 double time_bulk_call_ms(virConnectPtr conn);
 
