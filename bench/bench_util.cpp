@@ -88,10 +88,35 @@ std::uint64_t process_cpu_ns(int pid) {
     return have_sched ? total : stat_ticks_ns(pid);
 }
 
-std::uint64_t processes_cpu_ns(const std::vector<int>& pids) {
-    std::uint64_t total = 0;
+ThreadTimes thread_times(const std::vector<int>& pids) {
+    ThreadTimes times;
     for (int pid : pids) {
-        total += process_cpu_ns(pid);
+        const std::string tasks = fmt::format("/proc/{}/task", pid);
+        DIR* dir = opendir(tasks.c_str());
+        if (dir == nullptr) {
+            continue;
+        }
+        while (dirent* entry = readdir(dir)) {
+            std::uint64_t ns = 0;
+            if (entry->d_name[0] != '.' &&
+                task_runtime_ns(fmt::format("{}/{}/sched", tasks, entry->d_name), ns)) {
+                times[std::atoi(entry->d_name)] = ns;
+            }
+        }
+        closedir(dir);
+    }
+    return times;
+}
+
+std::uint64_t cpu_between(const ThreadTimes& before, const ThreadTimes& after) {
+    std::uint64_t total = 0;
+    for (const auto& [tid, ns] : after) {
+        auto it = before.find(tid);
+        if (it == before.end()) {
+            total += ns;
+        } else if (ns > it->second) {
+            total += ns - it->second;
+        }
     }
     return total;
 }

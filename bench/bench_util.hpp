@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace pulse::bench {
@@ -18,8 +19,14 @@ namespace pulse::bench {
 std::uint64_t self_cpu_ns();
 // The same for another process, summed over its threads; 0 when it is gone.
 std::uint64_t process_cpu_ns(int pid);
-// The same summed over several processes (the lab's QEMUs).
-std::uint64_t processes_cpu_ns(const std::vector<int>& pids);
+// CPU time of every thread of some processes, ns, by thread id (se.sum_exec_runtime).
+using ThreadTimes = std::unordered_map<int, std::uint64_t>;
+ThreadTimes thread_times(const std::vector<int>& pids);
+// CPU used between two snapshots. A plain sum over a process's threads goes down when a thread
+// exits (QEMU's I/O workers leave after 10 s idle), so: a thread in both counts its increase,
+// one born since counts all it used, one gone since counts nothing (what it used after
+// `before` went with it; little, for a thread that was about to exit).
+std::uint64_t cpu_between(const ThreadTimes& before, const ThreadTimes& after);
 // "12,34" -> {12, 34}.
 std::vector<int> parse_pids(const std::string& list);
 // Peak resident set of this process, KiB (getrusage ru_maxrss).

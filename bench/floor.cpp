@@ -288,41 +288,57 @@ int main(int argc, char** argv) {
             return xml_poll(listed);
         return old_sensor_poll(uri);
     };
-    auto lv = [&] { return libvirtd_pid > 0 ? pulse::bench::process_cpu_ns(libvirtd_pid) : 0; };
+    std::vector<int> watched = qemu_pids;  // libvirtd's threads and the QEMUs', one snapshot
+    const std::vector<int> lv_pid =
+        libvirtd_pid > 0 ? std::vector<int>{libvirtd_pid} : std::vector<int>{};
+    // Reading hundreds of /proc files is not the poll's work: keep it out of this process's CPU.
+    std::uint64_t overhead_ns = 0;
+    auto snapshot = [&](const std::vector<int>& pids) {
+        const std::uint64_t c0 = pulse::bench::self_cpu_ns();
+        pulse::bench::ThreadTimes t = pulse::bench::thread_times(pids);
+        overhead_ns += pulse::bench::self_cpu_ns() - c0;
+        return t;
+    };
 
     std::vector<double> wall_ms, cpu_ms, libvirtd_ms, qemu_ms;
     int domains = 0;
     auto next = Clock::now();
-    std::uint64_t window_cpu0 = 0, window_lv0 = 0, window_qemu0 = 0;
+    pulse::bench::ThreadTimes window_lv0, window_qemu0;
+    std::uint64_t window_cpu0 = 0;
     for (int i = 0; i < polls; ++i) {
         std::this_thread::sleep_until(next);
         next += std::chrono::milliseconds(interval_ms);
+        const pulse::bench::ThreadTimes lv0 = snapshot(lv_pid);
+        const pulse::bench::ThreadTimes q0 = snapshot(watched);
         const std::uint64_t cpu0 = pulse::bench::self_cpu_ns();
-        const std::uint64_t lv0 = lv();
-        const std::uint64_t q0 = pulse::bench::processes_cpu_ns(qemu_pids);
         if (i == 0) {
-            window_cpu0 = cpu0;
             window_lv0 = lv0;
             window_qemu0 = q0;
+            window_cpu0 = cpu0;
+            overhead_ns = 0;
         }
         const auto t0 = Clock::now();
         domains = poll();
         const auto t1 = Clock::now();
-        const std::uint64_t q1 = pulse::bench::processes_cpu_ns(qemu_pids);
-        const std::uint64_t lv1 = lv();
         const std::uint64_t cpu1 = pulse::bench::self_cpu_ns();
+        const pulse::bench::ThreadTimes q1 = snapshot(watched);
+        const pulse::bench::ThreadTimes lv1 = snapshot(lv_pid);
         wall_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
         cpu_ms.push_back(static_cast<double>(cpu1 - cpu0) / 1e6);
-        libvirtd_ms.push_back(static_cast<double>(lv1 - lv0) / 1e6);
-        qemu_ms.push_back(static_cast<double>(q1 - q0) / 1e6);
+        libvirtd_ms.push_back(static_cast<double>(pulse::bench::cpu_between(lv0, lv1)) / 1e6);
+        qemu_ms.push_back(static_cast<double>(pulse::bench::cpu_between(q0, q1)) / 1e6);
     }
     // The window is polls × interval, like the idle baseline's that bench/run subtracts.
     std::this_thread::sleep_until(next);
-    const double window_cpu_ms =
-        static_cast<double>(pulse::bench::self_cpu_ns() - window_cpu0) / 1e6 / polls;
-    const double window_lv_ms = static_cast<double>(lv() - window_lv0) / 1e6 / polls;
+    const std::uint64_t window_cpu1 = pulse::bench::self_cpu_ns();
     const double window_qemu_ms =
-        static_cast<double>(pulse::bench::processes_cpu_ns(qemu_pids) - window_qemu0) / 1e6 / polls;
+        static_cast<double>(pulse::bench::cpu_between(window_qemu0, snapshot(watched))) / 1e6 /
+        polls;
+    const double window_lv_ms =
+        static_cast<double>(pulse::bench::cpu_between(window_lv0, snapshot(lv_pid))) / 1e6 / polls;
+    const double window_cpu_ms =
+        (static_cast<double>(window_cpu1 - window_cpu0) - static_cast<double>(overhead_ns)) / 1e6 /
+        polls;
     virConnectClose(conn);
     if (!node_file.empty()) {
         std::remove(node_file.c_str());

@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
 
     auto lv = [&] { return libvirtd_pid > 0 ? pulse::bench::process_cpu_ns(libvirtd_pid) : 0; };
     const std::vector<int> qemu_pids = pulse::bench::parse_pids(qemu_pids_list);
+    const std::vector<int> lv_pid =
+        libvirtd_pid > 0 ? std::vector<int>{libvirtd_pid} : std::vector<int>{};
     const auto first_t0 = Clock::now();
     const std::uint64_t first_cpu0 = pulse::bench::self_cpu_ns();
     const pulse::PollReport first = poller.poll(pulse::poll_timestamp());
@@ -133,9 +135,10 @@ int main(int argc, char** argv) {
     std::uint64_t calls = 0, points = 0, domains = 0;
     auto next = first_t0 + std::chrono::milliseconds(interval_ms);
     std::this_thread::sleep_until(next);
+    // Snapshots of other processes outside this process's window: reading /proc is not a poll.
+    const pulse::bench::ThreadTimes window_qemu0 = pulse::bench::thread_times(qemu_pids);
+    const pulse::bench::ThreadTimes window_lv0 = pulse::bench::thread_times(lv_pid);
     const std::uint64_t window_cpu0 = pulse::bench::self_cpu_ns();
-    const std::uint64_t window_lv0 = lv();
-    const std::uint64_t window_qemu0 = pulse::bench::processes_cpu_ns(qemu_pids);
     for (int i = 0; i < polls; ++i) {
         std::this_thread::sleep_until(next);
         next += std::chrono::milliseconds(interval_ms);
@@ -169,9 +172,12 @@ int main(int argc, char** argv) {
         std::chrono::duration<double, std::milli>(Clock::now() - flush_t0).count();
     const double window_cpu_ms =
         static_cast<double>(pulse::bench::self_cpu_ns() - window_cpu0) / 1e6 / polls;
-    const double window_lv_ms = static_cast<double>(lv() - window_lv0) / 1e6 / polls;
-    const double window_qemu_ms =
-        static_cast<double>(pulse::bench::processes_cpu_ns(qemu_pids) - window_qemu0) / 1e6 / polls;
+    const double window_lv_ms = static_cast<double>(pulse::bench::cpu_between(
+                                    window_lv0, pulse::bench::thread_times(lv_pid))) /
+                                1e6 / polls;
+    const double window_qemu_ms = static_cast<double>(pulse::bench::cpu_between(
+                                      window_qemu0, pulse::bench::thread_times(qemu_pids))) /
+                                  1e6 / polls;
     const auto [sink_name, c] = out.counters().front();
     if (!node_file.empty()) {
         std::remove(node_file.c_str());
