@@ -419,8 +419,9 @@ define_bench_domain() {
     local i=$1 vt=$2 kind=$3 name img balloon
     name=$(bench_name "$i")
     img="$BENCH_IMAGES/$name.qcow2"
-    if [[ -n "$(domain_state "$name")" &&
-          "$(virsh_ desc "$name" 2>/dev/null)" != "pulse-bench $kind" ]]; then
+    if [[ -z "$(domain_state "$name")" ]]; then
+        rm -f "$img"    # left by an interrupted run, maybe of the other kind
+    elif [[ "$(virsh_ desc "$name" 2>/dev/null)" != "pulse-bench $kind" ]]; then
         remove_bench_domain "$name"
     fi
     mkdir -p "$BENCH_IMAGES"
