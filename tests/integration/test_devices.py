@@ -3,8 +3,9 @@ reports what the domain has now, as `virsh` shows it.
 
 The sensor keeps each domain's XML (disk sources, MACs, vCPU count) and reads it again when
 libvirt's domain events say it changed. The test starts a transient domain of its own,
-pulse-it-devices (the lab's boot sector, 1 of 2 vCPUs online, a virtio-scsi controller: SCSI
-disks unplug without the guest's help, which a guest with no OS could not give), runs one sensor
+pulse-it-devices (the lab's boot sector, 1 of 2 vCPUs online, ACPI for PCI hot-plug, a
+virtio-scsi controller: SCSI disks unplug without the guest's help, which a guest with no OS
+could not give), runs one sensor
 at PAUSE=1 with its points on stdout, and changes the domain under it:
   - a SCSI disk hot-plugged: the first poll that starts a second after `virsh attach-disk`
     returns has its disk point, tagged with its image and pool;
@@ -64,6 +65,7 @@ def domain_xml(virt_type, boot_image):
   <memory unit='KiB'>32768</memory>
   <vcpu placement='static' current='1'>2</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
   <devices>
     <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
@@ -192,12 +194,6 @@ class DeviceChanges(unittest.TestCase):
         self.assertEqual(of(points, "cpuTime")[0]["fields"]["cpus"], 1)
         self.assertEqual([d["tags"]["image"] for d in of(points, "disk")], ["root.qcow2"])
 
-        # libvirt has no event for a vCPU brought online: the sensor reads the XML again within
-        # a minute. The device changes below run meanwhile.
-        virsh("setvcpus", NAME, "2", "--live")
-        vcpus_changed = time.time()
-        self.assertEqual(virsh("vcpucount", NAME, "--live", "--current").stdout.strip(), "2")
-
         virsh("attach-disk", NAME, str(IMAGES / "pool-a" / "image-a"), "sda",
               "--targetbus", "scsi", "--subdriver", "qcow2", "--live")
         points = sensor.poll_after(time.time())
@@ -218,12 +214,19 @@ class DeviceChanges(unittest.TestCase):
                              "another file plugged in at the same target")
             swapped += 1
 
-        virsh("attach-interface", NAME, "ethernet", "--mac", MAC, "--model", "virtio",
-              "--target", "pdtap001", "--live")
+        nic = IMAGES / "nic.xml"
+        nic.write_text(f"<interface type='ethernet'><mac address='{MAC}'/>"
+                       "<target dev='pdtap001'/><model type='virtio'/></interface>")
+        virsh("attach-device", NAME, str(nic), "--live")
         points = sensor.poll_after(time.time())
         self.assertEqual([n["tags"]["mac"] for n in of(points, "networkInterface")], [MAC],
                          "the hot-plugged NIC in the first poll after it")
 
+        # libvirt has no event for a vCPU brought online: the sensor reads the XML again within
+        # a minute. Last, so that no device event before it has the XML read anyway.
+        virsh("setvcpus", NAME, "2", "--live")
+        vcpus_changed = time.time()
+        self.assertEqual(virsh("vcpucount", NAME, "--live", "--current").stdout.strip(), "2")
         # A minute at most, plus a poll and a margin.
         deadline = vcpus_changed + 65
         while True:
