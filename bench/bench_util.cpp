@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -155,7 +156,22 @@ double median(std::vector<double> values) {
 }
 
 int bulk_call(virConnectPtr conn) {
-    return bulk_call(conn, kBulkStatsGroups);
+    // The collector's steady-state calls: the bulk call, then each domain's CPU time.
+    virDomainStatsRecordPtr* records = nullptr;
+    const int n = virConnectGetAllDomainStats(conn, kBulkStatsGroups, &records, kBulkStatsFlags);
+    if (n < 0) {
+        return n;
+    }
+    for (int i = 0; i < n; ++i) {
+        std::array<virTypedParameter, 3> params{};
+        const int got =
+            virDomainGetCPUStats(records[i]->dom, params.data(), params.size(), -1, 1, 0);
+        if (got > 0) {
+            virTypedParamsClear(params.data(), got);
+        }
+    }
+    virDomainStatsRecordListFree(records);
+    return n;
 }
 
 int bulk_call(virConnectPtr conn, unsigned groups) {

@@ -36,9 +36,11 @@ long current_rss_kib();
 
 double median(std::vector<double> values);
 
-// One bulk call, its records freed unread: the floor. Returns the number of domains, -1 on error.
+// The collector's steady-state calls with nothing done with their results: the floor. One bulk
+// call with its groups, then one virDomainGetCPUStats per domain. Returns the number of
+// domains, -1 on error.
 int bulk_call(virConnectPtr conn);
-// The same with other statistics groups (VIR_DOMAIN_STATS_*), the sensor's flags.
+// One bulk call with these statistics groups (VIR_DOMAIN_STATS_*) and the sensor's flags.
 int bulk_call(virConnectPtr conn, unsigned groups);
 // The same, timed: wall milliseconds.
 double time_bulk_call_ms(virConnectPtr conn);

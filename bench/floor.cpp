@@ -1,8 +1,9 @@
 // pulse_bench_floor: the least any sensor can do for one poll, to compare pulse-sensor with.
 //
-// bulk (default): only virConnectGetAllDomainStats with the flags src/collector.cpp uses and its
-// groups (kBulkStatsGroups) or those of --groups, repeated; the records are freed and nothing
-// else is done with them. With --groups, what one statistics group costs libvirtd and QEMU.
+// bulk (default): the collector's steady-state calls, repeated, with nothing done with their
+// results: virConnectGetAllDomainStats with the flags and groups of src/collector.cpp
+// (kBulkStatsGroups), then one virDomainGetCPUStats per domain. With --groups, only the bulk
+// call with those groups: what one statistics group costs libvirtd and QEMU.
 // per-domain: for drivers without bulk statistics (the test driver), the calls the collector's
 // fallback makes per poll (list, then per domain info, memory stats, one per NIC, two per
 // disk), with device names read from the XML once before the first poll, as the sensor's cache
@@ -31,6 +32,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -50,8 +52,8 @@ using Clock = std::chrono::steady_clock;
     std::exit(1);
 }
 
-int bulk_poll(virConnectPtr conn, unsigned groups) {
-    const int n = pulse::bench::bulk_call(conn, groups);
+int bulk_poll(virConnectPtr conn, std::optional<unsigned> groups) {
+    const int n = groups ? pulse::bench::bulk_call(conn, *groups) : pulse::bench::bulk_call(conn);
     if (n < 0) {
         fail("virConnectGetAllDomainStats");
     }
@@ -253,8 +255,8 @@ int main(int argc, char** argv) {
     app.add_option("--test-domains", test_domains,
                    "generate a test:/// host with this many domains (4 disks, 2 NICs each)");
     CLI11_PARSE(app, argc, argv);
-    const unsigned groups =
-        groups_list.empty() ? pulse::kBulkStatsGroups : parse_groups(groups_list);
+    const std::optional<unsigned> groups =
+        groups_list.empty() ? std::nullopt : std::optional<unsigned>(parse_groups(groups_list));
     const std::vector<int> qemu_pids = pulse::bench::parse_pids(qemu_pids_list);
 
     std::string node_file;
@@ -347,7 +349,8 @@ int main(int argc, char** argv) {
         "floor mode={} groups={:#x} domains={} polls={} wall_ms={:.3f} cpu_ms={:.3f} "
         "libvirtd_ms={:.3f} qemu_ms={:.3f} window_cpu_ms={:.3f} window_libvirtd_ms={:.3f} "
         "window_qemu_ms={:.3f} peak_rss_kib={}\n",
-        mode, groups, domains, polls, pulse::bench::median(wall_ms), pulse::bench::median(cpu_ms),
+        mode, groups.value_or(pulse::kBulkStatsGroups), domains, polls,
+        pulse::bench::median(wall_ms), pulse::bench::median(cpu_ms),
         pulse::bench::median(libvirtd_ms), pulse::bench::median(qemu_ms), window_cpu_ms,
         window_lv_ms, window_qemu_ms, pulse::bench::peak_rss_kib());
     return 0;

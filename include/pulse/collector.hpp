@@ -1,11 +1,15 @@
 // Reads one hypervisor's statistics through an open libvirt connection.
 //
-// Steady state is one round trip for all domains: virConnectGetAllDomainStats with the
-// cpu-total, balloon, interface and block groups, the cheapest set that fills the contract
-// (bench/README.md has each group's cost inside libvirtd and QEMU). The vCPU count comes from
-// the cached domain XML instead of the vcpu group, which reads every vCPU thread's counters
-// to report one number and costs libvirtd about a third more. Drivers without bulk stats
-// (libvirt's test:/// driver) get per-domain calls that fill the same structs.
+// Steady state is one virConnectGetAllDomainStats call for all domains with the balloon,
+// interface and block groups, plus one virDomainGetCPUStats per domain for its CPU time: the
+// cheapest way found to fill the contract (bench/README.md has each group's cost inside libvirtd
+// and QEMU). On QEMU with KVM the cpu-total group also asks QEMU's monitor for halt-polling
+// counters, a monitor round trip per domain that costs more than a whole extra call reading
+// the domain's cgroup; where that per-domain call fails (no cgroups), the cpu-total group is
+// asked for instead. The vCPU count comes from the cached domain XML rather than the vcpu
+// group, which reads every vCPU's counters (through the monitor, too) to report one number.
+// Drivers without bulk stats (libvirt's test:/// driver) get per-domain calls that fill the
+// same structs.
 //
 // Domain XML (MACs, disk sources, the vCPU count) is fetched when a domain is first seen, and
 // again when libvirt's domain events say it changed (DomainEvents), when the domain restarted
@@ -35,10 +39,12 @@
 
 namespace pulse {
 
-// What the bulk call asks for (virConnectGetAllDomainStats): cpu.time, balloon.current,
-// balloon.maximum and balloon.rss, net.*, block.*. Never 0, which would mean every group.
-constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |
-                                      VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// What the bulk call asks for (virConnectGetAllDomainStats): balloon.current, balloon.maximum
+// and balloon.rss, net.*, block.*. Never 0, which would mean every group.
+constexpr unsigned kBulkStatsGroups =
+    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// Added for cpu.time where virDomainGetCPUStats cannot give it.
+constexpr unsigned kBulkCpuGroup = VIR_DOMAIN_STATS_CPU_TOTAL;
 // Every active domain, whatever its state (running, paused, blocked, shutting down,
 // pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
@@ -95,6 +101,8 @@ class Collector {
     bool using_bulk_stats() const { return bulk_supported_; }
     // True when domain events tell of changes to the XML; false when only polling does.
     bool using_domain_events() const { return events_.subscribed(); }
+    // True once virDomainGetCPUStats failed for want of support and cpu-total is asked for.
+    bool cpu_time_from_bulk() const { return cpu_from_bulk_; }
     // libvirt API calls made so far that go to the driver (round trips on a remote URI).
     std::uint64_t libvirt_calls() const { return calls_; }
 
@@ -109,6 +117,9 @@ class Collector {
     };
 
     bool collect_bulk(DomainCollection& out);
+    enum class CpuRead { ok, domain_gone, unavailable };
+    // cpu.time from the domain's cgroup, as the cpu-total group reads it.
+    CpuRead read_cpu_time(virDomainPtr domain, DomainStats& stats);
     // allocatedSpace as virDomainGetBlockInfo gives it, for each disk that is reported.
     void fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
                                     const DomainDevices& devices, DomainCollection& out);
@@ -125,6 +136,7 @@ class Collector {
     DomainEvents events_;
     std::minstd_rand jitter_{std::random_device{}()};
     bool bulk_supported_ = true;
+    bool cpu_from_bulk_ = false;
     int node_cpu_params_ = 0;
     std::uint64_t calls_ = 0;
     std::uint64_t poll_number_ = 0;
