@@ -156,19 +156,15 @@ double median(std::vector<double> values) {
 }
 
 int bulk_call(virConnectPtr conn) {
-    // The collector's steady-state calls: the bulk call, then each domain's CPU time.
+    // The collector's steady-state calls: the bulk call, then each domain's info.
     virDomainStatsRecordPtr* records = nullptr;
     const int n = virConnectGetAllDomainStats(conn, kBulkStatsGroups, &records, kBulkStatsFlags);
     if (n < 0) {
         return n;
     }
     for (int i = 0; i < n; ++i) {
-        std::array<virTypedParameter, 3> params{};
-        const int got =
-            virDomainGetCPUStats(records[i]->dom, params.data(), params.size(), -1, 1, 0);
-        if (got > 0) {
-            virTypedParamsClear(params.data(), got);
-        }
+        virDomainInfo info{};
+        virDomainGetInfo(records[i]->dom, &info);
     }
     virDomainStatsRecordListFree(records);
     return n;

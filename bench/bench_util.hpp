@@ -37,7 +37,7 @@ long current_rss_kib();
 double median(std::vector<double> values);
 
 // The collector's steady-state calls with nothing done with their results: the floor. One bulk
-// call with its groups, then one virDomainGetCPUStats per domain. Returns the number of
+// call with its groups, then one virDomainGetInfo per domain. Returns the number of
 // domains, -1 on error.
 int bulk_call(virConnectPtr conn);
 // One bulk call with these statistics groups (VIR_DOMAIN_STATS_*) and the sensor's flags.

@@ -2,7 +2,7 @@
 //
 // bulk (default): the collector's steady-state calls, repeated, with nothing done with their
 // results: virConnectGetAllDomainStats with the flags and groups of src/collector.cpp
-// (kBulkStatsGroups), then one virDomainGetCPUStats per domain. With --groups, only the bulk
+// (kBulkStatsGroups), then one virDomainGetInfo per domain. With --groups, only the bulk
 // call with those groups: what one statistics group costs libvirtd and QEMU.
 // per-domain: for drivers without bulk statistics (the test driver), the calls the collector's
 // fallback makes per poll (list, then per domain info, memory stats, one per NIC, two per

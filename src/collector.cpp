@@ -74,9 +74,8 @@ DomainCollection Collector::collect_domains() {
 
 bool Collector::collect_bulk(DomainCollection& out) {
     virDomainStatsRecordPtr* raw = nullptr;
-    const unsigned groups = kBulkStatsGroups | (cpu_from_bulk_ ? kBulkCpuGroup : 0);
     ++calls_;
-    int n = virConnectGetAllDomainStats(conn_, groups, &raw, kBulkStatsFlags);
+    int n = virConnectGetAllDomainStats(conn_, kBulkStatsGroups, &raw, kBulkStatsFlags);
     if (n < 0) {
         LibvirtError error = libvirt::last_error("reading domain statistics");
         if (error.unsupported()) {
@@ -99,62 +98,35 @@ bool Collector::collect_bulk(DomainCollection& out) {
         DomainStats stats =
             parse_stats_params(std::move(name), std::move(uuid),
                                {record->params, static_cast<std::size_t>(record->nparams)});
-        if (!cpu_from_bulk_) {
-            CpuRead read = read_cpu_time(record->dom, stats);
-            if (read == CpuRead::domain_gone) {
-                continue;  // stopped since the bulk call: not active any more
-            }
-            if (read == CpuRead::unavailable) {
-                // Once per connection: this poll again, with the group.
-                cpu_from_bulk_ = true;
-                out.domains.clear();
-                out.issues.clear();
-                return collect_bulk(out);
-            }
+        if (read_info(record->dom, stats, out) == InfoRead::domain_gone) {
+            continue;  // stopped since the bulk call: not active any more
         }
         stats.id = virDomainGetID(record->dom);
-        if (!stats.vcpus) {
-            stats.vcpus = devices->vcpus;
-        }
         fill_block_info_allocation(record->dom, stats, *devices, out);
         out.domains.push_back({std::move(stats), std::move(devices)});
     }
     return true;
 }
 
-Collector::CpuRead Collector::read_cpu_time(virDomainPtr domain, DomainStats& stats) {
-    // cpu_time, user_time, system_time for the QEMU driver; a driver may give fewer.
-    std::array<virTypedParameter, 3> params{};
+Collector::InfoRead Collector::read_info(virDomainPtr domain, DomainStats& stats,
+                                         DomainCollection& out) {
+    virDomainInfo info{};
     ++calls_;
-    int n = virDomainGetCPUStats(domain, params.data(), params.size(), -1, 1, 0);
-    if (n < 0) {
-        LibvirtError e = libvirt::last_error("reading the domain's CPU time");
+    if (virDomainGetInfo(domain, &info) < 0) {
+        LibvirtError e = libvirt::last_error("reading domain info");
         if (e.connection_lost()) {
             throw e;
         }
-        // "Not running" and "no cgroup controller" share an error code: ask the domain.
-        if (e.no_domain() && virDomainIsActive(domain) != 1) {
-            virResetLastError();
-            return CpuRead::domain_gone;
+        if (e.no_domain()) {
+            return InfoRead::domain_gone;
         }
-        spdlog::info("{}; asking for the cpu-total group instead", e.what());
-        return CpuRead::unavailable;
+        out.issues.push_back({fmt::format("domain-info/{}", stats.uuid),
+                              fmt::format("domain {}: {}", stats.name, e.what())});
+        return InfoRead::failed;
     }
-    for (int i = 0; i < n; ++i) {
-        if (std::string_view(params[i].field) == VIR_DOMAIN_CPU_STATS_CPUTIME &&
-            params[i].type == VIR_TYPED_PARAM_ULLONG) {
-            stats.cpu_time_ns = params[i].value.ul;
-        }
-    }
-    virTypedParamsClear(params.data(), n);
-    if (!stats.cpu_time_ns) {
-        spdlog::info(
-            "the driver's CPU statistics have no {}; asking for the cpu-total group "
-            "instead",
-            VIR_DOMAIN_CPU_STATS_CPUTIME);
-        return CpuRead::unavailable;
-    }
-    return CpuRead::ok;
+    stats.cpu_time_ns = info.cpuTime;
+    stats.vcpus = info.nrVirtCpu;
+    return InfoRead::ok;
 }
 
 void Collector::fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,

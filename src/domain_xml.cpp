@@ -1,15 +1,12 @@
 // Domain XML → DomainDevices, with libxml2 (already loaded by libvirt itself).
 //
-// Only <vcpu>, <devices>/<disk> and <devices>/<interface> are read. The parser never touches the
-// network and never expands entities, so a hostile or broken description costs an error, not a
-// fetch.
+// Only <devices>/<disk> and <devices>/<interface> are read. The parser never touches the network
+// and never expands entities, so a hostile or broken description costs an error, not a fetch.
 #include "pulse/domain_xml.hpp"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include <algorithm>
-#include <charconv>
 #include <climits>
 #include <memory>
 
@@ -84,30 +81,6 @@ NicDevice parse_interface(const xmlNode* node) {
     return nic;
 }
 
-std::optional<std::uint64_t> number(std::string_view text) {
-    constexpr std::string_view kSpace = " \t\r\n";
-    text.remove_prefix(std::min(text.find_first_not_of(kSpace), text.size()));
-    text.remove_suffix(text.size() - (text.find_last_not_of(kSpace) + 1));
-    std::uint64_t value = 0;
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc{} || ptr != end) {
-        return std::nullopt;
-    }
-    return value;
-}
-
-std::optional<std::uint64_t> parse_vcpus(const xmlNode* vcpu) {
-    if (vcpu == nullptr) {
-        return std::nullopt;
-    }
-    if (std::string current = attribute(vcpu, "current"); !current.empty()) {
-        return number(current);
-    }
-    std::unique_ptr<xmlChar, XmlCharDeleter> text(xmlNodeGetContent(vcpu));
-    return text ? number(reinterpret_cast<const char*>(text.get())) : std::nullopt;
-}
-
 }  // namespace
 
 DomainDevices parse_domain_xml(std::string_view xml) {
@@ -131,7 +104,6 @@ DomainDevices parse_domain_xml(std::string_view xml) {
         throw DomainXmlError("domain XML has no <domain> root element");
     }
     DomainDevices devices;
-    devices.vcpus = parse_vcpus(child(root, "vcpu"));
     const xmlNode* list = child(root, "devices");
     if (list == nullptr) {
         return devices;

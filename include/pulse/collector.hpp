@@ -1,22 +1,20 @@
 // Reads one hypervisor's statistics through an open libvirt connection.
 //
 // Steady state is one virConnectGetAllDomainStats call for all domains with the balloon,
-// interface and block groups, plus one virDomainGetCPUStats per domain for its CPU time: the
-// cheapest way found to fill the contract (bench/README.md has each group's cost inside libvirtd
-// and QEMU). On QEMU with KVM the cpu-total group also asks QEMU's monitor for halt-polling
-// counters, a monitor round trip per domain that costs more than a whole extra call reading
-// the domain's cgroup; where that per-domain call fails (no cgroups), the cpu-total group is
-// asked for instead. The vCPU count comes from the cached domain XML rather than the vcpu
-// group, which reads every vCPU's counters (through the monitor, too) to report one number.
-// Drivers without bulk stats (libvirt's test:/// driver) get per-domain calls that fill the
-// same structs.
+// interface and block groups, plus one virDomainGetInfo per domain for its CPU time and online
+// vCPUs: the cheapest way found to fill the contract (bench/README.md has what each costs inside
+// libvirtd and QEMU). On QEMU with KVM the cpu-total and vcpu groups also query QEMU's monitor
+// (halt-polling and per-vCPU counters), a monitor round trip per domain each; virDomainGetInfo
+// reads the domain's object and one /proc file, and is what the old sensor read these two
+// fields from. Drivers without bulk stats (libvirt's test:/// driver) get per-domain calls that
+// fill the same structs.
 //
-// Domain XML (MACs, disk sources, the vCPU count) is fetched when a domain is first seen, and
-// again when libvirt's domain events say it changed (DomainEvents), when the domain restarted
-// (its ID changed), when its stats name a device the cached XML lacks, and at least once a
-// minute: libvirt has no event for a vCPU brought online, and a driver may have no events at
-// all. The minute's deadline is drawn at random between half and all of it, so that domains
-// first seen together are not read again together.
+// Domain XML (MACs, disk sources) is fetched when a domain is first seen, and again when
+// libvirt's domain events say it changed (DomainEvents), when the domain restarted (its ID
+// changed), when its stats name a device the cached XML lacks, and at least once a minute, for
+// a driver without events and for changes libvirt sends none for. The minute's deadline is
+// drawn at random between half and all of it, so that domains first seen together are not read
+// again together.
 // allocatedSpace follows virDomainGetBlockInfo, which the bulk fields give too, except for a
 // disk nothing was written to since its domain started (a block device, a raw file whose
 // on-disk size equals its length): it costs one virDomainGetBlockInfo a poll until the guest
@@ -43,8 +41,6 @@ namespace pulse {
 // and balloon.rss, net.*, block.*. Never 0, which would mean every group.
 constexpr unsigned kBulkStatsGroups =
     VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
-// Added for cpu.time where virDomainGetCPUStats cannot give it.
-constexpr unsigned kBulkCpuGroup = VIR_DOMAIN_STATS_CPU_TOTAL;
 // Every active domain, whatever its state (running, paused, blocked, shutting down,
 // pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
@@ -101,8 +97,6 @@ class Collector {
     bool using_bulk_stats() const { return bulk_supported_; }
     // True when domain events tell of changes to the XML; false when only polling does.
     bool using_domain_events() const { return events_.subscribed(); }
-    // True once virDomainGetCPUStats failed for want of support and cpu-total is asked for.
-    bool cpu_time_from_bulk() const { return cpu_from_bulk_; }
     // libvirt API calls made so far that go to the driver (round trips on a remote URI).
     std::uint64_t libvirt_calls() const { return calls_; }
 
@@ -117,9 +111,10 @@ class Collector {
     };
 
     bool collect_bulk(DomainCollection& out);
-    enum class CpuRead { ok, domain_gone, unavailable };
-    // cpu.time from the domain's cgroup, as the cpu-total group reads it.
-    CpuRead read_cpu_time(virDomainPtr domain, DomainStats& stats);
+    enum class InfoRead { ok, domain_gone, failed };
+    // CPU time and online vCPUs from virDomainGetInfo, which reads neither QEMU's monitor nor
+    // anything per vCPU.
+    InfoRead read_info(virDomainPtr domain, DomainStats& stats, DomainCollection& out);
     // allocatedSpace as virDomainGetBlockInfo gives it, for each disk that is reported.
     void fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
                                     const DomainDevices& devices, DomainCollection& out);
@@ -136,7 +131,6 @@ class Collector {
     DomainEvents events_;
     std::minstd_rand jitter_{std::random_device{}()};
     bool bulk_supported_ = true;
-    bool cpu_from_bulk_ = false;
     int node_cpu_params_ = 0;
     std::uint64_t calls_ = 0;
     std::uint64_t poll_number_ = 0;

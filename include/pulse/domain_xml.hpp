@@ -1,13 +1,10 @@
-// The parts of a domain's XML description that the statistics the collector asks for do not
-// carry: which block devices are real disks (not CD-ROMs), where each disk's data lives, each
-// NIC's guest MAC, and the number of online vCPUs.
+// The parts of a domain's XML description that statistics do not carry: which block devices
+// are real disks (not CD-ROMs), where each disk's data lives, and each NIC's guest MAC.
 //
-// Parsed once per domain start, and again after libvirt reports a device or vCPU change; cached
-// by the collector, never read in the steady-state poll.
+// Parsed when a domain is first seen, and again when it changed or a minute has passed (see
+// collector.hpp); cached by the collector in between.
 #pragma once
 
-#include <cstdint>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,10 +31,6 @@ struct NicDevice {
 struct DomainDevices {
     std::vector<DiskDevice> disks;
     std::vector<NicDevice> nics;
-    // <vcpu current='N'>M</vcpu>: N when given, else M. In a live domain's XML that is the
-    // count of online vCPUs, what virDomainGetInfo's nrVirtCpu and the vcpu group's
-    // vcpu.current report. Empty when the element is missing or not a number.
-    std::optional<std::uint64_t> vcpus;
 };
 
 class DomainXmlError : public std::runtime_error {

@@ -212,14 +212,16 @@ virt_type() {
 }
 
 # ---------------------------------------------------------------- images/domains
+# build_bootsector [NAME]: fixtures/NAME.S (default bootsector) -> $STATE/NAME.bin, 512 bytes.
 build_bootsector() {
-    local out="$STATE/bootsector.bin"
+    local name=${1:-bootsector}
+    local out="$STATE/$name.bin"
     if [[ ! -s "$out" ]]; then
-        as --32 -o "$STATE/bootsector.o" "$FIXTURES/bootsector.S"
-        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$out" "$STATE/bootsector.o"
-        rm -f "$STATE/bootsector.o"
+        as --32 -o "$STATE/$name.o" "$FIXTURES/$name.S"
+        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$out" "$STATE/$name.o"
+        rm -f "$STATE/$name.o"
     fi
-    [[ $(stat -c %s "$out") == 512 ]] || die "boot sector is not 512 bytes"
+    [[ $(stat -c %s "$out") == 512 ]] || die "$name is not 512 bytes"
 }
 
 create_images() {
@@ -402,16 +404,6 @@ BENCH_START_PARALLEL=4
 bench_domains() { virsh_ list --all --name | grep -E '^pulse-bench-[0-9]+$' || true; }
 bench_name() { printf 'pulse-bench-%03d' "$1"; }
 
-build_halt_bootsector() {
-    local out="$STATE/halt-bootsector.bin"
-    if [[ ! -s "$out" ]]; then
-        as --32 -o "$STATE/halt-bootsector.o" "$FIXTURES/halt-bootsector.S"
-        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$out" "$STATE/halt-bootsector.o"
-        rm -f "$STATE/halt-bootsector.o"
-    fi
-    [[ $(stat -c %s "$out") == 512 ]] || die "halt boot sector is not 512 bytes"
-}
-
 # define_bench_domain I VIRT_TYPE KIND: define pulse-bench-I as KIND (paused|running); a domain
 # of the other kind under that name is removed first. Paused ones are started here; running
 # ones by start_bench_domains, several at a time.
@@ -531,7 +523,7 @@ cmd_scale() {
     timeout 10 virsh -c "$URI" version >/dev/null 2>&1 || die "libvirtd does not answer; run '$0 up'"
     mkdir -p "$STATE"
     vt=$(virt_type)
-    [[ "$kind" == running ]] && build_halt_bootsector
+    [[ "$kind" == running ]] && build_bootsector halt-bootsector
     for d in $(bench_domains); do
         if ((10#${d#pulse-bench-} > n)); then remove_bench_domain "$d"; fi
     done

@@ -350,10 +350,10 @@ class LibvirtLab(unittest.TestCase):
 
 class BulkPath(unittest.TestCase):
     """On a real QEMU driver one steady-state poll is one bulk libvirt call plus one
-    virDomainGetCPUStats per domain (cheaper inside libvirtd and QEMU than the cpu-total group,
-    see bench/README.md), and no more: the sensor's DEBUG line counts its calls."""
+    virDomainGetInfo per domain (cheaper inside libvirtd and QEMU than the cpu-total and vcpu
+    groups, see bench/README.md), and no more: the sensor's DEBUG line counts its calls."""
 
-    def test_steady_state_poll_is_the_bulk_call_and_one_cpu_read_per_domain(self):
+    def test_steady_state_poll_is_the_bulk_call_and_one_info_per_domain(self):
         uri = read_env(STATE / "lab.env")["LAB_URI"]
         domains = len(pulse_check.snapshot(uri).active())
         proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

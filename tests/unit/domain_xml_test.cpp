@@ -49,22 +49,6 @@ TEST(DomainXml, ReadsEveryKindOfDiskSource) {
     EXPECT_EQ(d.disks[3].source, "/srv/floppy");
 }
 
-TEST(DomainXml, TheVcpuCountIsTheCurrentAttributeWhenThereIsOne) {
-    EXPECT_EQ(
-        parse_domain_xml("<domain><vcpu placement='static' current='2'>4</vcpu></domain>").vcpus,
-        2u);
-    EXPECT_EQ(parse_domain_xml("<domain><vcpu placement='static'>4</vcpu></domain>").vcpus, 4u);
-    EXPECT_EQ(parse_domain_xml("<domain><vcpu>\n 3 \n</vcpu></domain>").vcpus, 3u);
-}
-
-TEST(DomainXml, AMissingOrMalformedVcpuCountIsEmptyNotZero) {
-    EXPECT_EQ(parse_domain_xml("<domain/>").vcpus, std::nullopt);
-    EXPECT_EQ(parse_domain_xml("<domain><vcpu>many</vcpu></domain>").vcpus, std::nullopt);
-    EXPECT_EQ(parse_domain_xml("<domain><vcpu current='-1'>4</vcpu></domain>").vcpus, std::nullopt);
-    EXPECT_EQ(parse_domain_xml("<domain><vcpu>99999999999999999999999</vcpu></domain>").vcpus,
-              std::nullopt);
-}
-
 TEST(DomainXml, ADomainWithoutDevicesHasNone) {
     DomainDevices d = parse_domain_xml("<domain type='kvm'><name>x</name></domain>");
     EXPECT_TRUE(d.disks.empty());
