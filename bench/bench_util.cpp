@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +89,50 @@ std::uint64_t process_cpu_ns(int pid) {
     return have_sched ? total : stat_ticks_ns(pid);
 }
 
+ThreadTimes thread_times(const std::vector<int>& pids) {
+    ThreadTimes times;
+    for (int pid : pids) {
+        const std::string tasks = fmt::format("/proc/{}/task", pid);
+        DIR* dir = opendir(tasks.c_str());
+        if (dir == nullptr) {
+            continue;
+        }
+        while (dirent* entry = readdir(dir)) {
+            std::uint64_t ns = 0;
+            if (entry->d_name[0] != '.' &&
+                task_runtime_ns(fmt::format("{}/{}/sched", tasks, entry->d_name), ns)) {
+                times[std::atoi(entry->d_name)] = ns;
+            }
+        }
+        closedir(dir);
+    }
+    return times;
+}
+
+std::uint64_t cpu_between(const ThreadTimes& before, const ThreadTimes& after) {
+    std::uint64_t total = 0;
+    for (const auto& [tid, ns] : after) {
+        auto it = before.find(tid);
+        if (it == before.end()) {
+            total += ns;
+        } else if (ns > it->second) {
+            total += ns - it->second;
+        }
+    }
+    return total;
+}
+
+std::vector<int> parse_pids(const std::string& list) {
+    std::vector<int> pids;
+    std::istringstream in(list);
+    std::string pid;
+    while (std::getline(in, pid, ',')) {
+        if (!pid.empty())
+            pids.push_back(std::stoi(pid));
+    }
+    return pids;
+}
+
 long peak_rss_kib() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -111,8 +156,23 @@ double median(std::vector<double> values) {
 }
 
 int bulk_call(virConnectPtr conn) {
+    // The collector's steady-state calls: the bulk call, then each domain's info.
     virDomainStatsRecordPtr* records = nullptr;
     const int n = virConnectGetAllDomainStats(conn, kBulkStatsGroups, &records, kBulkStatsFlags);
+    if (n < 0) {
+        return n;
+    }
+    for (int i = 0; i < n; ++i) {
+        virDomainInfo info{};
+        virDomainGetInfo(records[i]->dom, &info);
+    }
+    virDomainStatsRecordListFree(records);
+    return n;
+}
+
+int bulk_call(virConnectPtr conn, unsigned groups) {
+    virDomainStatsRecordPtr* records = nullptr;
+    const int n = virConnectGetAllDomainStats(conn, groups, &records, kBulkStatsFlags);
     if (n >= 0) {
         virDomainStatsRecordListFree(records);
     }

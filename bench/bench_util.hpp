@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace pulse::bench {
@@ -18,6 +19,16 @@ namespace pulse::bench {
 std::uint64_t self_cpu_ns();
 // The same for another process, summed over its threads; 0 when it is gone.
 std::uint64_t process_cpu_ns(int pid);
+// CPU time of every thread of some processes, ns, by thread id (se.sum_exec_runtime).
+using ThreadTimes = std::unordered_map<int, std::uint64_t>;
+ThreadTimes thread_times(const std::vector<int>& pids);
+// CPU used between two snapshots. A plain sum over a process's threads goes down when a thread
+// exits (QEMU's I/O workers leave after 10 s idle), so: a thread in both counts its increase,
+// one born since counts all it used, one gone since counts nothing (what it used after
+// `before` went with it; little, for a thread that was about to exit).
+std::uint64_t cpu_between(const ThreadTimes& before, const ThreadTimes& after);
+// "12,34" -> {12, 34}.
+std::vector<int> parse_pids(const std::string& list);
 // Peak resident set of this process, KiB (getrusage ru_maxrss).
 long peak_rss_kib();
 // Current resident set of this process, KiB (/proc/self/statm).
@@ -25,8 +36,12 @@ long current_rss_kib();
 
 double median(std::vector<double> values);
 
-// One bulk call, its records freed unread: the floor. Returns the number of domains, -1 on error.
+// The collector's steady-state calls with nothing done with their results: the floor. One bulk
+// call with its groups, then one virDomainGetInfo per domain. Returns the number of
+// domains, -1 on error.
 int bulk_call(virConnectPtr conn);
+// One bulk call with these statistics groups (VIR_DOMAIN_STATS_*) and the sensor's flags.
+int bulk_call(virConnectPtr conn, unsigned groups);
 // The same, timed: wall milliseconds.
 double time_bulk_call_ms(virConnectPtr conn);
 

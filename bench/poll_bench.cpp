@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     int polls = 10;
     int interval_ms = 0;
     int libvirtd_pid = 0;
+    std::string qemu_pids_list;
     int test_domains = 0;
     bool host_stats = false;
     bool paired_floor = false;
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
     app.add_option("--kafka", kafka, "bootstrap servers; unset: count bytes only");
     app.add_option("--topic", topic, "Kafka topic");
     app.add_option("--libvirtd-pid", libvirtd_pid, "also time this libvirtd's CPU per poll");
+    app.add_option("--qemu-pids", qemu_pids_list,
+                   "comma-separated QEMU pids: also time their CPU over the window, summed");
     app.add_option("--test-domains", test_domains,
                    "generate a test:/// host with this many domains (4 disks, 2 NICs each)");
     app.add_flag("--host-stats", host_stats, "also read and send nodeInfo");
@@ -107,6 +110,9 @@ int main(int argc, char** argv) {
     const long rss_before_kib = pulse::bench::current_rss_kib();
 
     auto lv = [&] { return libvirtd_pid > 0 ? pulse::bench::process_cpu_ns(libvirtd_pid) : 0; };
+    const std::vector<int> qemu_pids = pulse::bench::parse_pids(qemu_pids_list);
+    const std::vector<int> lv_pid =
+        libvirtd_pid > 0 ? std::vector<int>{libvirtd_pid} : std::vector<int>{};
     const auto first_t0 = Clock::now();
     const std::uint64_t first_cpu0 = pulse::bench::self_cpu_ns();
     const pulse::PollReport first = poller.poll(pulse::poll_timestamp());
@@ -129,8 +135,10 @@ int main(int argc, char** argv) {
     std::uint64_t calls = 0, points = 0, domains = 0;
     auto next = first_t0 + std::chrono::milliseconds(interval_ms);
     std::this_thread::sleep_until(next);
+    // Snapshots of other processes outside this process's window: reading /proc is not a poll.
+    const pulse::bench::ThreadTimes window_qemu0 = pulse::bench::thread_times(qemu_pids);
+    const pulse::bench::ThreadTimes window_lv0 = pulse::bench::thread_times(lv_pid);
     const std::uint64_t window_cpu0 = pulse::bench::self_cpu_ns();
-    const std::uint64_t window_lv0 = lv();
     for (int i = 0; i < polls; ++i) {
         std::this_thread::sleep_until(next);
         next += std::chrono::milliseconds(interval_ms);
@@ -155,14 +163,21 @@ int main(int argc, char** argv) {
         points = r.points;
         domains = r.domains;
     }
-    // Delivery is part of the cost: wait for the broker's acknowledgements inside the window.
+    // The window is polls × interval (as bench/run's idle baseline) plus what delivery still
+    // needs: the broker's acknowledgements are part of the cost.
+    std::this_thread::sleep_until(next);
     const auto flush_t0 = Clock::now();
     const bool delivered = out.flush(std::chrono::seconds(30));
     const double flush_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - flush_t0).count();
     const double window_cpu_ms =
         static_cast<double>(pulse::bench::self_cpu_ns() - window_cpu0) / 1e6 / polls;
-    const double window_lv_ms = static_cast<double>(lv() - window_lv0) / 1e6 / polls;
+    const double window_lv_ms = static_cast<double>(pulse::bench::cpu_between(
+                                    window_lv0, pulse::bench::thread_times(lv_pid))) /
+                                1e6 / polls;
+    const double window_qemu_ms = static_cast<double>(pulse::bench::cpu_between(
+                                      window_qemu0, pulse::bench::thread_times(qemu_pids))) /
+                                  1e6 / polls;
     const auto [sink_name, c] = out.counters().front();
     if (!node_file.empty()) {
         std::remove(node_file.c_str());
@@ -170,13 +185,14 @@ int main(int argc, char** argv) {
     fmt::print(
         "sensor sink={} domains={} points={} calls={} polls={} first_wall_ms={:.3f} "
         "first_cpu_ms={:.3f} first_calls={} wall_ms={:.3f} cpu_ms={:.3f} window_cpu_ms={:.3f} "
-        "libvirtd_ms={:.3f} window_libvirtd_ms={:.3f} allocs_per_poll={:.0f} "
+        "libvirtd_ms={:.3f} window_libvirtd_ms={:.3f} window_qemu_ms={:.3f} allocs_per_poll={:.0f} "
         "allocs_per_point={:.2f} flush_ms={:.1f} delivered={} failed={} rss_before_kib={} "
         "peak_rss_kib={} floor_wall_ms={:.3f} paired_ratio={:.3f}\n",
         sink_name, domains, points, calls, polls,
         static_cast<double>(first.duration.count()) / 1000.0, first_cpu_ms, first.libvirt_calls,
         pulse::bench::median(wall_ms), pulse::bench::median(cpu_ms), window_cpu_ms,
-        pulse::bench::median(libvirtd_ms), window_lv_ms, pulse::bench::median(allocs),
+        pulse::bench::median(libvirtd_ms), window_lv_ms, window_qemu_ms,
+        pulse::bench::median(allocs),
         points > 0 ? pulse::bench::median(allocs) / static_cast<double>(points) : 0.0, flush_ms,
         c.delivered, c.failed, rss_before_kib, pulse::bench::peak_rss_kib(),
         pulse::bench::median(floor_ms), pulse::bench::median(ratios));

@@ -1,7 +1,7 @@
 // Statistics collection; see collector.hpp for the two paths and the XML cache.
 //
 // Calls that only read the local virDomainPtr object (name, UUID, ID) are not round trips and
-// are not counted; everything else is, so tests can hold the bulk path to one call per poll.
+// are not counted; everything else is, so tests can hold the bulk path to its calls per poll.
 #include "pulse/collector.hpp"
 
 #include <fmt/format.h>
@@ -42,8 +42,28 @@ Counter counter(long long value) {
 
 }  // namespace
 
+Collector::Collector(virConnectPtr conn, CollectorOptions options)
+    : conn_(conn), options_(std::move(options)), events_(conn) {
+    if (!events_.subscribed()) {
+        spdlog::debug(
+            "no domain events ({}): domain XML is read again on restarts, unknown "
+            "devices and once a minute",
+            events_.why_not());
+    }
+}
+
+void Collector::take_events() {
+    for (const std::string& uuid : events_.take_stale()) {
+        if (auto it = device_cache_.find(uuid); it != device_cache_.end()) {
+            it->second.refetch = true;
+            it->second.unknown_after_refetch.clear();
+        }
+    }
+}
+
 DomainCollection Collector::collect_domains() {
     ++poll_number_;
+    take_events();
     DomainCollection out;
     if (!bulk_supported_ || !collect_bulk(out)) {
         collect_per_domain(out);
@@ -78,11 +98,35 @@ bool Collector::collect_bulk(DomainCollection& out) {
         DomainStats stats =
             parse_stats_params(std::move(name), std::move(uuid),
                                {record->params, static_cast<std::size_t>(record->nparams)});
+        if (read_info(record->dom, stats, out) == InfoRead::domain_gone) {
+            continue;  // stopped since the bulk call: not active any more
+        }
         stats.id = virDomainGetID(record->dom);
         fill_block_info_allocation(record->dom, stats, *devices, out);
         out.domains.push_back({std::move(stats), std::move(devices)});
     }
     return true;
+}
+
+Collector::InfoRead Collector::read_info(virDomainPtr domain, DomainStats& stats,
+                                         DomainCollection& out) {
+    virDomainInfo info{};
+    ++calls_;
+    if (virDomainGetInfo(domain, &info) < 0) {
+        LibvirtError e = libvirt::last_error("reading domain info");
+        if (e.connection_lost()) {
+            throw e;
+        }
+        if (e.no_domain()) {
+            return InfoRead::domain_gone;
+        }
+        out.issues.push_back({fmt::format("domain-info/{}", stats.uuid),
+                              fmt::format("domain {}: {}", stats.name, e.what())});
+        return InfoRead::failed;
+    }
+    stats.cpu_time_ns = info.cpuTime;
+    stats.vcpus = info.nrVirtCpu;
+    return InfoRead::ok;
 }
 
 void Collector::fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
@@ -231,10 +275,12 @@ std::shared_ptr<const DomainDevices> Collector::devices_for(virDomainPtr domain,
                                                             const std::string& uuid,
                                                             DomainCollection& out) {
     const unsigned int id = virDomainGetID(domain);
+    const auto now = options_.now();
     auto [it, inserted] = device_cache_.try_emplace(uuid);
     CachedDevices& cached = it->second;
     cached.seen_in_poll = poll_number_;
-    if (!inserted && cached.domain_id == id && !cached.refetch && cached.devices) {
+    if (!inserted && cached.domain_id == id && !cached.refetch && cached.devices &&
+        now < cached.refresh_at) {
         return cached.devices;
     }
     if (cached.domain_id != id) {
@@ -265,6 +311,9 @@ std::shared_ptr<const DomainDevices> Collector::devices_for(virDomainPtr domain,
     }
     cached.domain_id = id;
     cached.refetch = false;
+    std::uniform_int_distribution<std::chrono::steady_clock::rep> spread(
+        options_.xml_max_age.count() / 2, options_.xml_max_age.count());
+    cached.refresh_at = now + std::chrono::steady_clock::duration(spread(jitter_));
     return cached.devices;
 }
 

@@ -1,31 +1,46 @@
 // Reads one hypervisor's statistics through an open libvirt connection.
 //
-// Steady state is one round trip for all domains: virConnectGetAllDomainStats with the state,
-// cpu-total, balloon, vcpu, interface and block groups. Drivers without bulk stats (libvirt's
-// test:/// driver) get per-domain calls that fill the same structs. Domain XML, needed for MACs
-// and disk sources, is fetched when a domain is first seen or restarted and cached by UUID.
+// Steady state is one virConnectGetAllDomainStats call for all domains with the balloon,
+// interface and block groups, plus one virDomainGetInfo per domain for its CPU time and online
+// vCPUs: the cheapest way found to fill the contract (bench/README.md has what each costs inside
+// libvirtd and QEMU). On QEMU with KVM the cpu-total and vcpu groups also query QEMU's monitor
+// (halt-polling and per-vCPU counters), a monitor round trip per domain each; virDomainGetInfo
+// reads the domain's object and one /proc file, and is what the old sensor read these two
+// fields from. Drivers without bulk stats (libvirt's test:/// driver) get per-domain calls that
+// fill the same structs.
+//
+// Domain XML (MACs, disk sources) is fetched when a domain is first seen, and again when
+// libvirt's domain events say it changed (DomainEvents), when the domain restarted (its ID
+// changed), when its stats name a device the cached XML lacks, and at least once a minute, for
+// a driver without events and for changes libvirt sends none for. The minute's deadline is
+// drawn at random between half and all of it, so that domains first seen together are not read
+// again together.
 // allocatedSpace follows virDomainGetBlockInfo, which the bulk fields give too, except for a
 // disk nothing was written to since its domain started (a block device, a raw file whose
 // on-disk size equals its length): it costs one virDomainGetBlockInfo a poll until the guest
 // writes to it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "pulse/domain_events.hpp"
 #include "pulse/domain_xml.hpp"
 #include "pulse/libvirt.hpp"
 #include "pulse/stats.hpp"
 
 namespace pulse {
 
-// What the bulk call asks for (virConnectGetAllDomainStats).
-constexpr unsigned kBulkStatsGroups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
-                                      VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
-                                      VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+// What the bulk call asks for (virConnectGetAllDomainStats): balloon.current, balloon.maximum
+// and balloon.rss, net.*, block.*. Never 0, which would mean every group.
+constexpr unsigned kBulkStatsGroups =
+    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
 // Every active domain, whatever its state (running, paused, blocked, shutting down,
 // pmsuspended, crashed but still there), as the old sensor's listDomainsID() gave them.
 // ENFORCE_STATS makes a driver that lacks a group fail loudly instead of silently returning
@@ -54,10 +69,17 @@ struct HostCollection {
     std::vector<CollectIssue> issues;
 };
 
+struct CollectorOptions {
+    // A cached domain XML is read again after between half of this and all of it.
+    std::chrono::steady_clock::duration xml_max_age = std::chrono::seconds(60);
+    std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
+};
+
 class Collector {
   public:
-    // `conn` must outlive the collector.
-    explicit Collector(virConnectPtr conn) : conn_(conn) {}
+    // `conn` must outlive the collector. Subscribes to its domain events when it can (that
+    // needs libvirt::EventLoop running).
+    explicit Collector(virConnectPtr conn, CollectorOptions options = {});
 
     // Every active domain, in any state. Throws libvirt::LibvirtError when the connection fails;
     // a problem with one domain becomes an issue and the others are still returned.
@@ -73,6 +95,8 @@ class Collector {
     void invalidate(const std::string& uuid, const std::vector<std::string>& unknown_devices);
 
     bool using_bulk_stats() const { return bulk_supported_; }
+    // True when domain events tell of changes to the XML; false when only polling does.
+    bool using_domain_events() const { return events_.subscribed(); }
     // libvirt API calls made so far that go to the driver (round trips on a remote URI).
     std::uint64_t libvirt_calls() const { return calls_; }
 
@@ -82,10 +106,15 @@ class Collector {
         std::shared_ptr<const DomainDevices> devices;
         std::uint64_t seen_in_poll = 0;
         bool refetch = false;
+        std::chrono::steady_clock::time_point refresh_at;
         std::vector<std::string> unknown_after_refetch;
     };
 
     bool collect_bulk(DomainCollection& out);
+    enum class InfoRead { ok, domain_gone, failed };
+    // CPU time and online vCPUs from virDomainGetInfo, which reads neither QEMU's monitor nor
+    // anything per vCPU.
+    InfoRead read_info(virDomainPtr domain, DomainStats& stats, DomainCollection& out);
     // allocatedSpace as virDomainGetBlockInfo gives it, for each disk that is reported.
     void fill_block_info_allocation(virDomainPtr domain, DomainStats& stats,
                                     const DomainDevices& devices, DomainCollection& out);
@@ -95,8 +124,12 @@ class Collector {
                                                      const std::string& uuid,
                                                      DomainCollection& out);
     void forget_vanished();
+    void take_events();
 
     virConnectPtr conn_;
+    CollectorOptions options_;
+    DomainEvents events_;
+    std::minstd_rand jitter_{std::random_device{}()};
     bool bulk_supported_ = true;
     int node_cpu_params_ = 0;
     std::uint64_t calls_ = 0;

@@ -1,7 +1,8 @@
 // The parts of a domain's XML description that statistics do not carry: which block devices
 // are real disks (not CD-ROMs), where each disk's data lives, and each NIC's guest MAC.
 //
-// Parsed once per domain start and cached by the collector; never in the steady-state poll.
+// Parsed when a domain is first seen, and again when it changed or a minute has passed (see
+// collector.hpp); cached by the collector in between.
 #pragma once
 
 #include <stdexcept>

@@ -15,6 +15,11 @@
 #   libvirt-lab.sh scale N              make exactly N extra small domains exist and run paused
 #                                       (pulse-bench-001…, one qcow2 disk and one tap each) for
 #                                       the benchmarks; `scale 0` and `down` remove them
+#   libvirt-lab.sh scale N --running    the same, but running CloudStack-like idle guests: 1 vCPU,
+#                                       32 MiB, a virtio qcow2 disk, a tap, a virtio memballoon;
+#                                       fixtures/halt-bootsector.S parks the vCPU in `hlt` with
+#                                       interrupts off, so they cost next to nothing under TCG.
+#                                       Domains of the other kind are replaced.
 #
 # The domains are described by fixtures/lab.json and fixtures/<name>.xml.
 # They have no OS: their root disk carries fixtures/bootsector.S, which does
@@ -207,14 +212,16 @@ virt_type() {
 }
 
 # ---------------------------------------------------------------- images/domains
+# build_bootsector [NAME]: fixtures/NAME.S (default bootsector) -> $STATE/NAME.bin, 512 bytes.
 build_bootsector() {
-    local out="$STATE/bootsector.bin"
+    local name=${1:-bootsector}
+    local out="$STATE/$name.bin"
     if [[ ! -s "$out" ]]; then
-        as --32 -o "$STATE/bootsector.o" "$FIXTURES/bootsector.S"
-        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$out" "$STATE/bootsector.o"
-        rm -f "$STATE/bootsector.o"
+        as --32 -o "$STATE/$name.o" "$FIXTURES/$name.S"
+        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$out" "$STATE/$name.o"
+        rm -f "$STATE/$name.o"
     fi
-    [[ $(stat -c %s "$out") == 512 ]] || die "boot sector is not 512 bytes"
+    [[ $(stat -c %s "$out") == 512 ]] || die "$name is not 512 bytes"
 }
 
 create_images() {
@@ -382,27 +389,52 @@ cmd_up() {
 }
 
 # ---------------------------------------------------------------- scale
-# Extra domains for bench/run: started with --paused (no guest code runs, so they cost next to
-# no CPU) yet QEMU opens their disk and libvirt their tap, so the bulk stats call reports block
-# and net groups for them like for any running domain.
+# Extra domains for bench/run, of two kinds (their <description> says which):
+# - paused: started with --paused (no guest code runs, so they cost next to no CPU) yet QEMU
+#   opens their disk and libvirt their tap, so the bulk stats call reports block and net groups
+#   for them like for any running domain. Some peers (collectd's virt plugin) skip paused
+#   domains, so comparisons need the other kind.
+# - running: shaped like a small CloudStack instance (1 vCPU, a virtio disk and NIC, a virtio
+#   memballoon, which makes the balloon statistics ask QEMU as on a real host); the guest is
+#   fixtures/halt-bootsector.S, which halts with interrupts off once SeaBIOS loaded it.
 BENCH_IMAGES=/var/lib/libvirt/images/pulse-bench
 BENCH_MEM_KIB=32768
+BENCH_START_PARALLEL=4
 
 bench_domains() { virsh_ list --all --name | grep -E '^pulse-bench-[0-9]+$' || true; }
+bench_name() { printf 'pulse-bench-%03d' "$1"; }
 
+# define_bench_domain I VIRT_TYPE KIND: define pulse-bench-I as KIND (paused|running); a domain
+# of the other kind under that name is removed first. Paused ones are started here; running
+# ones by start_bench_domains, several at a time.
 define_bench_domain() {
-    local i=$1 vt=$2 name img
-    name=$(printf 'pulse-bench-%03d' "$i")
+    local i=$1 vt=$2 kind=$3 name img balloon
+    name=$(bench_name "$i")
     img="$BENCH_IMAGES/$name.qcow2"
+    if [[ -z "$(domain_state "$name")" ]]; then
+        rm -f "$img"    # left by an interrupted run, maybe of the other kind
+    elif [[ "$(virsh_ desc "$name" 2>/dev/null)" != "pulse-bench $kind" ]]; then
+        remove_bench_domain "$name"
+    fi
     mkdir -p "$BENCH_IMAGES"
-    [[ -e "$img" ]] || qemu-img create -q -f qcow2 "$img" 64M
+    if [[ ! -e "$img" ]]; then
+        qemu-img create -q -f qcow2 "$img" 64M
+        if [[ "$kind" == running ]]; then
+            timeout 30 qemu-io -f qcow2 -c "write -s $STATE/halt-bootsector.bin 0 512" "$img" \
+                >/dev/null
+        fi
+    fi
+    balloon="<memballoon model='none'/>"
+    [[ "$kind" == running ]] && balloon="<memballoon model='virtio'/>"
     cat >"$STATE/$name.xml" <<EOF
 <domain type='$vt'>
   <name>$name</name>
   <uuid>$(printf '7b1d0c6e-2f1a-4c3e-9a52-%012d' "$i")</uuid>
+  <description>pulse-bench $kind</description>
   <memory unit='KiB'>$BENCH_MEM_KIB</memory>
+  <currentMemory unit='KiB'>$BENCH_MEM_KIB</currentMemory>
   <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <devices>
     <emulator>$(command -v qemu-system-x86_64)</emulator>
     <disk type='file' device='disk'>
@@ -415,13 +447,68 @@ define_bench_domain() {
       <target dev='$(printf 'pbtap%03d' "$i")'/>
       <model type='virtio'/>
     </interface>
-    <memballoon model='none'/>
+    $balloon
   </devices>
 </domain>
 EOF
     virsh_ define "$STATE/$name.xml" >/dev/null
     rm -f "$STATE/$name.xml"
-    [[ "$(domain_state "$name")" == paused ]] || virsh_ start --paused "$name" >/dev/null
+    if [[ "$kind" == paused && "$(domain_state "$name")" != paused ]]; then
+        virsh_ start --paused "$name" >/dev/null
+    fi
+}
+
+# running_ready I...: true when every pulse-bench-I runs, its guest has booted (SeaBIOS read
+# the boot sector: rd.reqs > 0) and it has a block and a net entry in the bulk statistics.
+running_ready() {
+    local want=" $* "
+    virsh_ domstats --raw --state --block --interface --list-active 2>/dev/null |
+        awk -v want="$want" '
+            /^Domain: / { d = $2; gsub(/\x27/, "", d); next }
+            d ~ /^pulse-bench-[0-9]+$/ {
+                split($0, kv, "="); k = kv[1]; gsub(/ /, "", k)
+                if (k == "state.state" && kv[2] == 1) run[d] = 1
+                if (k == "block.count" && kv[2] > 0) blk[d] = 1
+                if (k == "net.count" && kv[2] > 0) net[d] = 1
+                if (k ~ /^block\.[0-9]+\.rd\.reqs$/ && kv[2] > 0) boot[d] = 1
+            }
+            END {
+                n = split(want, w, " "); bad = 0
+                for (j = 1; j <= n; j++) {
+                    d = sprintf("pulse-bench-%03d", w[j])
+                    if (!(run[d] && blk[d] && net[d] && boot[d])) { bad++; last = d }
+                }
+                if (bad) { print bad " not ready, e.g. " last > "/dev/stderr"; exit 1 }
+            }'
+}
+
+# start_bench_domains I...: start the running kind, a few at a time, and wait (bounded) until
+# all are booted and report block and net statistics.
+start_bench_domains() {
+    local todo=() i name st deadline
+    for i in "$@"; do
+        name=$(bench_name "$i")
+        st=$(domain_state "$name")
+        case "$st" in
+            running) ;;
+            paused) virsh_ resume "$name" >/dev/null ;;
+            *) todo+=("$name") ;;
+        esac
+    done
+    if ((${#todo[@]} > 0)); then
+        log "starting ${#todo[@]} bench domains, $BENCH_START_PARALLEL at a time"
+        printf '%s\n' "${todo[@]}" |
+            xargs -P "$BENCH_START_PARALLEL" -I{} timeout 120 virsh -q -c "$URI" start {} \
+                >/dev/null || die "starting bench domains failed"
+    fi
+    # SeaBIOS takes about a second of CPU per guest under TCG, and they share two cores.
+    deadline=$((SECONDS + 60 + $# * 2))
+    until running_ready "$@" 2>"$STATE/bench-ready.err"; do
+        ((SECONDS < deadline)) ||
+            die "bench domains not all running with block and net stats: $(cat "$STATE/bench-ready.err")"
+        sleep 1
+    done
+    rm -f "$STATE/bench-ready.err"
 }
 
 remove_bench_domain() {
@@ -431,19 +518,23 @@ remove_bench_domain() {
 }
 
 cmd_scale() {
-    local n=$1 vt i d
-    [[ "$n" =~ ^[0-9]+$ ]] || die "usage: $0 scale N"
+    local n=$1 kind=$2 vt i d t0=$SECONDS
+    [[ "$n" =~ ^[0-9]+$ ]] || die "usage: $0 scale N [--running]"
     timeout 10 virsh -c "$URI" version >/dev/null 2>&1 || die "libvirtd does not answer; run '$0 up'"
     mkdir -p "$STATE"
     vt=$(virt_type)
-    for ((i = 1; i <= n; i++)); do
-        define_bench_domain "$i" "$vt"
-    done
+    [[ "$kind" == running ]] && build_bootsector halt-bootsector
     for d in $(bench_domains); do
         if ((10#${d#pulse-bench-} > n)); then remove_bench_domain "$d"; fi
     done
+    for ((i = 1; i <= n; i++)); do
+        define_bench_domain "$i" "$vt" "$kind"
+    done
+    if [[ "$kind" == running ]] && ((n > 0)); then
+        start_bench_domains $(seq 1 "$n")
+    fi
     rmdir "$BENCH_IMAGES" 2>/dev/null || true
-    log "$n bench domains paused ($vt)"
+    log "$n bench domains $kind ($vt) in $((SECONDS - t0))s"
 }
 
 # ---------------------------------------------------------------- down
@@ -496,7 +587,7 @@ cmd_down() {
     remove_block_devices
     while read -r f; do rm -rf -- "$f"; done < <(spec pools)
     while read -r f; do rm -f -- "$f"; done < <(spec extra-files)
-    rm -f "$STATE/lab.env" "$STATE/lab.json" "$STATE/bootsector.bin" "$STATE"/i-*-VM.xml
+    rm -f "$STATE/lab.env" "$STATE/lab.json" "$STATE/bootsector.bin" "$STATE/halt-bootsector.bin" "$STATE"/i-*-VM.xml
     log "down"
 }
 
@@ -554,8 +645,13 @@ main() {
         stop-daemon) cmd_stop_daemon ;;
         start-daemon) cmd_start_daemon ;;
         scale)
-            [[ $# -eq 2 ]] || die "usage: $0 scale N"
-            cmd_scale "$2" ;;
+            if [[ $# -eq 2 ]]; then
+                cmd_scale "$2" paused
+            elif [[ $# -eq 3 && "$3" == --running ]]; then
+                cmd_scale "$2" running
+            else
+                die "usage: $0 scale N [--running]"
+            fi ;;
         start-domain|destroy-domain)
             [[ $# -eq 2 ]] || die "usage: $0 $cmd NAME"
             is_lab_domain "$2" || die "$2 is not a lab domain ($(spec domains))"
@@ -564,7 +660,7 @@ main() {
             else
                 destroy_domain "$2"
             fi ;;
-        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|stop-daemon|start-daemon|status|scale N}" >&2
+        *) echo "usage: $0 {install|up|down|start-domain NAME|destroy-domain NAME|stop-daemon|start-daemon|status|scale N [--running]}" >&2
            exit 2 ;;
     esac
 }

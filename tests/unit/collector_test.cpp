@@ -115,6 +115,27 @@ TEST_F(CollectorOnFixture, FetchesEachDomainsXmlOnceAndCountsEveryCall) {
     EXPECT_EQ(collector.libvirt_calls(), 1 + per_poll + 2 + per_poll) << "no XML the second time";
 }
 
+TEST(Collector, EachDomainsXmlIsReadAgainBetweenHalfAndAllOfItsMaximumAge) {
+    libvirt::silence_default_error_handler();
+    libvirt::Connection conn{test_uri("cloudstack-node.xml")};
+    auto now = std::chrono::steady_clock::time_point{};
+    Collector collector(conn.get(),
+                        {.xml_max_age = std::chrono::seconds(60), .now = [&now] { return now; }});
+    const std::uint64_t per_poll = 1 + (2 + 2 + 2 * 2) + (2 + 1 + 2 * 2);  // as above
+    const std::uint64_t xml = 2;                                           // two domains
+    auto calls = [&] {
+        auto before = collector.libvirt_calls();
+        collector.collect_domains();
+        return collector.libvirt_calls() - before;
+    };
+    EXPECT_EQ(calls(), 1 + per_poll + xml);
+    now += std::chrono::seconds(29);
+    EXPECT_EQ(calls(), per_poll) << "not before half the age";
+    now += std::chrono::seconds(31);
+    EXPECT_EQ(calls(), per_poll + xml) << "at the latest after the whole age";
+    EXPECT_EQ(calls(), per_poll);
+}
+
 TEST_F(CollectorOnFixture, StaleDevicesRefetchTheXmlOnceNotEveryPoll) {
     collector.collect_domains();
     const auto uuid = std::string("12805898-0fda-4fa6-9f18-fac64f673679");
