@@ -32,7 +32,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
-#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -52,8 +51,10 @@ using Clock = std::chrono::steady_clock;
     std::exit(1);
 }
 
-int bulk_poll(virConnectPtr conn, std::optional<unsigned> groups) {
-    const int n = groups ? pulse::bench::bulk_call(conn, *groups) : pulse::bench::bulk_call(conn);
+// `groups` 0: the sensor's own calls.
+int bulk_poll(virConnectPtr conn, unsigned groups) {
+    const int n =
+        groups != 0 ? pulse::bench::bulk_call(conn, groups) : pulse::bench::bulk_call(conn);
     if (n < 0) {
         fail("virConnectGetAllDomainStats");
     }
@@ -255,8 +256,7 @@ int main(int argc, char** argv) {
     app.add_option("--test-domains", test_domains,
                    "generate a test:/// host with this many domains (4 disks, 2 NICs each)");
     CLI11_PARSE(app, argc, argv);
-    const std::optional<unsigned> groups =
-        groups_list.empty() ? std::nullopt : std::optional<unsigned>(parse_groups(groups_list));
+    const unsigned groups = groups_list.empty() ? 0 : parse_groups(groups_list);
     const std::vector<int> qemu_pids = pulse::bench::parse_pids(qemu_pids_list);
 
     std::string node_file;
@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
         "floor mode={} groups={:#x} domains={} polls={} wall_ms={:.3f} cpu_ms={:.3f} "
         "libvirtd_ms={:.3f} qemu_ms={:.3f} window_cpu_ms={:.3f} window_libvirtd_ms={:.3f} "
         "window_qemu_ms={:.3f} peak_rss_kib={}\n",
-        mode, groups.value_or(pulse::kBulkStatsGroups), domains, polls,
+        mode, groups != 0 ? groups : pulse::kBulkStatsGroups, domains, polls,
         pulse::bench::median(wall_ms), pulse::bench::median(cpu_ms),
         pulse::bench::median(libvirtd_ms), pulse::bench::median(qemu_ms), window_cpu_ms,
         window_lv_ms, window_qemu_ms, pulse::bench::peak_rss_kib());
