@@ -22,14 +22,6 @@ struct FreeDeleter {
     void operator()(char* p) const noexcept { std::free(p); }
 };
 
-std::string uuid_of(virDomainPtr domain) {
-    std::array<char, VIR_UUID_STRING_BUFLEN> buf{};
-    if (virDomainGetUUIDString(domain, buf.data()) < 0) {
-        return {};
-    }
-    return buf.data();
-}
-
 std::string name_of(virDomainPtr domain) {
     const char* name = virDomainGetName(domain);
     return name != nullptr ? name : "";
@@ -89,7 +81,7 @@ bool Collector::collect_bulk(DomainCollection& out) {
     libvirt::StatsRecords records(raw, n);
     out.domains.reserve(static_cast<std::size_t>(n));
     for (virDomainStatsRecordPtr record : records.records()) {
-        std::string uuid = uuid_of(record->dom);
+        std::string uuid = libvirt::uuid_of(record->dom);
         std::string name = name_of(record->dom);
         auto devices = devices_for(record->dom, name, uuid, out);
         if (!devices) {
@@ -173,7 +165,7 @@ void Collector::collect_per_domain(DomainCollection& out) {
             }
             if (!e.no_domain()) {  // gone since the listing: nothing to report, nothing wrong
                 out.issues.push_back(
-                    {fmt::format("domain-read/{}", uuid_of(domain.get())),
+                    {fmt::format("domain-read/{}", libvirt::uuid_of(domain.get())),
                      fmt::format("domain {}: {}", name_of(domain.get()), e.what())});
             }
         }
@@ -183,7 +175,7 @@ void Collector::collect_per_domain(DomainCollection& out) {
 void Collector::read_domain(virDomainPtr domain, DomainCollection& out) {
     DomainStats s;
     s.name = name_of(domain);
-    s.uuid = uuid_of(domain);
+    s.uuid = libvirt::uuid_of(domain);
     s.id = virDomainGetID(domain);
 
     virDomainInfo info{};

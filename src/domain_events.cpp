@@ -60,13 +60,12 @@ const std::array<Subscription, 5>& subscriptions() {
 }  // namespace
 
 void DomainEvents::Stale::mark(virDomainPtr domain) {
-    std::array<char, VIR_UUID_STRING_BUFLEN> uuid{};
-    if (virDomainGetUUIDString(domain, uuid.data()) < 0) {
-        virResetLastError();
+    std::string uuid = libvirt::uuid_of(domain);
+    if (uuid.empty()) {
         return;
     }
     std::lock_guard lock(mutex);
-    uuids.emplace(uuid.data());
+    uuids.insert(std::move(uuid));
 }
 
 DomainEvents::DomainEvents(virConnectPtr conn) : conn_(conn), stale_(std::make_shared<Stale>()) {

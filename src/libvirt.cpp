@@ -5,6 +5,8 @@
 #include <libxml/parser.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 #include "pulse/uri.hpp"
 
 namespace pulse::libvirt {
@@ -64,6 +66,15 @@ void initialize() {
 
 void silence_default_error_handler() {
     virSetErrorFunc(nullptr, discard_error);
+}
+
+std::string uuid_of(virDomainPtr domain) {
+    std::array<char, VIR_UUID_STRING_BUFLEN> buf{};
+    if (virDomainGetUUIDString(domain, buf.data()) < 0) {
+        virResetLastError();
+        return {};
+    }
+    return buf.data();
 }
 
 std::vector<DomainPtr> list_active_domains(virConnectPtr conn) {

@@ -95,8 +95,6 @@ class Collector {
     void invalidate(const std::string& uuid, const std::vector<std::string>& unknown_devices);
 
     bool using_bulk_stats() const { return bulk_supported_; }
-    // True when domain events tell of changes to the XML; false when only polling does.
-    bool using_domain_events() const { return events_.subscribed(); }
     // libvirt API calls made so far that go to the driver (round trips on a remote URI).
     std::uint64_t libvirt_calls() const { return calls_; }
 

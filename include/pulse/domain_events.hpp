@@ -1,7 +1,7 @@
 // Which domains' cached XML went stale, as libvirt's domain events tell it.
 //
-// The collector caches each domain's XML (disks, NICs, vCPU count) and reads it again only
-// when something changed. libvirt says when: a domain started (restore, migration, snapshot
+// The collector caches each domain's XML (disks, NICs) and reads it again when something
+// changed. libvirt says when: a domain started (restore, migration, snapshot
 // revert included), a device was added or removed (disks, NICs, and vCPUs that are devices),
 // a block job such as a live storage migration pivoted a disk to a new source, or a disk lost
 // its source. The callbacks run on libvirt's event loop thread and only record the domain's

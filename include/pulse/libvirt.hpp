@@ -77,6 +77,9 @@ class StatsRecords {
     int count_ = 0;
 };
 
+// The domain's UUID as text; empty when libvirt cannot give it. Reads the local object only.
+std::string uuid_of(virDomainPtr domain);
+
 // Every active domain (any state) from virConnectListAllDomains, each domain owned.
 std::vector<DomainPtr> list_active_domains(virConnectPtr conn);
 
