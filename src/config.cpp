@@ -6,8 +6,6 @@
 // spellings (and, for a value from the file, the file, line and key).
 #include "pulse/config.hpp"
 
-#include "pulse/metrics_server.hpp"
-
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -24,6 +22,7 @@
 
 #include "pulse/cloudstack.hpp"
 #include "pulse/config_file.hpp"
+#include "pulse/listen_address.hpp"
 #include "pulse/uri.hpp"
 
 namespace pulse {

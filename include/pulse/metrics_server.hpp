@@ -28,20 +28,13 @@
 #include <string_view>
 #include <thread>
 
+#include "pulse/listen_address.hpp"
 #include "pulse/metrics.hpp"
 #include "pulse/spool.hpp"
 
 namespace pulse {
 
 struct Config;
-
-struct ListenAddress {
-    std::string host;  // as given; "" (from ":9464") means every interface
-    std::uint16_t port = 0;
-};
-
-// "127.0.0.1:9464", ":9464", "[::1]:9464", "localhost:9464"; port 1-65535. nullopt otherwise.
-std::optional<ListenAddress> parse_listen_address(std::string_view text);
 
 class MetricsServerError : public std::runtime_error {
   public:
