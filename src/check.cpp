@@ -28,6 +28,7 @@
 #include "pulse/cloudstack.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
+#include "pulse/secrets.hpp"
 #include "pulse/uri.hpp"
 
 namespace pulse {

@@ -23,6 +23,7 @@
 #include "pulse/cloudstack.hpp"
 #include "pulse/config_file.hpp"
 #include "pulse/listen_address.hpp"
+#include "pulse/secrets.hpp"
 #include "pulse/uri.hpp"
 
 namespace pulse {
@@ -440,27 +441,6 @@ std::string read_properties_file(const std::string& path) {
                              fmt::format("{} ({})", kPropertiesFile.env, kPropertiesFile.flag));
 }
 
-// CLI11 quotes arguments it did not expect ("sasl.password=…" without its --kafka-property):
-// mask the value of every secret key=value in `args` before the message is shown.
-std::string redact_secrets(std::string message, const std::vector<std::string>& args) {
-    for (const std::string& arg : args) {
-        std::size_t start = arg.find_first_not_of('-');
-        for (auto eq = arg.find('='); start != std::string::npos && eq != std::string::npos;
-             start = eq + 1, eq = arg.find('=', eq + 1)) {
-            std::string_view value = std::string_view(arg).substr(eq + 1);
-            if (!is_secret_property(arg.substr(start, eq - start)) || value.empty()) {
-                continue;
-            }
-            for (auto at = message.find(value); at != std::string::npos;
-                 at = message.find(value, at)) {
-                message.replace(at, value.size(), "***");
-            }
-            break;
-        }
-    }
-    return message;
-}
-
 constexpr const char* kEnvironmentHelp = R"(
 Environment (a flag wins over its variable, a variable over the configuration file):
   KVM_HOST           libvirt URI to watch, or a comma-separated list of them, each
@@ -539,29 +519,6 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
         return std::nullopt;
     }
     return number << shift;
-}
-
-bool is_secret_property(std::string_view name) {
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    // ssl.key.pem and ssl.certificate... hold key material inline; sasl.oauthbearer.config may
-    // carry a client secret; sasl.jaas-style settings carry passwords.
-    for (const char* word : {"password", "secret", "ssl.key.pem", "oauthbearer.config", "jaas"}) {
-        if (lower.find(word) != std::string::npos) {
-            return true;
-        }
-    }
-    return false;
-}
-
-std::string describe_properties(const std::map<std::string, std::string>& properties) {
-    std::string out;
-    for (const auto& [key, value] : properties) {
-        out += fmt::format("{}{}={}", out.empty() ? "" : ", ", key,
-                           is_secret_property(key) ? "***" : value);
-    }
-    return out;
 }
 
 void parse_properties(std::string_view text, const std::string& source,
@@ -842,7 +799,7 @@ void kafka_properties_setting(const std::optional<std::string>& file,
 }
 
 std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args) {
-    return fmt::format("{} (see --help)", redact_secrets(message, args));
+    return fmt::format("{} (see --help)", mask_secret_arguments(message, args));
 }
 
 }  // namespace pulse

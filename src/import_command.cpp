@@ -23,6 +23,7 @@
 #include "pulse/importer.hpp"
 #include "pulse/influx_client.hpp"
 #include "pulse/kafka_sink.hpp"
+#include "pulse/secrets.hpp"
 
 namespace pulse {
 namespace {

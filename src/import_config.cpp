@@ -1,6 +1,8 @@
 // The importer's settings from flags and environment; see import_config.hpp.
 #include "pulse/import_config.hpp"
 
+#include "pulse/secrets.hpp"
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -140,19 +142,7 @@ ImportParseResult parse_import_config(const std::vector<std::string>& args, cons
     } catch (const CLI::ParseError& e) {
         // The password may be quoted in CLI11's message: mask it wherever it was given.
         std::string message = describe_parse_error(e.what(), args);
-        const std::string flag = kPassword.flag;
-        for (std::size_t i = 0; i < args.size(); ++i) {
-            std::string secret;
-            if (args[i] == flag && i + 1 < args.size()) {
-                secret = args[i + 1];
-            } else if (args[i].starts_with(flag + "=")) {
-                secret = args[i].substr(flag.size() + 1);
-            }
-            for (auto at = secret.empty() ? std::string::npos : message.find(secret);
-                 at != std::string::npos; at = message.find(secret, at)) {
-                message.replace(at, secret.size(), "***");
-            }
-        }
+        message = mask_flag_value(std::move(message), args, kPassword.flag);
         throw ConfigError(message);
     }
     if (debug && debug->empty()) {

@@ -4,7 +4,7 @@
 // outage produces the same error for every message and every reconnect attempt.
 #include "pulse/kafka_sink.hpp"
 
-#include "pulse/config.hpp"
+#include "pulse/secrets.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -75,26 +75,6 @@ RefusalAction classify_refusal(RdKafka::ErrorCode err) {
         default:
             return RefusalAction::retry;
     }
-}
-
-std::string mask_values(std::string text, const std::map<std::string, std::string>& properties) {
-    for (const auto& [key, value] : properties) {
-        for (auto at = value.empty() ? std::string::npos : text.find(value);
-             at != std::string::npos; at = text.find(value, at)) {
-            text.replace(at, value.size(), "***");
-        }
-    }
-    return text;
-}
-
-std::string mask_secrets(std::string text, const std::map<std::string, std::string>& properties) {
-    std::map<std::string, std::string> secrets;
-    for (const auto& [key, value] : properties) {
-        if (is_secret_property(key)) {
-            secrets.emplace(key, value);
-        }
-    }
-    return mask_values(std::move(text), secrets);
 }
 
 void set_kafka_property(RdKafka::Conf& conf, const std::string& key, const std::string& value) {

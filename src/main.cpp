@@ -21,6 +21,7 @@
 #include "pulse/metrics_server.hpp"
 #include "pulse/poller.hpp"
 #include "pulse/scheduler.hpp"
+#include "pulse/secrets.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/spool.hpp"
 #include "pulse/uri.hpp"

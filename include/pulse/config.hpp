@@ -103,13 +103,6 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
 // The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
 std::optional<bool> parse_bool(std::string_view text);
 
-// Whether a librdkafka property holds a secret (a password, a private key, an OAuth client
-// secret): its value is never printed, not even masked in part.
-bool is_secret_property(std::string_view name);
-
-// "key=value, key=value" for the log, every secret value shown as ***.
-std::string describe_properties(const std::map<std::string, std::string>& properties);
-
 // Reads `key=value` lines into `properties` (a later key wins); blank lines and lines starting
 // with '#' are skipped, spaces around key and value trimmed. `source` names the text in
 // errors ("KAFKA_PROPERTIES_FILE (--kafka-properties-file) '/etc/…' line 3"), which never

@@ -51,15 +51,6 @@ std::unique_ptr<RdKafka::Conf> make_kafka_conf(const KafkaSettings& settings, bo
 // with the value masked (librdkafka quotes it, and it may be a password).
 void set_kafka_property(RdKafka::Conf& conf, const std::string& key, const std::string& value);
 
-// `text` with every non-empty value of `properties` replaced by ***: for librdkafka's messages,
-// which may quote a value, and a value may be a password.
-std::string mask_values(std::string text, const std::map<std::string, std::string>& properties);
-
-// `text` with the value of every secret property (is_secret_property) replaced by ***: for
-// librdkafka's logs and errors, which must show the other values (a CA path, a user name).
-std::string mask_secrets(std::string text, const std::map<std::string, std::string>& properties);
-
-// What becomes of a message librdkafka reports as not delivered.
 enum class RefusalAction {
     retry,  // the cause can be fixed (authorization, authentication, unknown topic): keep it
     drop,   // it can never succeed (too large, invalid record): count it failed, let it go

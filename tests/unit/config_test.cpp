@@ -269,22 +269,6 @@ TEST(Config, KafkaPropertiesComeFromTheFileThenTheFlags) {
     EXPECT_TRUE(parse({}).kafka_properties.empty());
 }
 
-TEST(Config, SecretPropertiesAreRecognisedByName) {
-    for (const char* name : {"sasl.password", "ssl.key.password", "ssl.keystore.password",
-                             "sasl.oauthbearer.client.secret", "ssl.key.pem", "My.Password"}) {
-        EXPECT_TRUE(is_secret_property(name)) << name;
-    }
-    for (const char* name : {"sasl.username", "security.protocol", "ssl.ca.location", "acks"}) {
-        EXPECT_FALSE(is_secret_property(name)) << name;
-    }
-}
-
-TEST(Config, DescribingPropertiesMasksEverySecretValue) {
-    std::string text = describe_properties(
-        {{"sasl.username", "pulse"}, {"sasl.password", kSecret}, {"ssl.key.password", kSecret}});
-    EXPECT_EQ(text, "sasl.password=***, sasl.username=pulse, ssl.key.password=***");
-}
-
 TEST(Config, PropertyErrorsNameThePlaceButNeverTheValue) {
     std::string file =
         write_file("bad.properties", "acks=all\nsasl.password " + std::string(kSecret) + "\n");
