@@ -10,7 +10,7 @@
 #include <functional>
 #include <vector>
 
-#include "pulse/poller.hpp"
+#include "pulse/poll_report.hpp"
 #include "pulse/uri.hpp"
 
 namespace pulse {

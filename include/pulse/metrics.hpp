@@ -18,11 +18,10 @@
 #include <string_view>
 
 #include "pulse/point.hpp"
+#include "pulse/poll_report.hpp"
 #include "pulse/sink.hpp"
 
 namespace pulse {
-
-struct PollReport;
 
 using SteadyClock = std::chrono::steady_clock;
 

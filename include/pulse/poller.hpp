@@ -18,6 +18,7 @@
 #include "pulse/libvirt.hpp"
 #include "pulse/metrics.hpp"
 #include "pulse/point.hpp"
+#include "pulse/poll_report.hpp"
 #include "pulse/rates.hpp"
 #include "pulse/sink.hpp"
 #include "pulse/volume_ids.hpp"
@@ -33,15 +34,6 @@ struct PollerOptions {
     HostMetrics* metrics = nullptr;  // where each poll and reconnect is recorded, if anywhere
     // CS_ENDPOINT: disk and diskRate points get the volume id as `image` where it is known.
     VolumeIds* volumes = nullptr;
-};
-
-struct PollReport {
-    bool connected = false;
-    std::size_t domains = 0;
-    std::size_t messages = 0;
-    std::size_t points = 0;
-    std::uint64_t libvirt_calls = 0;
-    std::chrono::microseconds duration{0};
 };
 
 class Poller {

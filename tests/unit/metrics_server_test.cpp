@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "pulse/config.hpp"
-#include "pulse/poller.hpp"
+#include "pulse/poll_report.hpp"
 
 namespace pulse {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "pulse/poller.hpp"
+#include "pulse/poll_report.hpp"
 
 namespace pulse {
 namespace {
