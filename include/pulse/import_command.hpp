@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "pulse/import_config.hpp"
-#include "pulse/scheduler.hpp"
+#include "pulse/signals.hpp"
 
 namespace pulse {
 

@@ -1,5 +1,5 @@
 // Fixed-rate ticks that skip what an overrun missed, each poll's stamp on a clock that wakes
-// late or is stepped, and stop signals taken between polls.
+// late or is stepped.
 #include "pulse/scheduler.hpp"
 
 #include <gtest/gtest.h>
@@ -115,22 +115,6 @@ TEST(PollClock, AStepWithinAPauseKeepsTheGrid) {
     EXPECT_EQ(secs(clock.stamp(t0, wall(5000.5))), 5000);
     EXPECT_EQ(secs(clock.stamp(t0 + 10s, wall(5007.5))), 5010);  // 3 s back: still ahead of 5000
     EXPECT_EQ(secs(clock.stamp(t0 + 20s, wall(5017.5))), 5020);
-}
-
-TEST(StopSignals, ASignalRaisedDuringAPollStopsTheNextWait) {
-    StopSignals signals;
-    EXPECT_FALSE(signals.stop_requested());
-    raise(SIGTERM);  // blocked, so it waits for us instead of killing the test
-    EXPECT_TRUE(signals.wait_until(std::chrono::steady_clock::now() + 10s));
-    EXPECT_EQ(signals.last_signal(), SIGTERM);
-    EXPECT_TRUE(signals.stop_requested());
-}
-
-TEST(StopSignals, WaitingWithoutASignalReturnsAtTheDeadline) {
-    StopSignals signals;
-    auto deadline = std::chrono::steady_clock::now() + 30ms;
-    EXPECT_FALSE(signals.wait_until(deadline));
-    EXPECT_GE(std::chrono::steady_clock::now(), deadline);
 }
 
 }  // namespace
