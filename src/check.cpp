@@ -25,6 +25,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "pulse/c_handle.hpp"
 #include "pulse/cloudstack.hpp"
 #include "pulse/kafka_sink.hpp"
 #include "pulse/libvirt.hpp"
@@ -83,20 +84,10 @@ CheckResult kafka_failure(const Config& config, int code, std::string message) {
             mask_secrets(std::move(message), config.kafka_properties), std::move(hint)};
 }
 
-template <typename T, void (*Destroy)(T*)>
-struct CDeleter {
-    void operator()(T* p) const { Destroy(p); }
-};
-using QueuePtr =
-    std::unique_ptr<rd_kafka_queue_t, CDeleter<rd_kafka_queue_t, rd_kafka_queue_destroy>>;
-using EventPtr =
-    std::unique_ptr<rd_kafka_event_t, CDeleter<rd_kafka_event_t, rd_kafka_event_destroy>>;
-using ResourcePtr =
-    std::unique_ptr<rd_kafka_ConfigResource_t,
-                    CDeleter<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>>;
-using OptionsPtr =
-    std::unique_ptr<rd_kafka_AdminOptions_t,
-                    CDeleter<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>>;
+using QueuePtr = CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+using EventPtr = CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
+using ResourcePtr = CHandle<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>;
+using OptionsPtr = CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
 
 // auto.create.topics.enable of broker `broker_id`, or nullopt with the reason in `why` when it
 // does not say: DescribeConfigs needs the DESCRIBE_CONFIGS permission on the cluster with ACLs.

@@ -11,16 +11,13 @@
 #include <array>
 #include <cstdlib>
 
+#include "pulse/c_handle.hpp"
 #include "pulse/disk_source.hpp"
 
 namespace pulse {
 namespace {
 
 using libvirt::LibvirtError;
-
-struct FreeDeleter {
-    void operator()(char* p) const noexcept { std::free(p); }
-};
 
 std::string name_of(virDomainPtr domain) {
     const char* name = virDomainGetName(domain);
@@ -280,7 +277,7 @@ std::shared_ptr<const DomainDevices> Collector::devices_for(virDomainPtr domain,
     }
 
     ++calls_;
-    std::unique_ptr<char, FreeDeleter> xml(virDomainGetXMLDesc(domain, 0));
+    CHandle<char, ::free> xml(virDomainGetXMLDesc(domain, 0));
     if (!xml) {
         LibvirtError e = libvirt::last_error("reading the domain XML");
         device_cache_.erase(it);

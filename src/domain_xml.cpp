@@ -4,6 +4,8 @@
 // and never expands entities, so a hostile or broken description costs an error, not a fetch.
 #include "pulse/domain_xml.hpp"
 
+#include "pulse/c_handle.hpp"
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -13,12 +15,10 @@
 namespace pulse {
 namespace {
 
-struct DocDeleter {
-    void operator()(xmlDocPtr doc) const noexcept { xmlFreeDoc(doc); }
-};
-struct XmlCharDeleter {
-    void operator()(xmlChar* text) const noexcept { xmlFree(text); }
-};
+// xmlFree is a variable (libxml2 lets a program replace its allocator), not a function.
+void free_xml(xmlChar* text) {
+    xmlFree(text);
+}
 
 bool named(const xmlNode* node, const char* name) {
     return node->type == XML_ELEMENT_NODE &&
@@ -26,8 +26,7 @@ bool named(const xmlNode* node, const char* name) {
 }
 
 std::string attribute(const xmlNode* node, const char* name) {
-    std::unique_ptr<xmlChar, XmlCharDeleter> value(
-        xmlGetProp(node, reinterpret_cast<const xmlChar*>(name)));
+    CHandle<xmlChar, free_xml> value(xmlGetProp(node, reinterpret_cast<const xmlChar*>(name)));
     return value ? std::string(reinterpret_cast<const char*>(value.get())) : std::string();
 }
 
@@ -88,7 +87,7 @@ DomainDevices parse_domain_xml(std::string_view xml) {
         throw DomainXmlError("domain XML too large");
     }
     constexpr int kOptions = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
-    std::unique_ptr<xmlDoc, DocDeleter> doc(
+    CHandle<xmlDoc, xmlFreeDoc> doc(
         xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr, kOptions));
     if (!doc) {
         const xmlError* error = xmlGetLastError();

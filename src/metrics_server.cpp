@@ -23,6 +23,7 @@
 #include <deque>
 #include <vector>
 
+#include "pulse/c_handle.hpp"
 #include "pulse/config.hpp"
 
 namespace pulse {
@@ -271,7 +272,7 @@ UniqueFd bind_listener(const std::string& host, std::uint16_t port, std::uint16_
         throw MetricsServerError(
             fmt::format("cannot listen on {}: {}", describe({host, port}), ::gai_strerror(rc)));
     }
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, &::freeaddrinfo);
+    CHandle<addrinfo, ::freeaddrinfo> owned(found);
     int error = 0;
     for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
         UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,

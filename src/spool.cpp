@@ -170,22 +170,6 @@ int SpoolSyscalls::rename(const char* from, const char* to) {
     return std::rename(from, to);
 }
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) {
-            close(fd_);
-        }
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
-UniqueFd::~UniqueFd() {
-    if (fd_ >= 0) {
-        close(fd_);
-    }
-}
-
 Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
     if (!options_.syscalls) {
         options_.syscalls = std::make_shared<SpoolSyscalls>();

@@ -17,22 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "pulse/c_handle.hpp"
+
 namespace pulse::libvirt {
 
-struct ConnectDeleter {
-    void operator()(virConnectPtr conn) const noexcept { virConnectClose(conn); }
-};
-struct DomainDeleter {
-    void operator()(virDomainPtr domain) const noexcept { virDomainFree(domain); }
-};
-struct StatsRecordsDeleter {
-    void operator()(virDomainStatsRecordPtr* records) const noexcept {
-        virDomainStatsRecordListFree(records);
-    }
-};
-
-using ConnectPtr = std::unique_ptr<virConnect, ConnectDeleter>;
-using DomainPtr = std::unique_ptr<virDomain, DomainDeleter>;
+using ConnectPtr = CHandle<virConnect, virConnectClose>;
+using DomainPtr = CHandle<virDomain, virDomainFree>;
 
 // A libvirt failure with the library's error code, domain and message.
 class LibvirtError : public std::runtime_error {
@@ -73,7 +63,7 @@ class StatsRecords {
     }
 
   private:
-    std::unique_ptr<virDomainStatsRecordPtr, StatsRecordsDeleter> records_;
+    CHandle<virDomainStatsRecordPtr, virDomainStatsRecordListFree> records_;
     int count_ = 0;
 };
 

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "pulse/c_handle.hpp"
 #include "pulse/condition_log.hpp"
 
 namespace pulse {
@@ -87,24 +88,6 @@ struct SpoolCounters {
     std::uint64_t corrupt = 0;       // records found damaged on disk and skipped
     std::uint64_t recovered = 0;     // records found from an earlier run at start
     std::uint64_t failed_rolls = 0;  // new segments that could not be started (tried again)
-};
-
-class UniqueFd {
-  public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& other) noexcept;
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd();
-    int get() const { return fd_; }
-    // Gives up ownership, for a caller that closes the descriptor itself and checks the result.
-    int release() { return std::exchange(fd_, -1); }
-    explicit operator bool() const { return fd_ >= 0; }
-
-  private:
-    int fd_ = -1;
 };
 
 class Spool {
