@@ -1,7 +1,7 @@
 // See bench_util.hpp.
 #include "bench_util.hpp"
 
-#include "pulse/collector.hpp"
+#include "pulse/libvirt/collector.hpp"
 
 #include <dirent.h>
 #include <fmt/format.h>

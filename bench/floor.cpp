@@ -1,7 +1,7 @@
 // pulse_bench_floor: the least any sensor can do for one poll, to compare pulse-sensor with.
 //
 // bulk (default): the collector's steady-state calls, repeated, with nothing done with their
-// results: virConnectGetAllDomainStats with the flags and groups of src/collector.cpp
+// results: virConnectGetAllDomainStats with the flags and groups of src/libvirt/collector.cpp
 // (kBulkStatsGroups), then one virDomainGetInfo per domain. With --groups, only the bulk
 // call with those groups: what one statistics group costs libvirtd and QEMU.
 // per-domain: for drivers without bulk statistics (the test driver), the calls the collector's
@@ -36,10 +36,10 @@
 #include <thread>
 
 #include "bench_util.hpp"
-#include "pulse/collector.hpp"
-#include "pulse/disk_source.hpp"
-#include "pulse/domain_xml.hpp"
-#include "pulse/libvirt.hpp"
+#include "pulse/libvirt/collector.hpp"
+#include "pulse/libvirt/disk_source.hpp"
+#include "pulse/libvirt/domain_xml.hpp"
+#include "pulse/libvirt/handles.hpp"
 
 namespace {
 

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "pulse/host_threads.hpp"
-#include "pulse/libvirt.hpp"
-#include "pulse/sink.hpp"
+#include "pulse/libvirt/handles.hpp"
+#include "pulse/output/sink.hpp"
+#include "pulse/sensor/host_threads.hpp"
 
 namespace {
 

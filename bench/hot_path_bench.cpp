@@ -14,9 +14,9 @@
 #include <memory>
 
 #include "bench_util.hpp"
-#include "pulse/measurements.hpp"
-#include "pulse/serializer.hpp"
-#include "pulse/stats.hpp"
+#include "pulse/format/serializer.hpp"
+#include "pulse/libvirt/stats.hpp"
+#include "pulse/points/contract.hpp"
 #include "typed_params.hpp"
 
 namespace {

@@ -17,12 +17,12 @@
 #include <thread>
 
 #include "bench_util.hpp"
-#include "pulse/kafka_sink.hpp"
-#include "pulse/libvirt.hpp"
-#include "pulse/poller.hpp"
-#include "pulse/scheduler.hpp"
-#include "pulse/sink.hpp"
-#include "pulse/spool.hpp"
+#include "pulse/kafka/sink.hpp"
+#include "pulse/kafka/spool.hpp"
+#include "pulse/libvirt/handles.hpp"
+#include "pulse/output/sink.hpp"
+#include "pulse/sensor/poller.hpp"
+#include "pulse/sensor/schedule.hpp"
 
 namespace {
 

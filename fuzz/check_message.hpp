@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "pulse/point.hpp"
-#include "pulse/serializer.hpp"
+#include "pulse/format/serializer.hpp"
+#include "pulse/points/point.hpp"
 
 namespace pulse::fuzz {
 

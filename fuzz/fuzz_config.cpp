@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "pulse/config.hpp"
-#include "pulse/import_config.hpp"
+#include "pulse/config/config.hpp"
+#include "pulse/import/config.hpp"
 
 namespace {
 

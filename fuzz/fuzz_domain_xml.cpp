@@ -12,9 +12,9 @@
 #include <string_view>
 
 #include "check_message.hpp"
-#include "pulse/disk_source.hpp"
-#include "pulse/domain_xml.hpp"
-#include "pulse/measurements.hpp"
+#include "pulse/libvirt/disk_source.hpp"
+#include "pulse/libvirt/domain_xml.hpp"
+#include "pulse/points/contract.hpp"
 
 namespace {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "pulse/spool.hpp"
+#include "pulse/kafka/spool.hpp"
 
 namespace {
 

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "check_message.hpp"
-#include "pulse/measurements.hpp"
-#include "pulse/stats.hpp"
+#include "pulse/libvirt/stats.hpp"
+#include "pulse/points/contract.hpp"
 
 namespace {
 

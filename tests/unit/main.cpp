@@ -3,7 +3,7 @@
 // exceptions and go to our log, libvirt does not print them itself), then run.
 #include <gtest/gtest.h>
 
-#include "pulse/libvirt.hpp"
+#include "pulse/libvirt/handles.hpp"
 
 int main(int argc, char** argv) {
     pulse::libvirt::initialize();

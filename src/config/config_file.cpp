@@ -1,0 +1,247 @@
+// The TOML configuration file, read with toml++; see config_file.hpp.
+//
+// Each known key has one TOML type (or two, where a list reads as naturally as a string); a key
+// of the right type becomes the text its environment variable would hold.
+#include "pulse/config/config_file.hpp"
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pulse/config/config.hpp"
+
+namespace pulse {
+namespace {
+
+enum class Kind { string, integer, boolean, string_list, size };
+
+struct Key {
+    const char* name;
+    Kind kind;
+};
+
+// Every setting of an environment variable has a key here, named after it in lower case.
+constexpr Key kTopLevelKeys[] = {
+    {"kvm_host", Kind::string_list},
+    {"pause", Kind::integer},
+    {"kafka_bootstrap", Kind::string_list},
+    {"kafka_topic", Kind::string},
+    {"gather_host_stats", Kind::boolean},
+    {"debug", Kind::boolean},
+    {"rates", Kind::boolean},
+    {"spool_dir", Kind::string},
+    {"spool_max_bytes", Kind::size},
+    {"shutdown_timeout", Kind::integer},
+    {"kafka_properties_file", Kind::string},
+    {"metrics_addr", Kind::string},
+    {"format", Kind::string},
+    {"health_delivery_timeout", Kind::integer},
+    {"cs_endpoint", Kind::string},
+    {"cs_api_key", Kind::string},
+    {"cs_secret_key", Kind::string},
+    {"cs_api_key_file", Kind::string},
+    {"cs_secret_key_file", Kind::string},
+    {"volumes_update_interval", Kind::integer},
+};
+
+constexpr Key kHostKeys[] = {
+    {"uri", Kind::string},
+    {"pause", Kind::integer},
+    {"gather_host_stats", Kind::boolean},
+};
+
+const char* expected(Kind kind) {
+    switch (kind) {
+        case Kind::string:
+            return "a string";
+        case Kind::integer:
+            return "an integer";
+        case Kind::boolean:
+            return "true or false";
+        case Kind::string_list:
+            return "a string or an array of strings";
+        case Kind::size:
+            return "an integer (bytes) or a string such as \"256M\"";
+    }
+    return "";
+}
+
+std::uint32_t line_of(const toml::node& node) {
+    return node.source().begin.line;
+}
+
+class Reader {
+  public:
+    explicit Reader(const std::string& path) : path_(path) {}
+
+    [[noreturn]] void fail(std::uint32_t line, std::string_view key, std::string_view why) const {
+        throw ConfigError(fmt::format("invalid '{}' line {}, key {}: {}", path_, line, key, why));
+    }
+
+    // The value as text, or a ConfigError naming the key when it has the wrong type.
+    FileValue text_of(std::string_view key, const toml::node& node, Kind kind) const {
+        const std::uint32_t line = line_of(node);
+        if (kind == Kind::string || kind == Kind::string_list || kind == Kind::size) {
+            if (const auto* s = node.as_string()) {
+                return {s->get(), line};
+            }
+        }
+        if (kind == Kind::integer || kind == Kind::size) {
+            if (const auto* i = node.as_integer()) {
+                return {std::to_string(i->get()), line};
+            }
+        }
+        if (kind == Kind::boolean) {
+            if (const auto* b = node.as_boolean()) {
+                return {b->get() ? "true" : "false", line};
+            }
+        }
+        if (kind == Kind::string_list) {
+            if (const auto* array = node.as_array()) {
+                std::string joined;
+                for (const toml::node& item : *array) {
+                    const auto* s = item.as_string();
+                    if (!s) {
+                        fail(line_of(item), key, fmt::format("expected {}", expected(kind)));
+                    }
+                    joined += (joined.empty() ? "" : ",") + s->get();
+                }
+                if (joined.empty()) {
+                    fail(line, key, "expected at least one item");
+                }
+                return {joined, line};
+            }
+        }
+        fail(line, key, fmt::format("expected {}", expected(kind)));
+    }
+
+    template <std::size_t N>
+    const Key* known(const Key (&keys)[N], std::string_view name) const {
+        auto it = std::find_if(std::begin(keys), std::end(keys),
+                               [&](const Key& k) { return name == k.name; });
+        return it == std::end(keys) ? nullptr : it;
+    }
+
+    // A scalar property value as librdkafka wants it: its text.
+    FileValue property(std::string_view key, const toml::node& node) const {
+        if (node.is_string()) {
+            return text_of(key, node, Kind::string);
+        }
+        if (node.is_integer()) {
+            return text_of(key, node, Kind::integer);
+        }
+        if (node.is_boolean()) {
+            return text_of(key, node, Kind::boolean);
+        }
+        fail(line_of(node), key, "expected a string, an integer or true/false");
+    }
+
+    FileHost host(const toml::node& node) const {
+        const auto* table = node.as_table();
+        if (!table) {
+            fail(line_of(node), "host", "expected [[host]] tables");
+        }
+        FileHost host;
+        bool has_uri = false;
+        for (const auto& [name, value] : *table) {
+            const std::string qualified = fmt::format("host.{}", name.str());
+            const Key* key = known(kHostKeys, name.str());
+            if (!key) {
+                fail(line_of(value), qualified,
+                     "unknown key (a [[host]] table takes uri, pause, gather_host_stats)");
+            }
+            FileValue text = text_of(qualified, value, key->kind);
+            if (name.str() == "uri") {
+                host.uri = std::move(text);
+                has_uri = true;
+            } else if (name.str() == "pause") {
+                host.pause = std::move(text);
+            } else {
+                host.gather_host_stats = std::move(text);
+            }
+        }
+        if (!has_uri) {
+            fail(line_of(node), "host.uri", "missing: every [[host]] table needs a uri");
+        }
+        return host;
+    }
+
+    ConfigFile read(const toml::table& root) const {
+        ConfigFile file;
+        file.path = path_;
+        for (const auto& [name, value] : root) {
+            const std::string_view key = name.str();
+            if (key == "host") {
+                const auto* hosts = value.as_array();
+                if (!hosts) {
+                    fail(line_of(value), key, "expected [[host]] tables");
+                }
+                for (const toml::node& host_node : *hosts) {
+                    file.hosts.push_back(host(host_node));
+                }
+            } else if (key == "kafka_properties") {
+                const auto* table = value.as_table();
+                if (!table) {
+                    fail(line_of(value), key, "expected a [kafka_properties] table");
+                }
+                for (const auto& [property, property_value] : *table) {
+                    file.kafka_properties.emplace_back(
+                        std::string(property.str()),
+                        this->property(fmt::format("kafka_properties.{}", property.str()),
+                                       property_value));
+                }
+            } else if (const Key* known_key = known(kTopLevelKeys, key)) {
+                file.settings.emplace_back(std::string(key), text_of(key, value, known_key->kind));
+            } else {
+                fail(line_of(value), key, "unknown key (see the example pulse-sensor.toml)");
+            }
+        }
+        if (!file.hosts.empty() && file.find("kvm_host")) {
+            fail(file.find("kvm_host")->line, "kvm_host",
+                 "give the hypervisors either as kvm_host or as [[host]] tables, not both");
+        }
+        return file;
+    }
+
+  private:
+    const std::string& path_;
+};
+
+}  // namespace
+
+const FileValue* ConfigFile::find(std::string_view key) const {
+    for (const auto& [name, value] : settings) {
+        if (name == key) {
+            return &value;
+        }
+    }
+    return nullptr;
+}
+
+std::string ConfigFile::where(std::string_view key, const FileValue& value) const {
+    return fmt::format("'{}' line {}, key {}", path, value.line, key);
+}
+
+ConfigFile parse_config_file(std::string_view text, const std::string& path) {
+    toml::table root;
+    try {
+        root = toml::parse(text, path);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(
+            fmt::format("invalid '{}' line {}: {}", path, e.source().begin.line, e.description()));
+    }
+    return Reader(path).read(root);
+}
+
+ConfigFile read_config_file(const std::string& path) {
+    return parse_config_file(read_setting_file(path, "CONFIG_FILE (--config)"), path);
+}
+
+}  // namespace pulse
