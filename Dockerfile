@@ -15,10 +15,10 @@
 # /healthz when METRICS_ADDR is set and passes otherwise; it is pulse-sensor itself
 # (--healthcheck), so no HTTP client is needed.
 #
-# Two stages: the first builds the sensor from the Debian 12 packages listed in the README,
-# the second carries only the binary, its runtime libraries and an ssh client (libvirt's
-# qemu+ssh:// transport runs `ssh`). BASE is an argument so that an offline builder can use
-# a locally made Debian 12 image (tests/integration/container.sh passes
+# Two stages: the first builds the sensor from the Debian 12 packages listed in
+# CONTRIBUTING.md, the second carries only the binary, its runtime libraries and an ssh client
+# (libvirt's qemu+ssh:// transport runs `ssh`). BASE is an argument so that an offline builder
+# can use a locally made Debian 12 image (tests/integration/container.sh passes
 # --build-arg BASE=localhost/bookworm-base); both stages must use the same release, or
 # the runtime library versions would not match the build.
 ARG BASE=debian:bookworm-slim
@@ -47,7 +47,7 @@ RUN apt-get update \
 # libvirt starts ssh without capabilities, so even root must not need them to reach the private
 # directory (mode 0700, of the running user) that the entrypoint makes inside.
 # The group first: `useradd --system --user-group` would give it a gid from the system range
-# (999), not the 10001 the README's `install -g 10001` lines use.
+# (999), not the 10001 the `install -g 10001` lines of docs/operations.md use.
 RUN groupadd --system --gid 10001 pulse \
  && useradd --system --uid 10001 --gid pulse --home-dir /home/pulse --create-home \
         --shell /usr/sbin/nologin pulse \

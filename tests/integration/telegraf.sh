@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# telegraf.sh — a Telegraf binary for the integration tests that read the topic the way the
-# README tells users to (test_telegraf.py), and for benchmarks against its libvirt input.
+# telegraf.sh — a Telegraf binary for the integration tests that read the topic the way
+# docs/influxdb.md tells users to (test_telegraf.py), and for benchmarks against its libvirt
+# input.
 #
 #   telegraf.sh install   build Telegraf $TELEGRAF_VERSION from its Go module into the cache,
 #                         unless the cached binary is already that version built with $TAGS
@@ -10,8 +11,8 @@
 # cannot reach, while the Go module proxy can be: `go install` builds it from source. The
 # build tags keep only the plugins the tests use (a full Telegraf takes far longer and
 # ~250 MiB): inputs.libvirt (benchmarks), inputs.kafka_consumer, outputs.file, and the
-# parsers the README's snippets name. outputs.file can only write with a serializer that was
-# built in; serializers.influx comes with the custom build, json does not.
+# parsers the snippets in docs/influxdb.md name. outputs.file can only write with a serializer
+# that was built in; serializers.influx comes with the custom build, json does not.
 # First run cost: about 4 minutes on two cores, longer on shared ones. Go keeps its module
 # downloads and compiled packages in its own caches (~/go/pkg/mod, ~/.cache/go-build), so a
 # rebuild with other tags is offline and quick; later runs compare a stamp file and do nothing. Needs Go >= 1.24 (Debian 12's golang is 1.19):

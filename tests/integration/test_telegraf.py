@@ -1,4 +1,4 @@
-"""Telegraf reads the topic with the README's own snippets and gets every point, unchanged.
+"""Telegraf reads the topic with docs/influxdb.md's own snippets and gets every point, unchanged.
 
     tests/integration/telegraf.sh install                   # once per machine (minutes)
     PULSE_IT_STATE=... /usr/bin/python3 -m pytest -v tests/integration/test_telegraf.py
@@ -6,8 +6,8 @@
 Needs the libvirt lab ($PULSE_IT_STATE/lab.env) and a Kafka broker (kafka.sh up, started here
 when it is not up, and then stopped again), and the Telegraf that telegraf.sh builds.
 
-The configuration Telegraf runs is cut out of README.md ("Telegraf's `kafka_consumer` input"):
-the blocks after the `<!-- test_telegraf.py: NAME -->` markers, with only the placeholders
+The configuration Telegraf runs is cut out of docs/influxdb.md ("Telegraf's `kafka_consumer`
+input"): the blocks after the `<!-- test_telegraf.py: NAME -->` markers, with only the placeholders
 replaced (`kafka1:9092`, `kvm-metrics`, `telegraf-kvm`) and, for a quick bounded run, a
 one-second flush added to the `[agent]` block. So what a user copies is what runs here.
 
@@ -52,7 +52,7 @@ from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, sensor
 from test_influx import parse_lp_token  # noqa: E402
 
 TELEGRAF_SH = HERE / "telegraf.sh"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "influxdb.md"
 ODD_NODE = HERE / "fixtures" / "odd-names-node.xml"
 WORK = STATE / "telegraf"
 
@@ -97,30 +97,30 @@ def tearDownModule():
 
 # ------------------------------------------------------------------ README
 def readme_snippet(name):
-    """The fenced block right after `<!-- test_telegraf.py: NAME -->` in README.md."""
+    """The fenced block right after `<!-- test_telegraf.py: NAME -->` in docs/influxdb.md."""
     text = README.read_text()
     marker = f"<!-- test_telegraf.py: {name} -->"
     if text.count(marker) != 1:
-        raise AssertionError(f"README.md must hold the marker {marker!r} exactly once")
+        raise AssertionError(f"docs/influxdb.md must hold the marker {marker!r} exactly once")
     after = text.split(marker, 1)[1]
     m = re.match(r"\s*```toml\n(.*?)\n```", after, re.S)
     if not m:
-        raise AssertionError(f"no ```toml block right after {marker!r} in README.md")
+        raise AssertionError(f"no ```toml block right after {marker!r} in docs/influxdb.md")
     return m.group(1) + "\n"
 
 
 def telegraf_config(fmt, topic, group, out_path):
-    """The README's agent block and its input block for `fmt`, placeholders filled, and an
+    """docs/influxdb.md's agent block and its input block for `fmt`, placeholders filled, and an
     outputs.file in line protocol."""
     agent = readme_snippet("agent")
     if not agent.startswith("[agent]\n"):
-        raise AssertionError(f"the README's agent block must start with [agent]:\n{agent}")
+        raise AssertionError(f"docs/influxdb.md's agent block must start with [agent]:\n{agent}")
     # Only for a quick test: flush every second instead of every 10 s.
     agent = agent.replace("[agent]\n", '[agent]\n  flush_interval = "1s"\n  flush_jitter = "0s"\n', 1)
     inputs = readme_snippet(f"FORMAT={fmt}")
     for placeholder, value in zip(PLACEHOLDERS, (BOOTSTRAP, topic, group)):
         if inputs.count(placeholder) != 1:
-            raise AssertionError(f"the README's FORMAT={fmt} block must hold {placeholder} "
+            raise AssertionError(f"docs/influxdb.md's FORMAT={fmt} block must hold {placeholder} "
                                  f"exactly once:\n{inputs}")
         inputs = inputs.replace(placeholder, json.dumps(value))
     output = f'[[outputs.file]]\n  files = [{json.dumps(str(out_path))}]\n  data_format = "influx"\n'

@@ -45,6 +45,10 @@ unit=$root/usr/lib/systemd/system/pulse-sensor.service
 [ -f "$root/etc/default/pulse-sensor" ] || fail "no /etc/default/pulse-sensor"
 [ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.env" ] || fail "no example env in the docs"
 [ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.toml" ] || fail "no example configuration file in the docs"
+# The pages the unit's Documentation= names are in the package.
+for doc in $(sed -n 's|^Documentation=||p' "$unit"); do
+    [ -f "$root${doc#file://}" ] || fail "the unit's Documentation= names $doc, which is not installed"
+done
 
 version=$("$binary" --version) || fail "the installed binary does not run"
 grep -q '^pulse-sensor [0-9]' <<<"$version" || fail "--version printed '$version'"
