@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     const std::chrono::milliseconds interval = std::chrono::seconds(interval_s);
 
     pulse::Fanout out;
-    out.add(pulse::Format::json, std::make_unique<CountingSink>());
+    out.add(pulse::Encoding::json, std::make_unique<CountingSink>());
     pulse::libvirt::EventLoop events;
     std::mutex mutex;
     std::vector<double> wall_ms;

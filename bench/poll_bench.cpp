@@ -98,12 +98,12 @@ int main(int argc, char** argv) {
         std::string tmpl =
             (std::filesystem::temp_directory_path() / "pulse-bench-spool-XXXXXX").string();
         spool_dir.path = mkdtemp(tmpl.data());
-        out.add(pulse::Format::json,
+        out.add(pulse::Encoding::json,
                 std::make_unique<pulse::KafkaSink>(
                     pulse::KafkaSettings{kafka, topic, {}},
                     std::make_unique<pulse::Spool>(pulse::SpoolOptions{spool_dir.path})));
     } else {
-        out.add(pulse::Format::json, std::make_unique<CountingSink>());
+        out.add(pulse::Encoding::json, std::make_unique<CountingSink>());
     }
     pulse::libvirt::EventLoop events;
     pulse::Poller poller({uri, host_stats}, out);

@@ -65,10 +65,8 @@ std::unique_ptr<Spool> make_spool(const Config& config) {
 
 Fanout make_outputs(const Config& config) {
     Fanout out;
-    const Format format =
-        config.format == MessageFormat::influx ? Format::line_protocol : Format::json;
     if (config.use_kafka()) {
-        out.add(format,
+        out.add(config.format,
                 std::make_unique<KafkaSink>(
                     KafkaSettings{config.bootstrap_servers(), config.kafka_topic,
                                   config.kafka_properties,
@@ -79,7 +77,8 @@ Fanout make_outputs(const Config& config) {
     }
     // DEBUG shows every message indented, even when it also goes to Kafka.
     if (!config.use_kafka() || config.debug) {
-        out.add(config.debug ? Format::json_pretty : format, std::make_unique<StreamSink>(stdout));
+        out.add(config.debug ? Encoding::json_pretty : config.format,
+                std::make_unique<StreamSink>(stdout));
     }
     return out;
 }

@@ -234,12 +234,12 @@ std::string topic_setting(const std::optional<std::string>& value) {
     return topic;
 }
 
-MessageFormat format_setting(const std::optional<std::string>& value) {
+Encoding format_setting(const std::optional<std::string>& value) {
     if (!value || trim(*value) == "json") {
-        return MessageFormat::json;
+        return Encoding::json;
     }
     if (trim(*value) == "influx") {
-        return MessageFormat::influx;
+        return Encoding::line_protocol;
     }
     invalid(kFormat, *value, "json (the default) or influx (InfluxDB line protocol)");
 }

@@ -3,7 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "pulse/format/serializer.hpp"
+#include <algorithm>
+#include <optional>
 
 namespace pulse {
 
@@ -23,54 +24,47 @@ bool StreamSink::flush(std::chrono::milliseconds) {
 }
 
 Fanout::Fanout(Fanout&& other) noexcept
-    : formats_(std::move(other.formats_)), sinks_(std::move(other.sinks_)) {}
+    : encoders_(std::move(other.encoders_)),
+      encoder_of_(std::move(other.encoder_of_)),
+      sinks_(std::move(other.sinks_)) {}
 
 Fanout& Fanout::operator=(Fanout&& other) noexcept {
-    formats_ = std::move(other.formats_);
+    encoders_ = std::move(other.encoders_);
+    encoder_of_ = std::move(other.encoder_of_);
     sinks_ = std::move(other.sinks_);
     return *this;
 }
 
-void Fanout::add(Format format, std::unique_ptr<Sink> sink) {
-    formats_.push_back(format);
+void Fanout::add(Encoding encoding, std::unique_ptr<Sink> sink) {
+    auto same = std::find_if(encoders_.begin(), encoders_.end(),
+                             [&](const Encoder& e) { return e.encoding() == encoding; });
+    if (same == encoders_.end()) {
+        same = encoders_.insert(encoders_.end(), Encoder(encoding));
+    }
+    encoder_of_.push_back(static_cast<std::size_t>(same - encoders_.begin()));
     sinks_.push_back(std::move(sink));
 }
 
 void Fanout::deliver(std::string_view key, std::span<const Point> points) {
     std::lock_guard lock(mutex_);
-    bool compact_ready = false;
-    bool lines_ready = false;
-    std::string pretty;
+    // Each encoding once per message, whatever the number of sinks that take it.
+    std::vector<std::optional<std::string_view>> encoded(encoders_.size());
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
-        if (formats_[i] == Format::line_protocol) {
-            if (!lines_ready) {
-                lines_buffer_.clear();
-                LineProtocolSkips skips = serialize_line_protocol(points, lines_buffer_);
-                lines_ready = true;
-                // The sensor's own fields are always finite; say so once should one not be.
-                if (skips.fields > 0 && skipped_fields_ == 0) {
-                    spdlog::warn(
-                        "message {}: a NaN or infinite field was left out of its line protocol "
-                        "(InfluxDB refuses them); logged once",
-                        key);
-                }
-                skipped_fields_ += skips.fields;
+        Encoder& encoder = encoders_[encoder_of_[i]];
+        auto& message = encoded[encoder_of_[i]];
+        if (!message) {
+            const std::uint64_t skipped_before = encoder.skipped_fields();
+            message = encoder.encode(points);
+            // The sensor's own fields are always finite; say so once should one not be.
+            if (skipped_before == 0 && encoder.skipped_fields() > 0) {
+                spdlog::warn(
+                    "message {}: a NaN or infinite field was left out of its line protocol "
+                    "(InfluxDB refuses them); logged once",
+                    key);
             }
-            if (!lines_buffer_.empty()) {
-                sinks_[i]->publish(key, lines_buffer_);
-            }
-        } else if (formats_[i] == Format::json) {
-            if (!compact_ready) {
-                compact_buffer_.clear();
-                serialize_json(points, compact_buffer_);
-                compact_ready = true;
-            }
-            sinks_[i]->publish(key, compact_buffer_);
-        } else {
-            if (pretty.empty()) {
-                pretty = serialize_json_pretty(points);
-            }
-            sinks_[i]->publish(key, pretty);
+        }
+        if (!message->empty()) {
+            sinks_[i]->publish(key, *message);
         }
     }
 }

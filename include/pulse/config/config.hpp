@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "pulse/format/encoding.hpp"
+
 namespace pulse {
 
 // One hypervisor: its URI (also the vmHost tag of its points) and how it is polled.
@@ -32,8 +34,6 @@ struct HostConfig {
 };
 
 // What a Kafka message holds: the contract's JSON array, or InfluxDB line protocol.
-enum class MessageFormat { json, influx };
-
 struct Config {
     std::vector<HostConfig> hosts{HostConfig{}};  // never empty, no URI twice
     // PAUSE and GATHER_HOST_STATS: every host's, unless its [[host]] table set its own.
@@ -58,8 +58,8 @@ struct Config {
     std::string metrics_addr;
     // /healthz fails when messages are outstanding and none was delivered for this long.
     std::chrono::seconds health_delivery_timeout{300};
-    bool healthcheck = false;  // --healthcheck: ask METRICS_ADDR's /healthz, exit 0 if ok
-    MessageFormat format = MessageFormat::json;
+    bool healthcheck = false;          // --healthcheck: ask METRICS_ADDR's /healthz, exit 0 if ok
+    Encoding format = Encoding::json;  // FORMAT: json or line_protocol (influx)
     // CS_ENDPOINT: CloudStack's API, whose listVolumes turns each disk's `image` into its volume
     // id; empty: no CloudStack, `image` is the file name. The keys are secrets: nothing prints
     // them, and they have no flag (a command line is visible in `ps`), only *_FILE variants.

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pulse/format/encoding.hpp"
 #include "pulse/points/point.hpp"
 
 namespace pulse {
@@ -77,8 +78,6 @@ class StreamSink : public Sink {
     SinkCounters counters_;
 };
 
-enum class Format { json, json_pretty, line_protocol };
-
 class Fanout {
   public:
     Fanout() = default;
@@ -86,7 +85,7 @@ class Fanout {
     Fanout(Fanout&& other) noexcept;
     Fanout& operator=(Fanout&& other) noexcept;
 
-    void add(Format format, std::unique_ptr<Sink> sink);
+    void add(Encoding encoding, std::unique_ptr<Sink> sink);
     // Serializes `points` as one message and publishes it under `key` to every sink.
     // deliver, poll and flush may be called from any thread.
     void deliver(std::string_view key, std::span<const Point> points);
@@ -99,11 +98,10 @@ class Fanout {
 
   private:
     std::mutex mutex_;
-    std::vector<Format> formats_;
+    // One encoder per encoding in use, and for each sink the index of its encoder.
+    std::vector<Encoder> encoders_;
+    std::vector<std::size_t> encoder_of_;
     std::vector<std::unique_ptr<Sink>> sinks_;
-    std::string compact_buffer_;  // reused between messages
-    std::string lines_buffer_;
-    std::uint64_t skipped_fields_ = 0;  // NaN or infinite: no line protocol for them
 };
 
 }  // namespace pulse

@@ -511,9 +511,9 @@ TEST(Config, HealthcheckReadsOnlyTheMetricsAddress) {
 }
 
 TEST(Config, FormatIsJsonByDefaultAndInfluxOnRequest) {
-    EXPECT_EQ(parse({}).format, MessageFormat::json);
-    EXPECT_EQ(parse({}, {{"FORMAT", "influx"}}).format, MessageFormat::influx);
-    EXPECT_EQ(parse({"--format", "json"}, {{"FORMAT", "influx"}}).format, MessageFormat::json);
+    EXPECT_EQ(parse({}).format, Encoding::json);
+    EXPECT_EQ(parse({}, {{"FORMAT", "influx"}}).format, Encoding::line_protocol);
+    EXPECT_EQ(parse({"--format", "json"}, {{"FORMAT", "influx"}}).format, Encoding::json);
     EXPECT_THAT(error_of({}, {{"FORMAT", "xml"}}), HasSubstr("FORMAT (--format) 'xml'"));
 }
 

@@ -72,8 +72,8 @@ class Recorder : public Sink {
 TEST(Fanout, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
     std::vector<std::pair<std::string, std::string>> compact, pretty;
     Fanout out;
-    out.add(Format::json, std::make_unique<Recorder>(compact));
-    out.add(Format::json_pretty, std::make_unique<Recorder>(pretty));
+    out.add(Encoding::json, std::make_unique<Recorder>(compact));
+    out.add(Encoding::json_pretty, std::make_unique<Recorder>(pretty));
     Point p = sample_point();
     out.deliver("uuid-1", {&p, 1});
     ASSERT_EQ(compact.size(), 1u);
@@ -91,8 +91,8 @@ TEST(Fanout, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
     std::vector<std::pair<std::string, std::string>> recorded;
     TempFile file;
     Fanout out;
-    out.add(Format::json, std::make_unique<Recorder>(recorded));
-    out.add(Format::json, std::make_unique<StreamSink>(file.file));
+    out.add(Encoding::json, std::make_unique<Recorder>(recorded));
+    out.add(Encoding::json, std::make_unique<StreamSink>(file.file));
     constexpr int kThreads = 4, kMessages = 5000;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -150,7 +150,7 @@ TEST(Fanout, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
     Fanout out;
     auto owned = std::make_unique<SlowSink>();
     SlowSink& sink = *owned;
-    out.add(Format::json, std::move(owned));
+    out.add(Encoding::json, std::move(owned));
     std::thread late([&out] {
         Point p = sample_point();
         for (int i = 0; i < 3; ++i) {
@@ -172,8 +172,8 @@ TEST(Fanout, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
 TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
     std::vector<std::pair<std::string, std::string>> lines, compact;
     Fanout out;
-    out.add(Format::line_protocol, std::make_unique<Recorder>(lines));
-    out.add(Format::json, std::make_unique<Recorder>(compact));
+    out.add(Encoding::line_protocol, std::make_unique<Recorder>(lines));
+    out.add(Encoding::json, std::make_unique<Recorder>(compact));
     std::vector<Point> points{sample_point(), sample_point()};
     out.deliver("uuid-1", points);
     ASSERT_EQ(lines.size(), 1u);
@@ -189,7 +189,7 @@ TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
 TEST(Fanout, AMessageWhosePointsHaveNoFiniteFieldIsNotPublishedAsLineProtocol) {
     std::vector<std::pair<std::string, std::string>> lines;
     Fanout out;
-    out.add(Format::line_protocol, std::make_unique<Recorder>(lines));
+    out.add(Encoding::line_protocol, std::make_unique<Recorder>(lines));
     Point p;
     p.measurement = "cpuTime";
     p.field("cpuTime", std::numeric_limits<double>::quiet_NaN());

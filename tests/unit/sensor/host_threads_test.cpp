@@ -77,7 +77,7 @@ TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     auto recorder = std::make_unique<VmHostRecorder>();
     VmHostRecorder& r = *recorder;
     Fanout out;
-    out.add(Format::json, std::move(recorder));
+    out.add(Encoding::json, std::move(recorder));
     const std::string a = test_uri("cloudstack-node.xml");
     const std::string b = "test:///default";
     HostThreads hosts({{a, seconds(10), true}, {b, seconds(10), false}}, out, {});
@@ -99,7 +99,7 @@ TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
 TEST(HostThreads, EachHostRecordsItsPollsInItsOwnMetrics) {
     libvirt::silence_default_error_handler();
     Fanout out;
-    out.add(Format::json, std::make_unique<VmHostRecorder>());
+    out.add(Encoding::json, std::make_unique<VmHostRecorder>());
     const std::string live = test_uri("cloudstack-node.xml");
     const std::string dead = "qemu+unix:///system?socket=/nonexistent/pulse-test.sock";
     Metrics metrics;

@@ -61,7 +61,7 @@ TEST(Poller, OnePollGivesTheHostMessageThenOneMessagePerDomainKeyedByUuid) {
     auto recorder = std::make_unique<Recorder>();
     Recorder& r = *recorder;
     Fanout out;
-    out.add(Format::json, std::move(recorder));
+    out.add(Encoding::json, std::move(recorder));
     const std::string uri = test_uri("cloudstack-node.xml");
     Poller poller({uri, true}, out);
     PollReport report = poller.poll(kTime);
@@ -95,7 +95,7 @@ TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
     auto recorder = std::make_unique<Recorder>();
     Recorder& r = *recorder;
     Fanout out;
-    out.add(Format::json, std::move(recorder));
+    out.add(Encoding::json, std::move(recorder));
     Poller poller({"test:///default", false}, out);
     poller.poll(kTime);
     ASSERT_EQ(r.messages.size(), 1u);
@@ -106,7 +106,7 @@ TEST(Poller, WithRatesTheSecondPollAppendsRatePointsToEachDomainsMessage) {
     auto recorder = std::make_unique<Recorder>();
     Recorder& r = *recorder;
     Fanout out;
-    out.add(Format::json, std::move(recorder));
+    out.add(Encoding::json, std::move(recorder));
     Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), true, seconds(1)}, out);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));  // at least half a PAUSE
@@ -135,7 +135,7 @@ TEST(Poller, WithoutRatesThereAreNoRatePoints) {
     auto recorder = std::make_unique<Recorder>();
     Recorder& r = *recorder;
     Fanout out;
-    out.add(Format::json, std::move(recorder));
+    out.add(Encoding::json, std::move(recorder));
     Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), false, seconds(1)}, out);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));
@@ -183,7 +183,7 @@ TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {
     libvirt::silence_default_error_handler();
     Capture logs;
     Fanout out;
-    out.add(Format::json, std::make_unique<Recorder>());
+    out.add(Encoding::json, std::make_unique<Recorder>());
     // The test driver reads its node from a file: absent, the hypervisor is unreachable.
     const std::string node =
         ::testing::TempDir() + "poller-metrics-node-" + std::to_string(::getpid()) + ".xml";
