@@ -23,14 +23,14 @@
 
 #include "bench_util.hpp"
 #include "pulse/libvirt/handles.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/outputs.hpp"
 #include "pulse/sensor/host_threads.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class CountingSink : public pulse::Sink {
+class CountingSink : public pulse::ByteSink {
   public:
     void publish(std::string_view, std::string_view) override { ++counters_.produced; }
     bool flush(std::chrono::milliseconds) override { return true; }
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     }
     const std::chrono::milliseconds interval = std::chrono::seconds(interval_s);
 
-    pulse::Fanout out;
+    pulse::Outputs out;
     out.add(pulse::Encoding::json, std::make_unique<CountingSink>());
     pulse::libvirt::EventLoop events;
     std::mutex mutex;

@@ -135,7 +135,7 @@ void BM_SerializeJson(benchmark::State& state) {
     const Domain& d = domain_for(state);
     const pulse::DomainStats s = pulse::parse_stats_params(d.name, d.uuid, params_of(d));
     const pulse::DomainPoints p = pulse::domain_points(s, d.devices, d.vm_host, d.time);
-    std::string buffer;  // reused, as Fanout reuses its buffer between messages
+    std::string buffer;  // reused, as Outputs reuses its buffer between messages
     const std::uint64_t a0 = pulse::bench::allocations();
     std::size_t bytes = 0;
     for (auto _ : state) {

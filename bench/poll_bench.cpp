@@ -1,7 +1,7 @@
 // pulse_bench_poll: pulse-sensor's poll loop, instrumented.
 //
 // Drives the same objects main.cpp wires together (Poller → Collector → measurements →
-// Fanout → KafkaSink, or a sink that only counts bytes) at a fixed interval and prints, as one
+// Outputs → KafkaSink, or a sink that only counts bytes) at a fixed interval and prints, as one
 // line of key=value figures: wall time per poll (the Poller's own measure), CPU of this process
 // per poll (user+sys over the steady window, all threads, librdkafka's included), libvirtd's CPU
 // per poll, allocations per poll, and peak RSS. The first poll reads every domain's XML and is
@@ -20,7 +20,7 @@
 #include "pulse/kafka/sink.hpp"
 #include "pulse/kafka/spool.hpp"
 #include "pulse/libvirt/handles.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/outputs.hpp"
 #include "pulse/sensor/poller.hpp"
 #include "pulse/sensor/schedule.hpp"
 
@@ -29,7 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Counts what a sink would send, so the run measures the sensor and not a terminal.
-class CountingSink : public pulse::Sink {
+class CountingSink : public pulse::ByteSink {
   public:
     void publish(std::string_view, std::string_view payload) override {
         ++counters_.produced;
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
             }
         }
     } spool_dir;
-    pulse::Fanout out;
+    pulse::Outputs out;
     if (!kafka.empty()) {
         // The sensor's default delivery path: through the on-disk spool.
         std::string tmpl =

@@ -21,7 +21,7 @@
 #include "pulse/ops/check.hpp"
 #include "pulse/ops/metrics_server.hpp"
 #include "pulse/ops/self_metrics.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/outputs.hpp"
 #include "pulse/sensor/host_threads.hpp"
 #include "pulse/sensor/poller.hpp"
 #include "pulse/sensor/schedule.hpp"
@@ -63,8 +63,8 @@ std::unique_ptr<Spool> make_spool(const Config& config) {
     }
 }
 
-Fanout make_outputs(const Config& config) {
-    Fanout out;
+Outputs make_outputs(const Config& config) {
+    Outputs out;
     if (config.use_kafka()) {
         out.add(config.format,
                 std::make_unique<KafkaSink>(
@@ -109,7 +109,7 @@ std::string describe_hosts(const Config& config) {
 
 // The sinks' counters into the registry, read under the outputs' lock. Returns the first
 // sink's fatal error, empty while every sink can still deliver.
-std::string record_outputs(Metrics& metrics, Fanout& out) {
+std::string record_outputs(Metrics& metrics, Outputs& out) {
     const auto now = SteadyClock::now();
     std::string fatal;
     for (const auto& [name, counters] : out.counters()) {
@@ -138,7 +138,7 @@ std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metric
 
 // Under the outputs' lock: a host thread that a stop gave up on may still be delivering.
 // Closes them, so that the counts include what is given up.
-bool flush_outputs(Fanout& out, std::chrono::seconds timeout) {
+bool flush_outputs(Outputs& out, std::chrono::seconds timeout) {
     bool delivered = out.flush(timeout);
     out.close();
     for (const auto& [name, c] : out.counters()) {
@@ -179,7 +179,7 @@ CloudStack make_cloudstack(const Config& config, Metrics& metrics) {
 
 // --once: every hypervisor's poll, each bounded by its PAUSE plus SHUTDOWN_TIMEOUT (one tick,
 // then as long as a stop waits for a stuck poll), and cut short by SIGINT or SIGTERM.
-int run_once(HostThreads& hosts, Fanout& out, StopSignals& signals,
+int run_once(HostThreads& hosts, Outputs& out, StopSignals& signals,
              std::chrono::seconds shutdown_timeout) {
     OnceOutcome once = hosts.poll_once(
         shutdown_timeout, [&signals](SteadyTime until) { return signals.wait_until(until); });
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
     StopSignals signals;
     std::signal(SIGPIPE, SIG_IGN);
 
-    Fanout out;
+    Outputs out;
     Metrics metrics(config.health_delivery_timeout);
     std::unique_ptr<MetricsServer> metrics_server;
     try {

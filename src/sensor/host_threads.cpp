@@ -25,7 +25,7 @@ std::int64_t ticks(Clock::time_point t) {
 }  // namespace
 
 struct HostThreads::Host {
-    Host(const HostConfig& c, Fanout& out, HostMetrics* metrics_, VolumeIds* volumes)
+    Host(const HostConfig& c, PointSink& out, HostMetrics* metrics_, VolumeIds* volumes)
         // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled
         // again at the next tick; below that it spares a dead host one attempt per tick only
         // when PAUSE is long, which is when an attempt (an ssh login) costs most relative to
@@ -55,7 +55,7 @@ struct HostThreads::Host {
     }
 };
 
-HostThreads::HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
+HostThreads::HostThreads(const std::vector<HostConfig>& hosts, PointSink& out, HostHooks hooks,
                          Metrics* metrics, VolumeIds* volumes)
     : hooks_(std::move(hooks)) {
     for (const HostConfig& host : hosts) {

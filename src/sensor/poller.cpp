@@ -17,7 +17,7 @@ using libvirt::LibvirtError;
 
 }  // namespace
 
-Poller::Poller(PollerOptions options, Fanout& out)
+Poller::Poller(PollerOptions options, PointSink& out)
     : options_(std::move(options)), vm_host_(uri_without_password(options_.uri)), out_(out) {
     if (options_.rates) {
         rates_.emplace(options_.pause);

@@ -28,7 +28,7 @@
 #include "pulse/kafka/spool.hpp"
 
 #include "pulse/base/condition_log.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/byte_sink.hpp"
 
 namespace pulse {
 
@@ -57,7 +57,7 @@ enum class RefusalAction {
 };
 RefusalAction classify_refusal(RdKafka::ErrorCode err);
 
-class KafkaSink : public Sink {
+class KafkaSink : public ByteSink {
   public:
     // Throws std::invalid_argument naming the property librdkafka rejected. `spool` may be
     // null: then messages are kept in memory only.

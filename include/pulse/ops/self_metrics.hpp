@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "pulse/ops/poll_report.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/byte_sink.hpp"
 #include "pulse/points/point.hpp"
 
 namespace pulse {

@@ -22,7 +22,7 @@
 
 #include "pulse/config/config.hpp"
 #include "pulse/ops/self_metrics.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/point_sink.hpp"
 #include "pulse/sensor/poller.hpp"
 
 namespace pulse {
@@ -51,7 +51,7 @@ class HostThreads {
   public:
     // With `metrics`, each host records its polls, reconnects and overruns there. With
     // `volumes` (CS_ENDPOINT), disk points carry CloudStack volume ids; it must outlive this.
-    HostThreads(const std::vector<HostConfig>& hosts, Fanout& out, HostHooks hooks,
+    HostThreads(const std::vector<HostConfig>& hosts, PointSink& out, HostHooks hooks,
                 Metrics* metrics = nullptr, VolumeIds* volumes = nullptr);
     // Stops and joins the threads still running; a thread stop() gave up on is detached.
     ~HostThreads();

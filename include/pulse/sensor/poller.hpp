@@ -18,7 +18,7 @@
 #include "pulse/libvirt/handles.hpp"
 #include "pulse/ops/poll_report.hpp"
 #include "pulse/ops/self_metrics.hpp"
-#include "pulse/output/sink.hpp"
+#include "pulse/output/point_sink.hpp"
 #include "pulse/points/point.hpp"
 #include "pulse/points/rates.hpp"
 #include "pulse/sensor/volume_ids.hpp"
@@ -38,7 +38,7 @@ struct PollerOptions {
 
 class Poller {
   public:
-    Poller(PollerOptions options, Fanout& out);
+    Poller(PollerOptions options, PointSink& out);
     ~Poller();
 
     // One poll stamped `time`. Connects first if needed and the backoff allows it.
@@ -56,7 +56,7 @@ class Poller {
 
     PollerOptions options_;
     std::string vm_host_;
-    Fanout& out_;
+    PointSink& out_;
     ConditionLog log_;
     std::unique_ptr<libvirt::Connection> connection_;
     std::unique_ptr<Collector> collector_;

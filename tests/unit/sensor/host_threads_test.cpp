@@ -4,7 +4,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <condition_variable>
 #include <map>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "fixtures.hpp"
+#include "point_recorder.hpp"
 
 namespace pulse {
 namespace {
@@ -19,18 +19,7 @@ namespace {
 using namespace std::chrono;
 using pulse::testing::test_uri;
 
-// Records each message's vmHost; publish runs on the host threads, under Fanout's lock.
-class VmHostRecorder : public Sink {
-  public:
-    void publish(std::string_view, std::string_view payload) override {
-        auto message = nlohmann::json::parse(payload);
-        ++messages_by_host[message[0]["tags"]["vmHost"].get<std::string>()];
-    }
-    bool flush(milliseconds) override { return true; }
-    SinkCounters counters() const override { return {}; }
-    std::string name() const override { return "recorder"; }
-    std::map<std::string, int> messages_by_host;
-};
+using Recorder = pulse::testing::PointRecorder;
 
 // Counts polls per host and can hold one host's thread inside its poll hook, as a hypervisor
 // that does not answer holds it inside libvirt.
@@ -74,10 +63,7 @@ bool just_sleep(steady_clock::time_point until) {
 
 TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     libvirt::silence_default_error_handler();
-    auto recorder = std::make_unique<VmHostRecorder>();
-    VmHostRecorder& r = *recorder;
-    Fanout out;
-    out.add(Encoding::json, std::move(recorder));
+    Recorder out;
     const std::string a = test_uri("cloudstack-node.xml");
     const std::string b = "test:///default";
     HostThreads hosts({{a, seconds(10), true}, {b, seconds(10), false}}, out, {});
@@ -90,16 +76,16 @@ TEST(HostThreads, PollOnceGivesEveryHostsPointsTaggedWithItsOwnUri) {
     ASSERT_EQ(reports.size(), 2U);
     EXPECT_TRUE(reports[0].connected);
     EXPECT_TRUE(reports[1].connected);
-    EXPECT_EQ(r.messages_by_host[a], 3) << "nodeInfo and two domains";
-    EXPECT_EQ(r.messages_by_host[b], static_cast<int>(reports[1].domains)) << "no nodeInfo";
+    std::map<std::string, int> by_host = out.messages_by_host();
+    EXPECT_EQ(by_host[a], 3) << "nodeInfo and two domains";
+    EXPECT_EQ(by_host[b], static_cast<int>(reports[1].domains)) << "no nodeInfo";
     EXPECT_GE(reports[1].domains, 1U);
-    EXPECT_EQ(r.messages_by_host.size(), 2U);
+    EXPECT_EQ(by_host.size(), 2U);
 }
 
 TEST(HostThreads, EachHostRecordsItsPollsInItsOwnMetrics) {
     libvirt::silence_default_error_handler();
-    Fanout out;
-    out.add(Encoding::json, std::make_unique<VmHostRecorder>());
+    Recorder out;
     const std::string live = test_uri("cloudstack-node.xml");
     const std::string dead = "qemu+unix:///system?socket=/nonexistent/pulse-test.sock";
     Metrics metrics;
@@ -116,7 +102,7 @@ TEST(HostThreads, EachHostRecordsItsPollsInItsOwnMetrics) {
 
 TEST(HostThreads, PollOnceGivesUpOnAHostStuckPastItsPausePlusTheGrace) {
     libvirt::silence_default_error_handler();
-    Fanout out;
+    Recorder out;
     const std::string stuck = test_uri("cloudstack-node.xml");
     const std::string live = "test:///default";
     auto gate = std::make_shared<PollGate>();
@@ -141,7 +127,7 @@ TEST(HostThreads, PollOnceGivesUpOnAHostStuckPastItsPausePlusTheGrace) {
 
 TEST(HostThreads, PollOnceStopsWaitingAsSoonAsAStopIsRequested) {
     libvirt::silence_default_error_handler();
-    Fanout out;
+    Recorder out;
     const std::string stuck = "test:///default";
     auto gate = std::make_shared<PollGate>();
     gate->held_uri = stuck;
@@ -163,7 +149,7 @@ TEST(HostThreads, PollOnceStopsWaitingAsSoonAsAStopIsRequested) {
 
 TEST(HostThreads, AHostStuckInItsPollDoesNotDelayTheOthers) {
     libvirt::silence_default_error_handler();
-    Fanout out;
+    Recorder out;
     const std::string stuck = test_uri("cloudstack-node.xml");
     const std::string live = "test:///default";
     auto gate = std::make_shared<PollGate>();
@@ -184,7 +170,7 @@ TEST(HostThreads, AHostStuckInItsPollDoesNotDelayTheOthers) {
 
 TEST(HostThreads, StopWakesThreadsSleepingUntilTheirNextTick) {
     libvirt::silence_default_error_handler();
-    Fanout out;
+    Recorder out;
     auto gate = std::make_shared<PollGate>();
     const std::string uri = "test:///default";
     HostThreads hosts(

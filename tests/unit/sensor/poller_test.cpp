@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <sstream>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "fixtures.hpp"
+#include "point_recorder.hpp"
 
 namespace pulse {
 namespace {
@@ -23,16 +23,7 @@ using pulse::testing::test_uri;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class Recorder : public Sink {
-  public:
-    void publish(std::string_view key, std::string_view payload) override {
-        messages.emplace_back(std::string(key), nlohmann::json::parse(payload));
-    }
-    bool flush(milliseconds) override { return true; }
-    SinkCounters counters() const override { return {}; }
-    std::string name() const override { return "recorder"; }
-    std::vector<std::pair<std::string, nlohmann::json>> messages;
-};
+using Recorder = pulse::testing::PointRecorder;
 
 struct Capture {
     Capture() {
@@ -58,91 +49,77 @@ const Timestamp kTime = sys_days{year{2026} / 11 / 25} + hours{12};
 
 TEST(Poller, OnePollGivesTheHostMessageThenOneMessagePerDomainKeyedByUuid) {
     libvirt::silence_default_error_handler();
-    auto recorder = std::make_unique<Recorder>();
-    Recorder& r = *recorder;
-    Fanout out;
-    out.add(Encoding::json, std::move(recorder));
+    Recorder r;
     const std::string uri = test_uri("cloudstack-node.xml");
-    Poller poller({uri, true}, out);
+    Poller poller({uri, true}, r);
     PollReport report = poller.poll(kTime);
 
     EXPECT_TRUE(report.connected);
     EXPECT_EQ(report.domains, 2u);
     ASSERT_EQ(r.messages.size(), 3u);
-    EXPECT_EQ(r.messages[0].first, uri) << "the host message is keyed by vmHost";
-    EXPECT_EQ(r.messages[0].second[0]["measurement"], "nodeInfo");
+    EXPECT_EQ(r.messages[0].key, uri) << "the host message is keyed by vmHost";
+    EXPECT_EQ(r.messages[0].points[0].measurement, "nodeInfo");
     std::set<std::string> keys;
     for (std::size_t i = 1; i < r.messages.size(); ++i) {
         const auto& [key, message] = r.messages[i];
         keys.insert(key);
         for (const auto& point : message) {
-            EXPECT_EQ(point["tags"]["vmUuid"], key);
-            EXPECT_EQ(point["tags"]["vmHost"], uri);
-            EXPECT_EQ(point["time"], "2026-11-25T12:00:00Z");
+            EXPECT_EQ(Recorder::tag(point, "vmUuid"), key);
+            EXPECT_EQ(Recorder::tag(point, "vmHost"), uri);
+            EXPECT_EQ(point.time, kTime);
         }
     }
     EXPECT_EQ(keys, (std::set<std::string>{"12805898-0fda-4fa6-9f18-fac64f673679",
                                            "3b5e2e5c-7a43-4d43-9a1f-5c8e0d2b6a11"}));
     std::size_t points = 0;
     for (const auto& m : r.messages) {
-        points += m.second.size();
+        points += m.points.size();
     }
     EXPECT_EQ(report.points, points);
     EXPECT_EQ(report.messages, 3u);
 }
 
 TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
-    auto recorder = std::make_unique<Recorder>();
-    Recorder& r = *recorder;
-    Fanout out;
-    out.add(Encoding::json, std::move(recorder));
-    Poller poller({"test:///default", false}, out);
+    Recorder r;
+    Poller poller({"test:///default", false}, r);
     poller.poll(kTime);
     ASSERT_EQ(r.messages.size(), 1u);
-    EXPECT_EQ(r.messages[0].second[0]["measurement"], "cpuTime");
+    EXPECT_EQ(r.messages[0].points[0].measurement, "cpuTime");
 }
 
 TEST(Poller, WithRatesTheSecondPollAppendsRatePointsToEachDomainsMessage) {
-    auto recorder = std::make_unique<Recorder>();
-    Recorder& r = *recorder;
-    Fanout out;
-    out.add(Encoding::json, std::move(recorder));
-    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), true, seconds(1)}, out);
+    Recorder r;
+    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), true, seconds(1)}, r);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));  // at least half a PAUSE
     poller.poll(kTime + seconds(1));
     ASSERT_EQ(r.messages.size(), 4u);
-    auto is_rate = [](const nlohmann::json& point) {
-        return point["measurement"].get<std::string>().ends_with("Rate");
-    };
+    auto is_rate = [](const Point& point) { return point.measurement.ends_with("Rate"); };
     for (std::size_t i = 0; i < 2; ++i) {
-        const nlohmann::json& first = r.messages[i].second;
+        const std::vector<Point>& first = r.messages[i].points;
         EXPECT_TRUE(std::none_of(first.begin(), first.end(), is_rate)) << "a first poll has none";
         // The second poll: the same contract points, then the rates, with the same key.
         const auto& [key, second] = r.messages[i + 2];
-        EXPECT_EQ(key, r.messages[i].first);
+        EXPECT_EQ(key, r.messages[i].key);
         ASSERT_GT(second.size(), first.size());
         EXPECT_TRUE(std::none_of(second.begin(), second.begin() + first.size(), is_rate));
         EXPECT_TRUE(std::all_of(second.begin() + first.size(), second.end(), is_rate));
-        EXPECT_EQ(second[first.size()]["measurement"], "cpuRate");
+        EXPECT_EQ(second[first.size()].measurement, "cpuRate");
         for (const auto& point : second) {
-            EXPECT_EQ(point["tags"]["vmUuid"], key);
+            EXPECT_EQ(Recorder::tag(point, "vmUuid"), key);
         }
     }
 }
 
 TEST(Poller, WithoutRatesThereAreNoRatePoints) {
-    auto recorder = std::make_unique<Recorder>();
-    Recorder& r = *recorder;
-    Fanout out;
-    out.add(Encoding::json, std::move(recorder));
-    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), false, seconds(1)}, out);
+    Recorder r;
+    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), false, seconds(1)}, r);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));
     poller.poll(kTime + seconds(1));
     for (const auto& [key, message] : r.messages) {
         for (const auto& point : message) {
-            EXPECT_EQ(point["measurement"].get<std::string>().find("Rate"), std::string::npos);
+            EXPECT_EQ(point.measurement.find("Rate"), std::string::npos);
         }
     }
 }
@@ -150,8 +127,8 @@ TEST(Poller, WithoutRatesThereAreNoRatePoints) {
 TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
     libvirt::silence_default_error_handler();
     Capture logs;
-    Fanout out;
-    Poller poller({"test:///no/such/node.xml", true, seconds(300)}, out);
+    Recorder r;
+    Poller poller({"test:///no/such/node.xml", true, seconds(300)}, r);
     for (int i = 0; i < 5; ++i) {
         PollReport report = poller.poll(kTime);
         EXPECT_FALSE(report.connected);
@@ -168,8 +145,8 @@ TEST(Poller, APasswordInTheUriIsInNoTagAndNoLogLine) {
     for (const char* uri : {"qemu+tcp://admin:Zq9-S3CRET@127.0.0.1:1/system",
                             "nosuch://admin:Zq9-S3CRET@127.0.0.1/system"}) {
         Capture logs;
-        Fanout out;
-        Poller poller({uri, true, seconds(300)}, out);
+        Recorder r;
+        Poller poller({uri, true, seconds(300)}, r);
         EXPECT_FALSE(poller.poll(kTime).connected);
         EXPECT_THAT(poller.vm_host(), Not(HasSubstr("Zq9-S3CRET")));
         EXPECT_THAT(poller.vm_host(), HasSubstr("admin@127.0.0.1"));
@@ -182,8 +159,7 @@ TEST(Poller, APasswordInTheUriIsInNoTagAndNoLogLine) {
 TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {
     libvirt::silence_default_error_handler();
     Capture logs;
-    Fanout out;
-    out.add(Encoding::json, std::make_unique<Recorder>());
+    Recorder r;
     // The test driver reads its node from a file: absent, the hypervisor is unreachable.
     const std::string node =
         ::testing::TempDir() + "poller-metrics-node-" + std::to_string(::getpid()) + ".xml";
@@ -194,7 +170,7 @@ TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {
                    .gather_host_stats = true,
                    .max_backoff = seconds(1),
                    .metrics = &host},
-                  out);
+                  r);
 
     poller.poll(kTime);
     HostMetrics::Snapshot down = host.snapshot();

@@ -1,5 +1,5 @@
-// The stdout sink and the fan-out to several sinks; see sink.hpp.
-#include "pulse/output/sink.hpp"
+// The fan-out to every output, each message encoded once per encoding; see outputs.hpp.
+#include "pulse/output/outputs.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,34 +8,19 @@
 
 namespace pulse {
 
-void StreamSink::publish(std::string_view, std::string_view payload) {
-    ++counters_.produced;
-    // One message per line: a reader can split the stream without parsing JSON.
-    if (std::fwrite(payload.data(), 1, payload.size(), stream_) != payload.size() ||
-        std::fputc('\n', stream_) == EOF) {
-        ++counters_.failed;
-        return;
-    }
-    ++counters_.delivered;
-}
-
-bool StreamSink::flush(std::chrono::milliseconds) {
-    return std::fflush(stream_) == 0;
-}
-
-Fanout::Fanout(Fanout&& other) noexcept
+Outputs::Outputs(Outputs&& other) noexcept
     : encoders_(std::move(other.encoders_)),
       encoder_of_(std::move(other.encoder_of_)),
       sinks_(std::move(other.sinks_)) {}
 
-Fanout& Fanout::operator=(Fanout&& other) noexcept {
+Outputs& Outputs::operator=(Outputs&& other) noexcept {
     encoders_ = std::move(other.encoders_);
     encoder_of_ = std::move(other.encoder_of_);
     sinks_ = std::move(other.sinks_);
     return *this;
 }
 
-void Fanout::add(Encoding encoding, std::unique_ptr<Sink> sink) {
+void Outputs::add(Encoding encoding, std::unique_ptr<ByteSink> sink) {
     auto same = std::find_if(encoders_.begin(), encoders_.end(),
                              [&](const Encoder& e) { return e.encoding() == encoding; });
     if (same == encoders_.end()) {
@@ -45,7 +30,7 @@ void Fanout::add(Encoding encoding, std::unique_ptr<Sink> sink) {
     sinks_.push_back(std::move(sink));
 }
 
-void Fanout::deliver(std::string_view key, std::span<const Point> points) {
+void Outputs::deliver(std::string_view key, std::span<const Point> points) {
     std::lock_guard lock(mutex_);
     // Each encoding once per message, whatever the number of sinks that take it.
     std::vector<std::optional<std::string_view>> encoded(encoders_.size());
@@ -69,14 +54,14 @@ void Fanout::deliver(std::string_view key, std::span<const Point> points) {
     }
 }
 
-void Fanout::poll() {
+void Outputs::poll() {
     std::lock_guard lock(mutex_);
     for (auto& sink : sinks_) {
         sink->poll();
     }
 }
 
-std::vector<std::pair<std::string, SinkCounters>> Fanout::counters() {
+std::vector<std::pair<std::string, SinkCounters>> Outputs::counters() {
     std::lock_guard lock(mutex_);
     std::vector<std::pair<std::string, SinkCounters>> all;
     all.reserve(sinks_.size());
@@ -86,7 +71,7 @@ std::vector<std::pair<std::string, SinkCounters>> Fanout::counters() {
     return all;
 }
 
-bool Fanout::flush(std::chrono::milliseconds timeout) {
+bool Outputs::flush(std::chrono::milliseconds timeout) {
     std::lock_guard lock(mutex_);
     bool all = true;
     for (auto& sink : sinks_) {
@@ -95,7 +80,7 @@ bool Fanout::flush(std::chrono::milliseconds timeout) {
     return all;
 }
 
-void Fanout::close() {
+void Outputs::close() {
     std::lock_guard lock(mutex_);
     for (auto& sink : sinks_) {
         sink->close();

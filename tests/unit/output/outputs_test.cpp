@@ -1,5 +1,5 @@
 // Outputs: one line per message on stdout, and one serialization per format.
-#include "pulse/output/sink.hpp"
+#include "pulse/output/outputs.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -55,7 +55,7 @@ TEST(StreamSink, WritesOneMessagePerLine) {
     EXPECT_EQ(sink.counters().delivered, 2u);
 }
 
-class Recorder : public Sink {
+class Recorder : public ByteSink {
   public:
     explicit Recorder(std::vector<std::pair<std::string, std::string>>& log) : log_(log) {}
     void publish(std::string_view key, std::string_view payload) override {
@@ -69,9 +69,9 @@ class Recorder : public Sink {
     std::vector<std::pair<std::string, std::string>>& log_;
 };
 
-TEST(Fanout, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
+TEST(Outputs, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
     std::vector<std::pair<std::string, std::string>> compact, pretty;
-    Fanout out;
+    Outputs out;
     out.add(Encoding::json, std::make_unique<Recorder>(compact));
     out.add(Encoding::json_pretty, std::make_unique<Recorder>(pretty));
     Point p = sample_point();
@@ -85,12 +85,12 @@ TEST(Fanout, EachSinkGetsTheMessageInItsFormatUnderTheSameKey) {
     EXPECT_EQ(nlohmann::json::parse(compact[0].second), nlohmann::json::parse(pretty[0].second));
 }
 
-TEST(Fanout, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
+TEST(Outputs, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
     // The sinks themselves are not thread-safe (a vector here, a FILE's line there): only
-    // Fanout's lock keeps four threads from tearing messages or losing them.
+    // Outputs's lock keeps four threads from tearing messages or losing them.
     std::vector<std::pair<std::string, std::string>> recorded;
     TempFile file;
-    Fanout out;
+    Outputs out;
     out.add(Encoding::json, std::make_unique<Recorder>(recorded));
     out.add(Encoding::json, std::make_unique<StreamSink>(file.file));
     constexpr int kThreads = 4, kMessages = 5000;
@@ -121,7 +121,7 @@ TEST(Fanout, ThreadsDeliveringAtOnceGetEveryMessageWholeOnStdout) {
 }
 
 // A sink that takes its time in publish and notes whether its counters were read meanwhile.
-class SlowSink : public Sink {
+class SlowSink : public ByteSink {
   public:
     void publish(std::string_view, std::string_view) override {
         publishing = true;
@@ -145,9 +145,9 @@ class SlowSink : public Sink {
     SinkCounters counters_;
 };
 
-TEST(Fanout, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
+TEST(Outputs, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
     // At a stop, a host thread stuck in libvirt may still deliver while main reports totals.
-    Fanout out;
+    Outputs out;
     auto owned = std::make_unique<SlowSink>();
     SlowSink& sink = *owned;
     out.add(Encoding::json, std::move(owned));
@@ -169,9 +169,9 @@ TEST(Fanout, CountersAreNeverReadWhileAThreadIsInsideAPublish) {
     EXPECT_EQ(out.counters()[0].second.produced, 3u);
 }
 
-TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
+TEST(Outputs, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
     std::vector<std::pair<std::string, std::string>> lines, compact;
-    Fanout out;
+    Outputs out;
     out.add(Encoding::line_protocol, std::make_unique<Recorder>(lines));
     out.add(Encoding::json, std::make_unique<Recorder>(compact));
     std::vector<Point> points{sample_point(), sample_point()};
@@ -186,9 +186,9 @@ TEST(Fanout, ALineProtocolSinkGetsOneLinePerPointAndJsonSinksStillGetJson) {
     EXPECT_TRUE(nlohmann::json::parse(compact[0].second).is_array());
 }
 
-TEST(Fanout, AMessageWhosePointsHaveNoFiniteFieldIsNotPublishedAsLineProtocol) {
+TEST(Outputs, AMessageWhosePointsHaveNoFiniteFieldIsNotPublishedAsLineProtocol) {
     std::vector<std::pair<std::string, std::string>> lines;
-    Fanout out;
+    Outputs out;
     out.add(Encoding::line_protocol, std::make_unique<Recorder>(lines));
     Point p;
     p.measurement = "cpuTime";

@@ -1,29 +1,12 @@
-// Where serialized messages go. A sink knows bytes, keys and delivery, nothing of libvirt.
-//
-// Fanout sends one poll's messages to every configured output, serializing each message once
-// per format: compact JSON (or line protocol with FORMAT=influx) for Kafka and plain stdout,
-// indented JSON for DEBUG.
-//
-// One Fanout serves every hypervisor's thread. A single mutex around deliver, poll and flush
-// makes it safe to share: the sinks behind it (librdkafka's queue, the spool's segment files
-// and acknowledgement mark, stdio) are written in sequence anyway, a message is serialized in
-// microseconds while a poll waits milliseconds on libvirt, so threads seldom meet on the lock;
-// and a lock held for a whole message keeps each message's bytes together on stdout. A lock per
-// sink or a queue to one writer thread would add moving parts without adding throughput.
+// Where a message's bytes go. A byte sink knows bytes, keys and delivery, nothing of points,
+// libvirt or encodings: stdout here, Kafka in the kafka box.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <memory>
-#include <mutex>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
-
-#include "pulse/format/encoding.hpp"
-#include "pulse/points/point.hpp"
 
 namespace pulse {
 
@@ -47,9 +30,9 @@ struct SinkCounters {
     std::string fatal_error;  // set once the sink can deliver nothing more in this process
 };
 
-class Sink {
+class ByteSink {
   public:
-    virtual ~Sink() = default;
+    virtual ~ByteSink() = default;
     // Takes a copy of the bytes; never blocks for long.
     virtual void publish(std::string_view key, std::string_view payload) = 0;
     // Serves delivery callbacks; called between polls.
@@ -65,7 +48,7 @@ class Sink {
 };
 
 // One message per line on a stdio stream (stdout in practice).
-class StreamSink : public Sink {
+class StreamSink : public ByteSink {
   public:
     explicit StreamSink(std::FILE* stream) : stream_(stream) {}
     void publish(std::string_view key, std::string_view payload) override;
@@ -76,32 +59,6 @@ class StreamSink : public Sink {
   private:
     std::FILE* stream_;
     SinkCounters counters_;
-};
-
-class Fanout {
-  public:
-    Fanout() = default;
-    // Moves the outputs only; for building a Fanout before any thread shares it.
-    Fanout(Fanout&& other) noexcept;
-    Fanout& operator=(Fanout&& other) noexcept;
-
-    void add(Encoding encoding, std::unique_ptr<Sink> sink);
-    // Serializes `points` as one message and publishes it under `key` to every sink.
-    // deliver, poll and flush may be called from any thread.
-    void deliver(std::string_view key, std::span<const Point> points);
-    void poll();
-    bool flush(std::chrono::milliseconds timeout);
-    void close();
-    // Every sink's name and counters, taken under the lock: safe while host threads deliver,
-    // the only way to them, since a thread a stop gave up on may still deliver at exit.
-    std::vector<std::pair<std::string, SinkCounters>> counters();
-
-  private:
-    std::mutex mutex_;
-    // One encoder per encoding in use, and for each sink the index of its encoder.
-    std::vector<Encoder> encoders_;
-    std::vector<std::size_t> encoder_of_;
-    std::vector<std::unique_ptr<Sink>> sinks_;
 };
 
 }  // namespace pulse
