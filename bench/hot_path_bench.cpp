@@ -14,7 +14,7 @@
 #include <memory>
 
 #include "bench_util.hpp"
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
 #include "pulse/libvirt/stats.hpp"
 #include "pulse/points/contract.hpp"
 #include "typed_params.hpp"

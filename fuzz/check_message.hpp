@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
 #include "pulse/points/point.hpp"
 
 namespace pulse::fuzz {

@@ -1,7 +1,8 @@
 // See encoding.hpp.
 #include "pulse/format/encoding.hpp"
 
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
+#include "pulse/format/line_protocol.hpp"
 
 namespace pulse {
 

@@ -1,13 +1,122 @@
-// A line protocol reader with InfluxDB 1.x's escaping rules; see line_protocol.hpp.
+// Line protocol, written and read with InfluxDB 1.x's escaping rules; see line_protocol.hpp.
+//
+// Line protocol follows InfluxDB 1.x's parser: a backslash escapes the next character only
+// before ',', ' ' or '=' (measurements: ',' and ' '), and nothing can carry a newline. Names are
+// written so that this parser gives back exactly what line_protocol_name() promises. It stays
+// UTF-8, which InfluxDB requires.
 #include "pulse/format/line_protocol.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
+#include <variant>
+#include <vector>
+
+#include "pulse/format/utf8.hpp"
 
 namespace pulse {
 namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// The characters a backslash must escape in this part of a line.
+bool separates(char c, bool measurement) {
+    return c == ',' || c == ' ' || (!measurement && c == '=');
+}
+
+// Appends `name` escaped for line protocol (escape = true) or as it reads back (false).
+void append_line_protocol_name(std::string& out, std::string_view name, bool measurement,
+                               bool escape) {
+    std::size_t backslashes = 0;  // the run of backslashes just written
+    // An odd run would swallow the separator after it: its last backslash cannot be carried.
+    auto end_run = [&] {
+        if (backslashes % 2 == 1) {
+            out.pop_back();
+            out += kReplacement;
+        }
+        backslashes = 0;
+    };
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char ch = name[i];
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '\\') {
+            ++backslashes;
+            out.push_back(ch);
+            continue;
+        }
+        if (separates(ch, measurement)) {
+            end_run();
+            if (escape) {
+                out.push_back('\\');
+            }
+            out.push_back(ch);
+            continue;
+        }
+        backslashes = 0;
+        if (c >= 0x80) {
+            const Utf8Sequence sequence = utf8_sequence(name.substr(i));
+            if (sequence.valid) {
+                out.append(name.data() + i, sequence.length);
+            } else {
+                out += kReplacement;
+            }
+            i += sequence.length - 1;
+        } else if (c < 0x20 || c == 0x7F || (measurement && i == 0 && ch == '#')) {
+            out += kReplacement;
+        } else {
+            out.push_back(ch);
+        }
+    }
+    end_run();
+}
+
+bool is_finite(const FieldValue& value) {
+    const auto* d = std::get_if<double>(&value);
+    return d == nullptr || std::isfinite(*d);
+}
+
+void append_line(std::string& out, const Point& p,
+                 std::vector<const std::pair<std::string, std::string>*>& tags) {
+    append_line_protocol_name(out, p.measurement, true, true);
+    tags.clear();
+    for (const auto& tag : p.tags) {
+        if (!tag.first.empty() && !tag.second.empty()) {
+            tags.push_back(&tag);
+        }
+    }
+    // InfluxDB sorts tags by key before it stores a point; sorted input spares it the work.
+    std::sort(tags.begin(), tags.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    for (const auto* tag : tags) {
+        out.push_back(',');
+        append_line_protocol_name(out, tag->first, false, true);
+        out.push_back('=');
+        append_line_protocol_name(out, tag->second, false, true);
+    }
+    char separator = ' ';
+    for (const auto& [key, value] : p.fields) {
+        if (key.empty() || !is_finite(value)) {
+            continue;
+        }
+        out.push_back(separator);
+        separator = ',';
+        append_line_protocol_name(out, key, false, true);
+        out.push_back('=');
+        if (const auto* i = std::get_if<std::int64_t>(&value)) {
+            const fmt::format_int digits(*i);
+            out.append(digits.data(), digits.size());
+            out.push_back('i');
+        } else {
+            // Without the `i` any number is a float to InfluxDB, "4" included.
+            fmt::format_to(std::back_inserter(out), "{}", std::get<double>(value));
+        }
+    }
+    out.push_back(' ');
+    const fmt::format_int seconds(p.time.time_since_epoch().count());
+    out.append(seconds.data(), seconds.size());
+}
 
 class Reader {
   public:
@@ -101,6 +210,34 @@ LineFieldValue field_value(const std::string& text, const Reader& reader) {
 }
 
 }  // namespace
+
+std::string line_protocol_name(std::string_view name, bool measurement) {
+    std::string out;
+    append_line_protocol_name(out, name, measurement, false);
+    return out;
+}
+
+LineProtocolSkips serialize_line_protocol(std::span<const Point> points, std::string& out) {
+    LineProtocolSkips skips;
+    std::vector<const std::pair<std::string, std::string>*> tags;
+    bool first = true;
+    for (const Point& p : points) {
+        auto written = std::count_if(p.fields.begin(), p.fields.end(), [](const auto& f) {
+            return !f.first.empty() && is_finite(f.second);
+        });
+        skips.fields += p.fields.size() - static_cast<std::size_t>(written);
+        if (written == 0 || p.measurement.empty()) {
+            ++skips.points;
+            continue;
+        }
+        if (!first) {
+            out.push_back('\n');
+        }
+        first = false;
+        append_line(out, p, tags);
+    }
+    return skips;
+}
 
 bool is_blank_line(std::string_view line) {
     auto first = line.find_first_not_of(" \t");

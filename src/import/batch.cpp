@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
+#include "pulse/format/json.hpp"
 #include "pulse/format/line_protocol.hpp"
-#include "pulse/format/serializer.hpp"
 
 namespace pulse {
 

@@ -31,7 +31,7 @@ std::string describe_message(const ConsumedMessage& message);
 
 // A message's points as line protocol: a JSON message (it starts with '[') is converted, a line
 // protocol message is checked line by line and passed on without its blank and comment lines.
-// Throws MessageError (serializer.hpp) for a malformed one.
+// Throws MessageError (json.hpp) for a malformed one.
 std::string message_to_lines(std::string_view payload);
 
 // What InfluxDB made of a write.

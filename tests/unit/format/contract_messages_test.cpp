@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.hpp"
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
 #include "pulse/points/contract.hpp"
 #include "typed_params.hpp"
 

@@ -7,8 +7,8 @@
 
 #include <deque>
 
+#include "pulse/format/json.hpp"
 #include "pulse/format/line_protocol.hpp"
-#include "pulse/format/serializer.hpp"
 
 namespace pulse {
 namespace {

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/line_protocol.hpp"
 
 namespace pulse {
 namespace {

@@ -2,7 +2,7 @@
 // writer that agrees with nlohmann::json on every point. Line protocol: InfluxDB's escaping and
 // types, and random points (nasty names, extreme numbers) that read back from both formats with
 // the same data.
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

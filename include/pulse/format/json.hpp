@@ -1,5 +1,4 @@
-// Points to bytes, and back. One message is a JSON array of points, as the contract requires,
-// or with FORMAT=influx the same points as InfluxDB line protocol, one line per point.
+// Points to JSON, and back. One message is a JSON array of points, as the contract requires.
 //
 // serialize_json is the hot path: a direct writer that appends to a caller-owned buffer (reused
 // between polls) and prints tags and fields in the order the point holds them. The indented
@@ -29,25 +28,6 @@ std::string serialize_json_pretty(std::span<const Point> points);
 
 // The point as a JSON value, for the pretty form and for tests.
 nlohmann::json to_json(const Point& point);
-
-// What serialize_line_protocol left out of a message: InfluxDB refuses NaN and infinities, and
-// a point with no field left (or no measurement) is not a line at all.
-struct LineProtocolSkips {
-    std::size_t fields = 0;
-    std::size_t points = 0;
-};
-
-// Appends one line per point, joined with '\n' (none after the last): tags sorted by key,
-// empty tag keys or values left out (line protocol cannot carry them), integers with the `i`
-// suffix, floats shortest-exact, the time in whole seconds since the epoch (write with
-// precision=s).
-LineProtocolSkips serialize_line_protocol(std::span<const Point> points, std::string& out);
-
-// A name (measurement, tag key or value, field key) as it reads back from line protocol.
-// Usually the name itself; what line protocol cannot carry becomes U+FFFD: control characters,
-// invalid UTF-8 (as in JSON), a '#' starting a measurement (a comment line), and a backslash
-// that would escape the separator after it.
-std::string line_protocol_name(std::string_view name, bool measurement);
 
 class MessageError : public std::runtime_error {
   public:

@@ -4,12 +4,7 @@
 // printed shortest-exact by fmt. Both forms are ASCII only: everything past U+007E is a \uXXXX
 // escape, byte for byte as Python's json.dumps writes it, because the old importer decodes each
 // message as ASCII and one VM name in Cyrillic would otherwise stop its whole import.
-//
-// Line protocol follows InfluxDB 1.x's parser: a backslash escapes the next character only
-// before ',', ' ' or '=' (measurements: ',' and ' '), and nothing can carry a newline. Names are
-// written so that this parser gives back exactly what line_protocol_name() promises. It stays
-// UTF-8, which InfluxDB requires.
-#include "pulse/format/serializer.hpp"
+#include "pulse/format/json.hpp"
 
 #include <fmt/format.h>
 
@@ -20,6 +15,8 @@
 #include <string_view>
 #include <variant>
 
+#include "pulse/format/utf8.hpp"
+
 namespace pulse {
 namespace {
 
@@ -28,49 +25,6 @@ namespace {
 // json.dumps (ensure_ascii=True) writes them.
 bool needs_escape(unsigned char c) {
     return c < 0x20 || c == '"' || c == '\\' || c >= 0x7F;
-}
-
-// The UTF-8 sequence at the start of a text: its length and code point when it is well formed
-// (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). When it is not, `length`
-// is its maximal well-formed prefix (at least 1 byte), which becomes one U+FFFD: Unicode's
-// recommended practice, and what Python's bytes.decode('utf-8', 'replace') does.
-struct Utf8Sequence {
-    std::size_t length = 1;
-    bool valid = false;
-    char32_t code_point = 0xFFFD;
-};
-
-Utf8Sequence utf8_sequence(std::string_view text) {
-    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-    const unsigned char lead = byte(0);
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
-    char32_t code_point = 0;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-        code_point = lead & 0x1Fu;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        code_point = lead & 0x0Fu;
-        low = lead == 0xE0 ? 0xA0 : 0x80;
-        high = lead == 0xED ? 0x9F : 0xBF;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        code_point = lead & 0x07u;
-        low = lead == 0xF0 ? 0x90 : 0x80;
-        high = lead == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return {};
-    }
-    for (std::size_t i = 1; i < length; ++i) {
-        if (i >= text.size() || byte(i) < low || byte(i) > high) {
-            return {i, false, 0xFFFD};
-        }
-        code_point = (code_point << 6) | (byte(i) & 0x3Fu);
-        low = 0x80;
-        high = 0xBF;
-    }
-    return {length, true, code_point};
 }
 
 void append_u_escape(std::string& out, unsigned value) {
@@ -183,133 +137,7 @@ void append_object(std::string& out, const Pairs& pairs, WriteValue write_value)
     out.push_back('}');
 }
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// The characters a backslash must escape in this part of a line.
-bool separates(char c, bool measurement) {
-    return c == ',' || c == ' ' || (!measurement && c == '=');
-}
-
-// Appends `name` escaped for line protocol (escape = true) or as it reads back (false).
-void append_line_protocol_name(std::string& out, std::string_view name, bool measurement,
-                               bool escape) {
-    std::size_t backslashes = 0;  // the run of backslashes just written
-    // An odd run would swallow the separator after it: its last backslash cannot be carried.
-    auto end_run = [&] {
-        if (backslashes % 2 == 1) {
-            out.pop_back();
-            out += kReplacement;
-        }
-        backslashes = 0;
-    };
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const char ch = name[i];
-        const auto c = static_cast<unsigned char>(ch);
-        if (ch == '\\') {
-            ++backslashes;
-            out.push_back(ch);
-            continue;
-        }
-        if (separates(ch, measurement)) {
-            end_run();
-            if (escape) {
-                out.push_back('\\');
-            }
-            out.push_back(ch);
-            continue;
-        }
-        backslashes = 0;
-        if (c >= 0x80) {
-            const Utf8Sequence sequence = utf8_sequence(name.substr(i));
-            if (sequence.valid) {
-                out.append(name.data() + i, sequence.length);
-            } else {
-                out += kReplacement;
-            }
-            i += sequence.length - 1;
-        } else if (c < 0x20 || c == 0x7F || (measurement && i == 0 && ch == '#')) {
-            out += kReplacement;
-        } else {
-            out.push_back(ch);
-        }
-    }
-    end_run();
-}
-
-bool is_finite(const FieldValue& value) {
-    const auto* d = std::get_if<double>(&value);
-    return d == nullptr || std::isfinite(*d);
-}
-
-void append_line(std::string& out, const Point& p,
-                 std::vector<const std::pair<std::string, std::string>*>& tags) {
-    append_line_protocol_name(out, p.measurement, true, true);
-    tags.clear();
-    for (const auto& tag : p.tags) {
-        if (!tag.first.empty() && !tag.second.empty()) {
-            tags.push_back(&tag);
-        }
-    }
-    // InfluxDB sorts tags by key before it stores a point; sorted input spares it the work.
-    std::sort(tags.begin(), tags.end(), [](auto* a, auto* b) { return a->first < b->first; });
-    for (const auto* tag : tags) {
-        out.push_back(',');
-        append_line_protocol_name(out, tag->first, false, true);
-        out.push_back('=');
-        append_line_protocol_name(out, tag->second, false, true);
-    }
-    char separator = ' ';
-    for (const auto& [key, value] : p.fields) {
-        if (key.empty() || !is_finite(value)) {
-            continue;
-        }
-        out.push_back(separator);
-        separator = ',';
-        append_line_protocol_name(out, key, false, true);
-        out.push_back('=');
-        if (const auto* i = std::get_if<std::int64_t>(&value)) {
-            const fmt::format_int digits(*i);
-            out.append(digits.data(), digits.size());
-            out.push_back('i');
-        } else {
-            // Without the `i` any number is a float to InfluxDB, "4" included.
-            fmt::format_to(std::back_inserter(out), "{}", std::get<double>(value));
-        }
-    }
-    out.push_back(' ');
-    const fmt::format_int seconds(p.time.time_since_epoch().count());
-    out.append(seconds.data(), seconds.size());
-}
-
 }  // namespace
-
-std::string line_protocol_name(std::string_view name, bool measurement) {
-    std::string out;
-    append_line_protocol_name(out, name, measurement, false);
-    return out;
-}
-
-LineProtocolSkips serialize_line_protocol(std::span<const Point> points, std::string& out) {
-    LineProtocolSkips skips;
-    std::vector<const std::pair<std::string, std::string>*> tags;
-    bool first = true;
-    for (const Point& p : points) {
-        auto written = std::count_if(p.fields.begin(), p.fields.end(), [](const auto& f) {
-            return !f.first.empty() && is_finite(f.second);
-        });
-        skips.fields += p.fields.size() - static_cast<std::size_t>(written);
-        if (written == 0 || p.measurement.empty()) {
-            ++skips.points;
-            continue;
-        }
-        if (!first) {
-            out.push_back('\n');
-        }
-        first = false;
-        append_line(out, p, tags);
-    }
-    return skips;
-}
 
 void serialize_json(std::span<const Point> points, std::string& out) {
     out.push_back('[');
@@ -365,9 +193,6 @@ std::string serialize_json_pretty(std::span<const Point> points) {
     return array.dump(2, ' ', true, nlohmann::json::error_handler_t::replace);
 }
 
-}  // namespace pulse
-
-namespace pulse {
 namespace {
 
 FieldValue field_value(const nlohmann::json& value, const std::string& key) {
