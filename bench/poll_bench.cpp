@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
         out.add(pulse::Encoding::json, std::make_unique<CountingSink>());
     }
     pulse::libvirt::EventLoop events;
-    pulse::Poller poller({uri, host_stats}, out);
+    pulse::Poller poller({{.uri = uri, .gather_host_stats = host_stats}}, out);
     const long rss_before_kib = pulse::bench::current_rss_kib();
 
     auto lv = [&] { return libvirtd_pid > 0 ? pulse::bench::process_cpu_ns(libvirtd_pid) : 0; };

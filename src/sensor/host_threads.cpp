@@ -26,13 +26,7 @@ std::int64_t ticks(Clock::time_point t) {
 
 struct HostThreads::Host {
     Host(const HostConfig& c, PointSink& out, HostMetrics* metrics_, VolumeIds* volumes)
-        // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled
-        // again at the next tick; below that it spares a dead host one attempt per tick only
-        // when PAUSE is long, which is when an attempt (an ssh login) costs most relative to
-        // the poll.
-        : config(c),
-          metrics(metrics_),
-          poller({c.uri, c.gather_host_stats, c.pause, c.rates, c.pause, metrics_, volumes}, out) {}
+        : config(c), metrics(metrics_), poller({c, metrics_, volumes}, out) {}
 
     HostConfig config;
     std::string label = uri_without_password(config.uri);  // for messages: no password

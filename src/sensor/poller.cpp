@@ -18,9 +18,9 @@ using libvirt::LibvirtError;
 }  // namespace
 
 Poller::Poller(PollerOptions options, PointSink& out)
-    : options_(std::move(options)), vm_host_(uri_without_password(options_.uri)), out_(out) {
-    if (options_.rates) {
-        rates_.emplace(options_.pause);
+    : options_(std::move(options)), vm_host_(uri_without_password(options_.host.uri)), out_(out) {
+    if (options_.host.rates) {
+        rates_.emplace(options_.host.pause);
     }
 }
 
@@ -34,7 +34,7 @@ PollReport Poller::poll(Timestamp time) {
     } else {
         const std::uint64_t calls_before = collector_->libvirt_calls();
         try {
-            if (options_.gather_host_stats) {
+            if (options_.host.gather_host_stats) {
                 publish_host(time, report);
             }
             const auto before = Clock::now();
@@ -131,13 +131,17 @@ bool Poller::ensure_connected() {
         return false;
     }
     try {
-        connection_ = std::make_unique<libvirt::Connection>(options_.uri);
+        connection_ = std::make_unique<libvirt::Connection>(options_.host.uri);
         collector_ = std::make_unique<Collector>(connection_->get());
     } catch (const LibvirtError& e) {
         connection_.reset();
+        // Backoff never waits longer than one PAUSE, so a hypervisor that comes back is polled
+        // again at the next tick; below that it spares a dead host one attempt per tick only
+        // when PAUSE is long, which is when an attempt (an ssh login) costs most relative to
+        // the poll.
         backoff_ = backoff_ == std::chrono::seconds::zero()
                        ? std::chrono::seconds(1)
-                       : std::min(backoff_ * 2, options_.max_backoff);
+                       : std::min(backoff_ * 2, options_.host.pause);
         // Jitter spreads the reconnects of many sensors after a shared outage.
         // Kept under 1 so that a wait at the cap (one PAUSE) still ends before the next tick.
         std::uniform_real_distribution<double> spread(0.7, 0.95);
@@ -145,7 +149,7 @@ bool Poller::ensure_connected() {
         retry_at_ = now + wait;
         log_.report(key, spdlog::level::err,
                     fmt::format("{} (retrying with backoff up to {} s)", e.what(),
-                                options_.max_backoff.count()));
+                                options_.host.pause.count()));
         spdlog::debug("{}: next connection attempt in {} ms", vm_host(),
                       std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
         return false;

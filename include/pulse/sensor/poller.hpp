@@ -14,6 +14,7 @@
 #include <string>
 
 #include "pulse/base/condition_log.hpp"
+#include "pulse/config/config.hpp"
 #include "pulse/libvirt/collector.hpp"
 #include "pulse/libvirt/handles.hpp"
 #include "pulse/ops/poll_report.hpp"
@@ -26,11 +27,9 @@
 namespace pulse {
 
 struct PollerOptions {
-    std::string uri;
-    bool gather_host_stats = false;
-    std::chrono::seconds max_backoff{10};
-    bool rates = false;              // RATES: rate points after each domain's contract points
-    std::chrono::seconds pause{10};  // the rates' expected interval
+    // The URI, GATHER_HOST_STATS, RATES, and PAUSE: the rates' expected interval and the cap on
+    // the reconnect backoff, so a hypervisor that comes back is polled again at the next tick.
+    HostConfig host;
     HostMetrics* metrics = nullptr;  // where each poll and reconnect is recorded, if anywhere
     // CS_ENDPOINT: disk and diskRate points get the volume id as `image` where it is known.
     VolumeIds* volumes = nullptr;

@@ -51,7 +51,7 @@ TEST(Poller, OnePollGivesTheHostMessageThenOneMessagePerDomainKeyedByUuid) {
     libvirt::silence_default_error_handler();
     Recorder r;
     const std::string uri = test_uri("cloudstack-node.xml");
-    Poller poller({uri, true}, r);
+    Poller poller({{uri, seconds(10), true}}, r);
     PollReport report = poller.poll(kTime);
 
     EXPECT_TRUE(report.connected);
@@ -81,7 +81,7 @@ TEST(Poller, OnePollGivesTheHostMessageThenOneMessagePerDomainKeyedByUuid) {
 
 TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
     Recorder r;
-    Poller poller({"test:///default", false}, r);
+    Poller poller({{"test:///default", seconds(10), false}}, r);
     poller.poll(kTime);
     ASSERT_EQ(r.messages.size(), 1u);
     EXPECT_EQ(r.messages[0].points[0].measurement, "cpuTime");
@@ -89,7 +89,7 @@ TEST(Poller, WithoutHostStatsThereIsNoNodeInfo) {
 
 TEST(Poller, WithRatesTheSecondPollAppendsRatePointsToEachDomainsMessage) {
     Recorder r;
-    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), true, seconds(1)}, r);
+    Poller poller({{test_uri("cloudstack-node.xml"), seconds(1), false, true}}, r);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));  // at least half a PAUSE
     poller.poll(kTime + seconds(1));
@@ -113,7 +113,7 @@ TEST(Poller, WithRatesTheSecondPollAppendsRatePointsToEachDomainsMessage) {
 
 TEST(Poller, WithoutRatesThereAreNoRatePoints) {
     Recorder r;
-    Poller poller({test_uri("cloudstack-node.xml"), false, seconds(1), false, seconds(1)}, r);
+    Poller poller({{test_uri("cloudstack-node.xml"), seconds(1), false, false}}, r);
     poller.poll(kTime);
     std::this_thread::sleep_for(milliseconds(600));
     poller.poll(kTime + seconds(1));
@@ -128,7 +128,7 @@ TEST(Poller, AnUnreachableHypervisorIsLoggedOnceAndRetriedWithBackoff) {
     libvirt::silence_default_error_handler();
     Capture logs;
     Recorder r;
-    Poller poller({"test:///no/such/node.xml", true, seconds(300)}, r);
+    Poller poller({{"test:///no/such/node.xml", seconds(300), true}}, r);
     for (int i = 0; i < 5; ++i) {
         PollReport report = poller.poll(kTime);
         EXPECT_FALSE(report.connected);
@@ -146,7 +146,7 @@ TEST(Poller, APasswordInTheUriIsInNoTagAndNoLogLine) {
                             "nosuch://admin:Zq9-S3CRET@127.0.0.1/system"}) {
         Capture logs;
         Recorder r;
-        Poller poller({uri, true, seconds(300)}, r);
+        Poller poller({{uri, seconds(300), true}}, r);
         EXPECT_FALSE(poller.poll(kTime).connected);
         EXPECT_THAT(poller.vm_host(), Not(HasSubstr("Zq9-S3CRET")));
         EXPECT_THAT(poller.vm_host(), HasSubstr("admin@127.0.0.1"));
@@ -166,11 +166,10 @@ TEST(Poller, EveryPollAndReconnectIsRecordedInItsHostsMetrics) {
     std::filesystem::remove(node);
     Metrics metrics;
     HostMetrics& host = metrics.add_host("test://" + node);
-    Poller poller({.uri = "test://" + node,
-                   .gather_host_stats = true,
-                   .max_backoff = seconds(1),
-                   .metrics = &host},
-                  r);
+    Poller poller(
+        {.host = {.uri = "test://" + node, .pause = seconds(1), .gather_host_stats = true},
+         .metrics = &host},
+        r);
 
     poller.poll(kTime);
     HostMetrics::Snapshot down = host.snapshot();
