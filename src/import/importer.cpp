@@ -19,7 +19,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "pulse/base/condition_log.hpp"
+#include "pulse/base/log_once.hpp"
 #include "pulse/base/secrets.hpp"
 #include "pulse/import/batch.hpp"
 #include "pulse/import/influx_client.hpp"

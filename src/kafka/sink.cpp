@@ -32,28 +32,6 @@ const std::map<std::string, std::string> kDefaults = {
     {"client.id", "pulse-sensor"},
 };
 
-class RateLimitedLog {
-  public:
-    void log(spdlog::level::level_enum level, int code, const std::string& message) {
-        std::lock_guard lock(mutex_);
-        auto now = Clock::now();
-        auto& entry = entries_[code];
-        ++entry.count;
-        if (entry.count == 1 || now - entry.last >= std::chrono::minutes(1)) {
-            spdlog::log(level, "{} ({} time(s) so far)", message, entry.count);
-            entry.last = now;
-        }
-    }
-
-  private:
-    struct Entry {
-        std::uint64_t count = 0;
-        Clock::time_point last{};
-    };
-    std::mutex mutex_;
-    std::unordered_map<int, Entry> entries_;
-};
-
 // Spooled messages carry their record number (+1, so that 0 means "not spooled").
 void* opaque_of(std::uint64_t seq) {
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(seq + 1));
@@ -184,9 +162,9 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
                     fatal = fmt::format("{}: {}", RdKafka::err2str(event.err()),
                                         mask_secrets(event.str(), properties_));
                 }
-                log.log(event.fatal() ? spdlog::level::critical : spdlog::level::warn, event.err(),
-                        fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()),
-                                    mask_secrets(event.str(), properties_)));
+                log(event.fatal() ? spdlog::level::critical : spdlog::level::warn, event.err(),
+                    fmt::format("kafka: {}: {}", RdKafka::err2str(event.err()),
+                                mask_secrets(event.str(), properties_)));
                 break;
             case RdKafka::Event::EVENT_LOG:
                 // librdkafka redacts its own configuration dumps; this also covers any message
@@ -234,7 +212,13 @@ class KafkaSink::Callbacks : public RdKafka::DeliveryReportCb, public RdKafka::E
     std::deque<Record> retry;
     bool refusing = false;
     ConditionLog conditions;
-    RateLimitedLog log;
+    // librdkafka's errors and the sink's own, once a minute per error code.
+    void log(spdlog::level::level_enum level, int code, const std::string& message) {
+        if (auto count = errors_.due(std::to_string(code))) {
+            spdlog::log(level, "{} ({} time(s) so far)", message, *count);
+        }
+    }
+    LogLimiter errors_{std::chrono::minutes(1)};
 
   private:
     static std::string refusal_key(const std::string& topic) { return "refused " + topic; }
@@ -398,7 +382,7 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
         } catch (const SpoolError& e) {
             // A full or failing disk must not cost the message: hand it to librdkafka directly,
             // which keeps it (and flush() waits for it) until delivered or given up at close().
-            callbacks_->log.log(
+            callbacks_->log(
                 spdlog::level::err, -1,
                 fmt::format("spool {}: {}; sending without it", spool_->dir().string(), e.what()));
         }
@@ -411,7 +395,7 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
     }
     if (err != RdKafka::ERR_NO_ERROR) {
         callbacks_->failed.fetch_add(1);
-        callbacks_->log.log(
+        callbacks_->log(
             spdlog::level::err, err,
             fmt::format("kafka: cannot queue message for key {}: {}", key, RdKafka::err2str(err)));
     }
@@ -419,9 +403,7 @@ void KafkaSink::publish(std::string_view key, std::string_view payload) {
 
 void KafkaSink::report_drops() {
     const std::uint64_t dropped = spool_->counters().dropped;
-    const auto now = Clock::now();
-    if (dropped == dropped_reported_ ||
-        (dropped_reported_ > 0 && now - drops_reported_at_ < std::chrono::minutes(1))) {
+    if (dropped == dropped_reported_ || !drops_log_.due("spool full")) {
         return;
     }
     spdlog::warn(
@@ -429,7 +411,6 @@ void KafkaSink::report_drops() {
         "message(s) so far",
         spool_->dir().string(), spool_->max_bytes(), dropped);
     dropped_reported_ = dropped;
-    drops_reported_at_ = now;
 }
 
 void KafkaSink::poll() {
@@ -440,8 +421,8 @@ void KafkaSink::poll() {
         try {
             spool_->sync();
         } catch (const SpoolError& e) {
-            callbacks_->log.log(spdlog::level::err, -2,
-                                fmt::format("spool {}: {}", spool_->dir().string(), e.what()));
+            callbacks_->log(spdlog::level::err, -2,
+                            fmt::format("spool {}: {}", spool_->dir().string(), e.what()));
         }
     }
 }

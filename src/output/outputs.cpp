@@ -41,7 +41,8 @@ void Outputs::deliver(std::string_view key, std::span<const Point> points) {
             const std::uint64_t skipped_before = encoder.skipped_fields();
             message = encoder.encode(points);
             // The sensor's own fields are always finite; say so once should one not be.
-            if (skipped_before == 0 && encoder.skipped_fields() > 0) {
+            if (encoder.skipped_fields() > skipped_before &&
+                skipped_fields_log_.due("non-finite field")) {
                 spdlog::warn(
                     "message {}: a NaN or infinite field was left out of its line protocol "
                     "(InfluxDB refuses them); logged once",

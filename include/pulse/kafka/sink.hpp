@@ -27,7 +27,7 @@
 
 #include "pulse/kafka/spool.hpp"
 
-#include "pulse/base/condition_log.hpp"
+#include "pulse/base/log_once.hpp"
 #include "pulse/output/byte_sink.hpp"
 
 namespace pulse {
@@ -104,7 +104,7 @@ class KafkaSink : public ByteSink {
     std::chrono::milliseconds retry_backoff_ = kFirstRetry;
     std::chrono::steady_clock::time_point retry_at_{};  // zero: no refused record waits
     std::uint64_t dropped_reported_ = 0;
-    std::chrono::steady_clock::time_point drops_reported_at_{};
+    LogLimiter drops_log_{std::chrono::minutes(1)};
     bool closed_ = false;
     std::unique_ptr<Callbacks> callbacks_;  // must outlive the producer, hence declared first
     std::unique_ptr<RdKafka::Producer> producer_;

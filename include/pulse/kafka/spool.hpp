@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "pulse/base/c_handle.hpp"
-#include "pulse/base/condition_log.hpp"
+#include "pulse/base/log_once.hpp"
 
 namespace pulse {
 

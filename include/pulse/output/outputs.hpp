@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "pulse/base/log_once.hpp"
 #include "pulse/format/encoding.hpp"
 #include "pulse/output/byte_sink.hpp"
 #include "pulse/output/point_sink.hpp"
@@ -49,6 +50,7 @@ class Outputs : public PointSink {
     std::vector<Encoder> encoders_;
     std::vector<std::size_t> encoder_of_;
     std::vector<std::unique_ptr<ByteSink>> sinks_;
+    LogLimiter skipped_fields_log_{LogLimiter::kOnce};
 };
 
 }  // namespace pulse

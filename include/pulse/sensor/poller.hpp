@@ -13,7 +13,7 @@
 #include <random>
 #include <string>
 
-#include "pulse/base/condition_log.hpp"
+#include "pulse/base/log_once.hpp"
 #include "pulse/config/config.hpp"
 #include "pulse/libvirt/collector.hpp"
 #include "pulse/libvirt/handles.hpp"

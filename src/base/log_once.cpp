@@ -1,5 +1,5 @@
-// Once-per-condition logging; see condition_log.hpp.
-#include "pulse/base/condition_log.hpp"
+// Logging a recurring problem once; see log_once.hpp.
+#include "pulse/base/log_once.hpp"
 
 #include <vector>
 
@@ -40,6 +40,18 @@ void ConditionLog::resolve(const std::string& key, const std::string& message) {
     }
     logger_->info("{}", message);
     conditions_.erase(it);
+}
+
+std::optional<std::uint64_t> LogLimiter::due(std::string_view key, Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = entries_.try_emplace(std::string(key));
+    Entry& entry = it->second;
+    ++entry.count;
+    if (entry.logged && (interval_ == kOnce || now - *entry.logged < interval_)) {
+        return std::nullopt;
+    }
+    entry.logged = now;
+    return entry.count;
 }
 
 }  // namespace pulse

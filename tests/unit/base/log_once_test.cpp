@@ -1,5 +1,5 @@
 // A recurring problem is logged when it starts and when it ends, not on every poll.
-#include "pulse/base/condition_log.hpp"
+#include "pulse/base/log_once.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -60,6 +60,24 @@ TEST_F(ConditionLogTest, ResolveEndsAConditionAtOnce) {
     log.resolve("connection", "reconnected");  // a second resolve says nothing
     EXPECT_EQ(lines(), 2);
     EXPECT_EQ(log.active_count(), 0u);
+}
+
+TEST(LogLimiter, TheFirstOccurrenceIsDueThenOncePerInterval) {
+    LogLimiter limiter(std::chrono::minutes(1));
+    const LogLimiter::Clock::time_point t0{};
+    EXPECT_EQ(limiter.due("refused", t0), 1U);
+    EXPECT_EQ(limiter.due("refused", t0 + std::chrono::seconds(30)), std::nullopt);
+    EXPECT_EQ(limiter.due("other", t0 + std::chrono::seconds(30)), 1U) << "each key on its own";
+    EXPECT_EQ(limiter.due("refused", t0 + std::chrono::seconds(59)), std::nullopt);
+    EXPECT_EQ(limiter.due("refused", t0 + std::chrono::seconds(60)), 4U) << "counts them all";
+    EXPECT_EQ(limiter.due("refused", t0 + std::chrono::seconds(90)), std::nullopt);
+}
+
+TEST(LogLimiter, OnceMeansOnceEver) {
+    LogLimiter limiter(LogLimiter::kOnce);
+    const LogLimiter::Clock::time_point t0{};
+    EXPECT_EQ(limiter.due("nan", t0), 1U);
+    EXPECT_EQ(limiter.due("nan", t0 + std::chrono::hours(24 * 365)), std::nullopt);
 }
 
 }  // namespace

@@ -1,14 +1,23 @@
-// Logs a recurring problem once when it starts and once when it ends, not on every poll.
+// A problem that recurs is logged once, not every time it is seen: the one home of that rule.
+//
+// ConditionLog: a problem a poll sees, logged once when it starts and once when it ends.
 //
 // A poller reports each problem it sees during a cycle under a stable key ("disk i-2-17-VM/vda
 // has no source"); end_cycle() then logs the problems that went away. A hypervisor with a broken
 // domain thus logs one line, not one line every PAUSE seconds for months.
+//
+// LogLimiter: an event that may come thousands of times (a refused message, a full spool), logged
+// the first time and then at most once per interval, with how often it came.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace pulse {
@@ -40,6 +49,29 @@ class ConditionLog {
     };
     std::shared_ptr<spdlog::logger> logger_;
     std::unordered_map<std::string, Condition> conditions_;
+};
+
+class LogLimiter {
+  public:
+    using Clock = std::chrono::steady_clock;
+    // An interval that never ends: a line the first time only.
+    static constexpr Clock::duration kOnce = Clock::duration::max();
+
+    explicit LogLimiter(Clock::duration interval) : interval_(interval) {}
+
+    // Counts one occurrence of `key`. Returns how many there were so far when a line is due
+    // (the first time, and then once `interval` has passed since the last line), nullopt when
+    // the caller should stay quiet. Thread-safe.
+    std::optional<std::uint64_t> due(std::string_view key, Clock::time_point now = Clock::now());
+
+  private:
+    struct Entry {
+        std::uint64_t count = 0;
+        std::optional<Clock::time_point> logged;
+    };
+    Clock::duration interval_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, Entry> entries_;
 };
 
 }  // namespace pulse
