@@ -12,8 +12,6 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -271,33 +269,6 @@ class Importer : public RdKafka::RebalanceCb {
 int run_import(const ImportConfig& config, StopSignals& signals) {
     Importer importer(config, signals);
     return importer.run();
-}
-
-int import_main(const std::vector<std::string>& args) {
-    ImportParseResult parsed;
-    try {
-        parsed = parse_import_config(args, process_env());
-    } catch (const ConfigError& e) {
-        std::fprintf(stderr, "pulse-sensor import: %s\n", e.what());
-        return 2;
-    }
-    if (parsed.outcome == ParseOutcome::exit_ok) {
-        std::fputs(parsed.message.c_str(), stdout);
-        return 0;
-    }
-    auto logger = spdlog::stderr_color_mt("pulse-sensor-import");
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ [%l] %v", spdlog::pattern_time_type::utc);
-    logger->set_level(parsed.config.debug ? spdlog::level::debug : spdlog::level::info);
-    spdlog::set_default_logger(logger);
-    // Before librdkafka's threads start, so that they inherit the blocked stop signals.
-    StopSignals signals;
-    std::signal(SIGPIPE, SIG_IGN);
-    try {
-        return run_import(parsed.config, signals);
-    } catch (const std::invalid_argument& e) {
-        spdlog::critical("{}", e.what());
-        return 2;
-    }
 }
 
 }  // namespace pulse

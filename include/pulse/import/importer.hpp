@@ -14,8 +14,4 @@ namespace pulse {
 // for a Kafka property librdkafka refuses.
 int run_import(const ImportConfig& config, StopSignals& signals);
 
-// The whole subcommand for main(): parses `args` (those after `import`), sets up logging and
-// the stop signals, runs. Returns the exit status (2 for an invalid setting).
-int import_main(const std::vector<std::string>& args);
-
 }  // namespace pulse
