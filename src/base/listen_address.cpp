@@ -1,6 +1,8 @@
 // See listen_address.hpp.
 #include "pulse/base/listen_address.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -32,6 +34,11 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text) {
         return std::nullopt;
     }
     return ListenAddress{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
+std::string format_listen_address(const ListenAddress& address) {
+    const bool v6 = address.host.find(':') != std::string::npos;
+    return fmt::format("{}{}{}:{}", v6 ? "[" : "", address.host, v6 ? "]" : "", address.port);
 }
 
 }  // namespace pulse

@@ -1,4 +1,4 @@
-// The /metrics and /healthz listener and the --healthcheck client; see metrics_server.hpp.
+// The /metrics and /healthz listener; see metrics_server.hpp.
 //
 // The listener is a small HTTP/1.1 server of its own rather than cpp-httplib's, because its
 // limits (one request per connection, a deadline per connection, a cap on connections) are
@@ -24,7 +24,6 @@
 #include <vector>
 
 #include "pulse/base/c_handle.hpp"
-#include "pulse/config/config.hpp"
 
 namespace pulse {
 namespace {
@@ -33,14 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 // The content type Prometheus expects for the text format, version included.
 constexpr const char* kExpositionType = "text/plain; version=0.0.4; charset=utf-8";
-
-// The --healthcheck client's connect and read timeouts.
-constexpr int kTimeoutS = 5;
-
-std::string describe(const ListenAddress& address) {
-    const bool v6 = address.host.find(':') != std::string::npos;
-    return fmt::format("{}{}{}:{}", v6 ? "[" : "", address.host, v6 ? "]" : "", address.port);
-}
 
 struct Answer {
     int status = 200;
@@ -269,8 +260,8 @@ UniqueFd bind_listener(const std::string& host, std::uint16_t port, std::uint16_
     addrinfo* found = nullptr;
     const std::string service = std::to_string(port);
     if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-        throw MetricsServerError(
-            fmt::format("cannot listen on {}: {}", describe({host, port}), ::gai_strerror(rc)));
+        throw MetricsServerError(fmt::format(
+            "cannot listen on {}: {}", format_listen_address({host, port}), ::gai_strerror(rc)));
     }
     CHandle<addrinfo, ::freeaddrinfo> owned(found);
     int error = 0;
@@ -298,9 +289,10 @@ UniqueFd bind_listener(const std::string& host, std::uint16_t port, std::uint16_
                           : reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
         return fd;
     }
-    throw MetricsServerError(fmt::format("cannot listen on {}: {}",
-                                         port == 0 ? host + " (any port)" : describe({host, port}),
-                                         std::strerror(error)));
+    throw MetricsServerError(
+        fmt::format("cannot listen on {}: {}",
+                    port == 0 ? host + " (any port)" : format_listen_address({host, port}),
+                    std::strerror(error)));
 }
 
 int poll_timeout_ms(const std::deque<Connection>& connections) {
@@ -325,7 +317,8 @@ MetricsServer::MetricsServer(const Metrics& metrics, const ListenAddress& addres
     wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!wake_) {
         throw MetricsServerError(fmt::format("cannot listen on {}: eventfd: {}",
-                                             describe({host, port_}), std::strerror(errno)));
+                                             format_listen_address({host, port_}),
+                                             std::strerror(errno)));
     }
     thread_ = std::thread([this] { serve(); });
 }
@@ -397,40 +390,6 @@ void MetricsServer::serve() {
             }
         }
     }
-}
-
-int run_healthcheck(const Config& config, std::FILE* out) {
-    if (config.metrics_addr.empty()) {
-        std::fputs("ok: METRICS_ADDR is not set, nothing to check\n", out);
-        return 0;
-    }
-    std::optional<ListenAddress> address = parse_listen_address(config.metrics_addr);
-    if (!address) {
-        std::fprintf(out, "FAIL: invalid METRICS_ADDR\n");
-        return 1;
-    }
-    // A wildcard listener answers on loopback.
-    std::string host = address->host;
-    if (host.empty() || host == "0.0.0.0") {
-        host = "127.0.0.1";
-    } else if (host == "::") {
-        host = "::1";
-    }
-    httplib::Client client(host, address->port);
-    client.set_connection_timeout(kTimeoutS, 0);
-    client.set_read_timeout(kTimeoutS, 0);
-    httplib::Result res = client.Get("/healthz");
-    if (!res) {
-        std::fprintf(out, "FAIL: %s: %s\n", describe({host, address->port}).c_str(),
-                     httplib::to_string(res.error()).c_str());
-        return 1;
-    }
-    std::string body = res->body;
-    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) {
-        body.pop_back();
-    }
-    std::fprintf(out, "%s: %d %s\n", res->status == 200 ? "ok" : "FAIL", res->status, body.c_str());
-    return res->status == 200 ? 0 : 1;
 }
 
 }  // namespace pulse

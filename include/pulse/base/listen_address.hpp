@@ -17,4 +17,7 @@ struct ListenAddress {
 // "127.0.0.1:9464", ":9464", "[::1]:9464", "localhost:9464"; port 1-65535. nullopt otherwise.
 std::optional<ListenAddress> parse_listen_address(std::string_view text);
 
+// "host:port", or "[ipv6]:port", for messages.
+std::string format_listen_address(const ListenAddress& address);
+
 }  // namespace pulse

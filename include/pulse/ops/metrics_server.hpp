@@ -34,8 +34,6 @@
 
 namespace pulse {
 
-struct Config;
-
 class MetricsServerError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
@@ -70,11 +68,5 @@ class MetricsServer {
     std::uint16_t port_ = 0;
     std::thread thread_;
 };
-
-// pulse-sensor --healthcheck: GET /healthz from the listener METRICS_ADDR names (a wildcard
-// address is asked on loopback), print the answer on `out`, return 0 for 200 and 1 otherwise.
-// Without METRICS_ADDR there is nothing to ask and the answer is 0, so a container
-// HEALTHCHECK can always run it.
-int run_healthcheck(const Config& config, std::FILE* out);
 
 }  // namespace pulse

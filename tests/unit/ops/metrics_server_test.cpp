@@ -2,6 +2,7 @@
 // --healthcheck client against it; then abused over raw sockets (slow clients, held
 // connections, a huge POST) while /healthz must still answer promptly.
 #include "pulse/ops/metrics_server.hpp"
+#include "pulse/ops/healthcheck.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>

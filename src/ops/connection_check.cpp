@@ -1,4 +1,4 @@
-// --check, see check.hpp: one connection per target, one line per target, hints from the
+// --check, see connection_check.hpp: one connection per target, one line per target, hints from the
 // libraries' messages.
 //
 // librdkafka reports connection and authentication failures as events, served only by
@@ -11,7 +11,7 @@
 // request of the check does not ask for that (a check should not create topics), so the check
 // reads the broker's setting with DescribeConfigs, from the C API: the C++ one has no admin
 // calls.
-#include "pulse/ops/check.hpp"
+#include "pulse/ops/connection_check.hpp"
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>

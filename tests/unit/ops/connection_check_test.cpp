@@ -1,6 +1,6 @@
 // --check: the line format, the hints for the usual failures, and both checks against targets
 // that are there (the test driver) and not there (a closed loopback port).
-#include "pulse/ops/check.hpp"
+#include "pulse/ops/connection_check.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
