@@ -6,31 +6,18 @@
 #include "fixtures.hpp"
 #include "pulse/format/json.hpp"
 #include "pulse/points/contract.hpp"
-#include "typed_params.hpp"
+#include "qemu_sample.hpp"
 
 namespace pulse {
 namespace {
 
 using namespace std::chrono;
 using pulse::testing::read_fixture;
-using pulse::testing::TypedParams;
 
-const Timestamp kTime = sys_days{year{2026} / 11 / 25} + hours{10};
-const std::string kHost = "qemu+ssh://root@10.252.1.33/system";
-const std::string kUuid = "5e4b0c3a-9d1f-4b7e-8a2c-3f6d1e0b9a87";
-
-DomainDevices sample_devices() {
-    return parse_domain_xml(read_fixture("domain-i-2-1-VM.xml"));
-}
-
-// As the collector hands them over: with allocatedSpace's source filled in.
-DomainStats sample_stats() {
-    auto params = TypedParams::from_domstats(read_fixture("domstats-qemu-sample.txt"));
-    DomainStats s = parse_stats_params("i-2-1-VM", kUuid, params.span());
-    s.blocks[0].block_info_allocation_bytes =
-        block_info_allocation(s.blocks[0], sample_devices().disks[0]);
-    return s;
-}
+const Timestamp kTime = pulse::testing::kSampleTime;
+const std::string& kHost = pulse::testing::kSampleHost;
+using pulse::testing::sample_devices;
+using pulse::testing::sample_stats;
 
 TEST(ContractMessages, ARealQemuDomainGivesTheExpectedMessage) {
     DomainPoints out = domain_points(sample_stats(), sample_devices(), kHost, kTime);
