@@ -141,7 +141,7 @@ bool flush_outputs(Outputs& out, std::chrono::seconds timeout) {
             "{}: {} messages produced, {} delivered, {} failed, {} dropped (spool full), "
             "{} left in the spool",
             name, c.produced, c.delivered, c.failed, c.dropped,
-            c.spooled ? c.spool_records : c.pending);
+            c.spool ? c.spool->records : c.pending);
     }
     if (!delivered) {
         spdlog::warn("not everything was delivered within SHUTDOWN_TIMEOUT ({} s)",

@@ -464,10 +464,8 @@ SinkCounters KafkaSink::counters() const {
     if (spool_) {
         c.dropped += spool_->counters().dropped;
         c.pending = spool_->pending() + callbacks_->unspooled.load();
-        c.spooled = true;
-        c.spool_records = spool_->pending();
-        c.spool_bytes = spool_->disk_bytes();
-        c.spool_failed_rolls = spool_->counters().failed_rolls;
+        c.spool = SinkCounters::Spool{spool_->pending(), spool_->disk_bytes(),
+                                      spool_->counters().failed_rolls};
     } else {
         c.pending = static_cast<std::uint64_t>(producer_->outq_len());
     }

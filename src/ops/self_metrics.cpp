@@ -274,7 +274,7 @@ std::string Metrics::render() const {
     }
 
     auto always = [](const SinkCounters&) { return true; };
-    auto spooled = [](const SinkCounters& c) { return c.spooled; };
+    auto spooled = [](const SinkCounters& c) { return c.spool.has_value(); };
     sink_family(w, sinks, "pulse_sink_messages_produced_total", "counter",
                 "Messages handed to the output.", always,
                 [](const SinkCounters& c) { return c.produced; });
@@ -303,14 +303,14 @@ std::string Metrics::render() const {
                 [](const SinkCounters& c) { return c.queued; });
     sink_family(w, sinks, "pulse_spool_records", "gauge",
                 "Records in the spool not yet acknowledged: what a restart would replay.", spooled,
-                [](const SinkCounters& c) { return c.spool_records; });
+                [](const SinkCounters& c) { return c.spool->records; });
     sink_family(w, sinks, "pulse_spool_bytes", "gauge",
                 "Size of the spool's segment files on disk.", spooled,
-                [](const SinkCounters& c) { return c.spool_bytes; });
+                [](const SinkCounters& c) { return c.spool->bytes; });
     sink_family(w, sinks, "pulse_spool_failed_rolls_total", "counter",
                 "New spool segments that could not be started (a full disk, no descriptor); "
                 "records go on into the current one and the next append tries again.",
-                spooled, [](const SinkCounters& c) { return c.spool_failed_rolls; });
+                spooled, [](const SinkCounters& c) { return c.spool->failed_rolls; });
     if (volume_ids.enabled) {
         render_volume_ids(w, volume_ids);
     }

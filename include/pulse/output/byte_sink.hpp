@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,11 +23,14 @@ struct SinkCounters {
     std::uint64_t pending = 0;
     // Gauges for the sensor's own metrics.
     std::uint64_t queued = 0;  // in the sink's memory awaiting delivery (librdkafka's out queue)
-    bool spooled = false;      // the spool_ fields below are meaningful
-    std::uint64_t spool_records = 0;       // in the spool, not yet acknowledged
-    std::uint64_t spool_bytes = 0;         // the spool's size on disk
-    std::uint64_t spool_failed_rolls = 0;  // new segments the spool could not start
-    std::string last_error;                // the last refusal's reason, for /healthz
+    // Only a sink that keeps its messages in an on-disk spool (Kafka's) has these.
+    struct Spool {
+        std::uint64_t records = 0;       // in the spool, not yet acknowledged
+        std::uint64_t bytes = 0;         // the spool's size on disk
+        std::uint64_t failed_rolls = 0;  // new segments the spool could not start
+    };
+    std::optional<Spool> spool;
+    std::string last_error;   // the last refusal's reason, for /healthz
     std::string fatal_error;  // set once the sink can deliver nothing more in this process
 };
 

@@ -713,7 +713,7 @@ TEST(KafkaSinkWithSpool, MessagesTheSpoolRefusedThatNoBrokerTookAreDroppedLoudly
             EXPECT_EQ(sink.counters().pending, 5u);
             sink.close();
             EXPECT_EQ(sink.counters().dropped, 3u);
-            EXPECT_EQ(sink.counters().spool_records, 2u);
+            EXPECT_EQ(sink.counters().spool.value().records, 2u);
             EXPECT_EQ(sink.counters().pending, 2u);
         }
         EXPECT_EQ(log.count("3 message(s) outside the spool"), 1u) << log.text.str();

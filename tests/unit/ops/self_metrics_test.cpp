@@ -150,9 +150,7 @@ SinkCounters kafka(std::uint64_t produced, std::uint64_t delivered, std::uint64_
     c.produced = produced;
     c.delivered = delivered;
     c.pending = pending;
-    c.spooled = true;
-    c.spool_records = pending;
-    c.spool_bytes = pending * 100;
+    c.spool = SinkCounters::Spool{pending, pending * 100, 0};
     c.queued = pending;
     return c;
 }
@@ -276,7 +274,7 @@ TEST(Metrics, SinkCountersAreRenderedPerSinkAndTheSpoolOnlyWhereThereIsOne) {
 TEST(Metrics, TheSpoolsFailedSegmentRollsAreACounterBesideItsRecordsAndBytes) {
     Metrics metrics;
     SinkCounters c = kafka(10, 7, 3);
-    c.spool_failed_rolls = 5;
+    c.spool->failed_rolls = 5;
     metrics.update_sink("kafka", c, kStart);
     SinkCounters out;
     metrics.update_sink("stdout", out, kStart);
