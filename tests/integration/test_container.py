@@ -404,7 +404,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         return d
 
     def poll_lab(self, uri, volumes=(), extra_env=None, user=None):
-        import pulse_check  # pylint: disable=import-outside-toplevel
+        from lib import pulse_check  # pylint: disable=import-outside-toplevel
 
         virsh_uri = self.lab["LAB_URI"]
         topic = tk.new_topic()
@@ -439,7 +439,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         # bwsw/cs-pulse-sensor-kafka's README, verbatim but for the image, the addresses and the
         # topic (a fresh one per run); -d and --restart=always are the engine's, not the
         # container's. Root's ~/.ssh: owned by root, keys 0600, the hypervisor in known_hosts.
-        import pulse_check  # pylint: disable=import-outside-toplevel
+        from lib import pulse_check  # pylint: disable=import-outside-toplevel
 
         d = self.user_dot_ssh(owner=0)
         self.assertEqual((d / "id_ed25519").stat().st_mode & 0o777, 0o600)

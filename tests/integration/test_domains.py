@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
+from lib import pulse_check  # noqa: E402
 import test_libvirt as tl  # noqa: E402  (ensure_lab, read_env, sensor_env, bad_stderr_lines)
 
 SENSOR = tl.SENSOR

@@ -405,7 +405,7 @@ class TestWithLibvirtLab(ContractChecks, unittest.TestCase):
 
     def run_against(self, kvm_host):
         sys.path.insert(0, str(HERE))
-        import pulse_check  # pylint: disable=import-outside-toplevel
+        from lib import pulse_check  # pylint: disable=import-outside-toplevel
 
         lab = lab_env()
         virsh_uri = lab["LAB_URI"]

@@ -37,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
+from lib import pulse_check  # noqa: E402
 
 REPO = HERE.parent.parent
 SENSOR = Path(os.environ.get("PULSE_SENSOR", REPO / "build" / "pulse-sensor"))

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
+from lib import pulse_check  # noqa: E402
 import test_libvirt  # noqa: E402
 from test_libvirt import SENSOR, STATE, bad_stderr_lines, read_env, run, sensor_env  # noqa: E402
 
