@@ -37,7 +37,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import test_influx as ti  # noqa: E402  (influx_query, start_importer, stop, count_points)
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
+from lib.lab import LAB_SH, ensure_lab  # noqa: E402
 from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file  # noqa: E402
 from test_telegraf import WORK, fill_topic, odd_node_uri, series_key, topic_points  # noqa: E402
 
@@ -57,8 +57,8 @@ def setUpModule():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     if os.geteuid() != 0:
         raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    if ensure_lab():
+        _started.append(LAB_SH)
     for script, env_name in ((KAFKA_SH, "kafka.env"), (ti.INFLUXDB_SH, "influxdb.env")):
         if not (STATE / env_name).exists():
             _started.append(script)

@@ -22,41 +22,25 @@ The lab's own domains are only read.
 
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import unittest
 from datetime import datetime, timezone
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_libvirt as tl  # noqa: E402  (ensure_lab, read_env, sensor_env, bad_stderr_lines)
+from lib.common import HERE
+from lib.lab import QEMU_URI as URI
+from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
-URI = "qemu:///system"
 NAME = "pulse-it-devices"
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-devices")
 MAC = "06:5e:04:00:00:01"
 POLL_TIMEOUT = 30   # seconds to wait for a poll that should come every second
 
 _started = []
-
-
-def run(cmd, timeout=60, check=True):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", URI, *args], timeout, check)
 
 
 def domain_xml(virt_type, boot_image):
@@ -83,12 +67,7 @@ def remove_domain():
 
 
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
     remove_domain()   # left over from an interrupted run
     try:
         IMAGES.mkdir(parents=True)
@@ -104,7 +83,7 @@ def setUpModule():
             (IMAGES / pool).mkdir()
             run(["qemu-img", "create", "-q", "-f", "qcow2", str(IMAGES / pool / img), "16M"])
         xml = IMAGES / f"{NAME}.xml"
-        virt_type = tl.read_env(STATE / "lab.env").get("LAB_VIRT_TYPE", "kvm")
+        virt_type = lab_env().get("LAB_VIRT_TYPE", "kvm")
         xml.write_text(domain_xml(virt_type, image))
         virsh("create", str(xml))
     except BaseException:
@@ -114,11 +93,7 @@ def setUpModule():
 
 def tearDownModule():
     remove_domain()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
 class Sensor:
@@ -131,7 +106,7 @@ class Sensor:
         self.stderr = open(IMAGES / "sensor.stderr", "w+")
         self.proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE,
                                      stderr=self.stderr, text=True,
-                                     env=tl.sensor_env(KVM_HOST=URI, PAUSE=1))
+                                     env=sensor_env(KVM_HOST=URI, PAUSE=1))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -187,7 +162,7 @@ class DeviceChanges(unittest.TestCase):
         finally:
             status, stderr = sensor.stop()
         self.assertEqual(status, 0, stderr)
-        self.assertEqual(tl.bad_stderr_lines(stderr), [])
+        self.assertEqual(bad_stderr_lines(stderr), [])
 
     def changes(self, sensor):
         points = sensor.poll_after(time.time())

@@ -18,23 +18,16 @@ pulse_check, which compares each value with virsh; allocatedSpace with `virsh do
         /usr/bin/python3 -m pytest -v tests/integration/test_domains.py
 """
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 import unittest
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-from lib import pulse_check  # noqa: E402
-import test_libvirt as tl  # noqa: E402  (ensure_lab, read_env, sensor_env, bad_stderr_lines)
+from lib import pulse_check
+from lib.common import HERE, wait_for
+from lib.lab import QEMU_URI as URI
+from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.sensor import bad_stderr_lines, run_sensor, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
-URI = "qemu:///system"
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-domains")
 S3, PANIC, FRESH = "pulse-it-s3", "pulse-it-panic", "pulse-it-fresh"
 EXPECTED_STATES = {S3: "pmsuspended", PANIC: "crashed", FRESH: "paused"}
@@ -45,27 +38,8 @@ _started = []
 _loop = []
 
 
-def run(cmd, timeout=60, check=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", URI, *args], timeout, check)
-
-
 def sensor(*args, timeout=120, **settings):
-    return run([str(SENSOR), *args], timeout, check=False, env=tl.sensor_env(**settings))
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
+    return run_sensor(args, sensor_env(**settings), timeout)
 
 
 # ------------------------------------------------------------------ the extra domains
@@ -146,15 +120,10 @@ def remove_domains():
 
 
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
     remove_domains()   # left over from an interrupted run
     try:
-        start_domains(tl.read_env(STATE / "lab.env").get("LAB_VIRT_TYPE", "kvm"))
+        start_domains(lab_env().get("LAB_VIRT_TYPE", "kvm"))
     except BaseException:
         remove_domains()
         raise
@@ -162,11 +131,7 @@ def setUpModule():
 
 def tearDownModule():
     remove_domains()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
 # ------------------------------------------------------------------ the tests
@@ -176,7 +141,7 @@ class ExtraDomains(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lab_json = tl.read_env(STATE / "lab.env")["LAB_JSON"]
+        cls.lab_json = lab_env()["LAB_JSON"]
 
     def poll(self, kvm_host=URI, vm_host=URI):
         """One --once run between two virsh snapshots: (messages, pulse_check's problems, after)."""
@@ -184,7 +149,7 @@ class ExtraDomains(unittest.TestCase):
         p = sensor("--once", KVM_HOST=kvm_host, GATHER_HOST_STATS="true")
         after = pulse_check.snapshot(URI)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(tl.bad_stderr_lines(p.stderr), [])
+        self.assertEqual(bad_stderr_lines(p.stderr), [])
         msgs, _, problems = pulse_check.parse_lines(p.stdout)
         problems += pulse_check.check_poll(msgs, URI, vm_host, self.lab_json, before=before,
                                            after=after, host_stats=True)

@@ -69,7 +69,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
 import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, ContractChecks, ...)
-import test_libvirt as tl  # noqa: E402  (ensure_lab, lab)
+from lib.lab import ensure_lab, lab  # noqa: E402
 
 ROOT = HERE.parent.parent
 STATE = tk.STATE
@@ -147,7 +147,7 @@ def setUpModule():
     SENSOR_BIN = TMP / "pulse-sensor"
     shutil.copy2(sensor, SENSOR_BIN)
 
-    if tl.ensure_lab():
+    if ensure_lab():
         _started.append("lab")
     LAB = tk.read_env_file(STATE / "lab.env")
     URI = LAB["LAB_URI"]
@@ -850,11 +850,11 @@ class Test3LibvirtdRestart(FaultTest):
                             f"no 3 polls in 30 s:\n{tail(s)}")
             t_stop0 = time.time()
             daemon_down = True
-            tl.lab("stop-daemon", timeout=60)
+            lab("stop-daemon", timeout=60)
             t_down = time.time()
             sleep_until(t_down + 5)
             t_start0 = time.time()
-            tl.lab("start-daemon", timeout=120)
+            lab("start-daemon", timeout=120)
             daemon_down = False
             t_up = time.time()
             stable = stable_lab_uuids(live_before)
@@ -871,7 +871,7 @@ class Test3LibvirtdRestart(FaultTest):
         finally:
             s.close()
             if daemon_down:
-                tl.lab("start-daemon", timeout=120)
+                lab("start-daemon", timeout=120)
         live_after = live_uuids()
         stable = stable_lab_uuids(live_before, live_after)
         msgs = read_topic(topic)
@@ -946,7 +946,7 @@ class Test4DomainChurn(FaultTest):
         spare_was_running = lab_uuid(spare) in live_before
         names_before = domain_names()
         if spare_was_running:
-            tl.lab("destroy-domain", spare, timeout=60)
+            lab("destroy-domain", spare, timeout=60)
         s = Sensor("domain churn", TMP / "spool-4", topic, BOOTSTRAP)
         cycles, log, destroys = 0, [], []
         try:
@@ -958,14 +958,14 @@ class Test4DomainChurn(FaultTest):
             while cycles < 8 and (time.time() < t0 + 15 or cycles < 3):
                 c0 = time.time()
                 if cycles % 2 == 0:
-                    tl.lab("start-domain", spare, timeout=120)
+                    lab("start-domain", spare, timeout=120)
                 else:
                     p = run(["virsh", "-q", "-c", URI, "start", spare], 60)
                     if p.returncode != 0:
                         raise RuntimeError(f"virsh start {spare}: {p.stderr}")
                 time.sleep(0.3)
                 d0 = time.time()
-                tl.lab("destroy-domain", spare, timeout=60)
+                lab("destroy-domain", spare, timeout=60)
                 destroys.append((d0, time.time()))
                 cycles += 1
                 log.append(f"{time.time() - c0:.1f}")
@@ -976,9 +976,9 @@ class Test4DomainChurn(FaultTest):
         finally:
             s.close()
             if spare_was_running:
-                tl.lab("start-domain", spare, timeout=120)
+                lab("start-domain", spare, timeout=120)
             else:
-                tl.lab("destroy-domain", spare, timeout=60)
+                lab("destroy-domain", spare, timeout=60)
         live_after = live_uuids()
         stable = stable_lab_uuids(live_before, live_after)
         msgs = read_topic(topic)

@@ -52,7 +52,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
+from lib.lab import LAB_SH, ensure_lab  # noqa: E402
 from test_kafka import (KAFKA_SH, SENSOR, STATE, live_domains, new_topic,  # noqa: E402
                         read_env_file, sensor_env)
 
@@ -124,8 +124,8 @@ def setUpModule():
     global BOOTSTRAP, INFLUXDB_URL, _tmp
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    if ensure_lab():
+        _started.append(LAB_SH)
     for script, env_name in ((KAFKA_SH, "kafka.env"), (INFLUXDB_SH, "influxdb.env")):
         if not (STATE / env_name).exists():
             _started.append(script)

@@ -25,7 +25,6 @@ $PULSE_IT_STATE/rates-summary.log.
 """
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -37,13 +36,10 @@ import time
 import unittest
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_libvirt as tl  # noqa: E402  (ensure_lab, lab, read_env, sensor_env, bad_stderr_lines)
+from lib.common import HERE, STATE, wait_for
+from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
 DOMAIN = "rates-io"
 TAP = "ratestap0"
 MAC = "06:5e:07:00:00:01"
@@ -69,33 +65,13 @@ CPU_POINTS_TOLERANCE = 2.0            # percentage points, against virsh over a 
 _started = []
 
 
-def run(cmd, timeout=60, check=True):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", "qemu:///system", *args], timeout, check)
-
-
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
 
 
 def tearDownModule():
     remove_domain()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
 # ------------------------------------------------------------------ the extra domain
@@ -146,14 +122,6 @@ def counters(domain):
     return (t0 + t1) / 2, {k: int(v) for k, v in re.findall(r"^\s*([\w.]+)=(\d+)$", out, re.M)}
 
 
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def start_domain(xml_path):
     virsh("create", str(xml_path))   # transient: gone for good once destroyed
     # Host-side IPv6 (router solicitations, MLD) would add frames of its own to the tap.
@@ -162,7 +130,7 @@ def start_domain(xml_path):
     except OSError:
         pass   # no IPv6 on this host: nothing to silence
     wait_for(f"disk IO in {DOMAIN}",
-             lambda: counters(DOMAIN)[1].get("block.0.rd.reqs", 0) > 2, 60)
+             lambda: counters(DOMAIN)[1].get("block.0.rd.reqs", 0) > 2, 60, step=0.2)
 
 
 def remove_domain():
@@ -256,7 +224,7 @@ class Rates(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.summary = []
-        lab = tl.read_env(STATE / "lab.env")
+        lab = lab_env()
         cls.running = [d for d in lab["LAB_ACTIVE"].split() if d != "i-2-18-VM"]
         cls.paused = "i-2-18-VM"
         remove_domain()
@@ -272,13 +240,13 @@ class Rates(unittest.TestCase):
         cls.ref_a = {d: counters(d) for d in domains}
         proc = subprocess.Popen(
             [str(SENSOR)],
-            env=tl.sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
-                              SPOOL_DIR="off"),
+            env=sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
+                           SPOOL_DIR="off"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         output = SensorOutput(proc.stdout)
         output.start()
         try:
-            wait_for("five polls of rates-io", lambda: len(output.of(DOMAIN)) >= 5, 60)
+            wait_for("five polls of rates-io", lambda: len(output.of(DOMAIN)) >= 5, 60, step=0.2)
             cls.ref_b = {d: counters(d) for d in domains}
             cls.injector.stop()
 
@@ -289,7 +257,7 @@ class Rates(unittest.TestCase):
             # wait for IO, then for three polls, the last of which is steady.
             io_again = time.monotonic()
             wait_for("three polls of rates-io after its restart",
-                     lambda: len(output.of(DOMAIN, since=io_again)) >= 3, 60)
+                     lambda: len(output.of(DOMAIN, since=io_again)) >= 3, 60, step=0.2)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -350,7 +318,7 @@ class Rates(unittest.TestCase):
     def test_the_sensor_ran_cleanly(self):
         self.assertIsNone(self.injector.error)
         self.assertEqual(self.returncode, 0, self.stderr)
-        self.assertEqual(tl.bad_stderr_lines(self.stderr), [])
+        self.assertEqual(bad_stderr_lines(self.stderr), [])
 
     def test_a_domains_first_poll_has_no_rates_and_later_ones_append_them_after_its_points(self):
         for domain, messages in self.by_domain.items():

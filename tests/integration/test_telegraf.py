@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
+from lib.lab import LAB_SH, ensure_lab  # noqa: E402
 from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, sensor_env  # noqa: E402
 from test_influx import parse_lp_token  # noqa: E402
 
@@ -80,8 +80,8 @@ def setUpModule():
     if res.returncode != 0:
         raise unittest.SkipTest(f"no Telegraf: {res.stderr.strip()}")
     TELEGRAF = res.stdout.strip()
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    if ensure_lab():
+        _started.append(LAB_SH)
     if not (STATE / "kafka.env").exists():
         _started.append(KAFKA_SH)
     subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)

@@ -1,0 +1,79 @@
+"""The libvirt lab (libvirt-lab.sh, and sshd.sh for qemu+ssh) and the libvirtd it runs."""
+
+import os
+import subprocess
+import unittest
+
+from lib.common import HERE, STATE, read_env_file, take_down
+from lib.sensor import SENSOR
+
+LAB_SH = HERE / "libvirt-lab.sh"
+SSHD_SH = HERE / "sshd.sh"
+QEMU_URI = "qemu:///system"   # the lab's libvirtd, where tests also start domains of their own
+
+
+def run(cmd, timeout=60, check=True, **kw):
+    """cmd to its end, output captured (text); unless check=False, a failure raises."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+def virsh(*args, timeout=60, check=True, uri=QEMU_URI):
+    return run(["virsh", "-q", "-c", uri, *args], timeout, check)
+
+
+def lab(*args, timeout=300):
+    p = run([str(LAB_SH), *args], timeout, check=False)
+    if p.returncode != 0:
+        raise RuntimeError(f"libvirt-lab.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
+
+
+def lab_env():
+    """$PULSE_IT_STATE/lab.env: LAB_URI, LAB_DOMAINS, LAB_ACTIVE, LAB_SPARE, LAB_JSON, ..."""
+    return read_env_file(STATE / "lab.env")
+
+
+def lab_ok(env):
+    """libvirtd answers and every lab domain is defined."""
+    try:
+        p = run(["virsh", "-c", env["LAB_URI"], "list", "--all", "--name"], 20, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    return p.returncode == 0 and set(env["LAB_DOMAINS"].split()) <= set(p.stdout.split())
+
+
+def ensure_lab():
+    """Brings the lab up unless it answers already. True when this call started it from
+    nothing, so the caller's teardown takes it down; a lab that was up but broken is mended
+    and left up for whoever started it."""
+    if (STATE / "lab.env").exists() and lab_ok(lab_env()):
+        return False
+    started = not (STATE / "lab.env").exists()
+    lab("up", timeout=600)
+    return started
+
+
+def require_lab(ssh=False):
+    """setUpModule of a module on the lab: skipped without the sensor binary or root; the lab
+    (and with ssh, its sshd) brought up unless it is up. Returns the scripts it started, for
+    release()."""
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("the libvirt lab needs root")
+    started = [LAB_SH] if ensure_lab() else []
+    if ssh and not (STATE / "ssh.env").exists():
+        p = run([str(SSHD_SH), "up"], 120, check=False)
+        if p.returncode != 0:
+            raise RuntimeError(f"sshd.sh up failed:\n{p.stderr}")
+        started.append(SSHD_SH)
+    return started
+
+
+def release(started):
+    """tearDownModule's end: takes down what require_lab started, unless PULSE_IT_KEEP=1."""
+    if os.environ.get("PULSE_IT_KEEP") == "1":
+        return
+    take_down(started)
