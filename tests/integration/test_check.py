@@ -35,14 +35,13 @@ import unittest
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (plain broker, topics, consume, sensor_env)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_secure as ts  # noqa: E402  (the secured broker without topic auto-creation)
+from lib.common import STATE, free_port, read_env_file  # noqa: E402
+from lib.kafka import KAFKA_SH, consume, new_topic  # noqa: E402
+from lib.lab import TEST_URI, lab_uri, live_domains, ssh_env, virsh_lines  # noqa: E402
+from lib.sensor import SENSOR, run_once, sensor_env  # noqa: E402
 
-STATE = tk.STATE
-TEST_URI = tk.TEST_URI
 CHECK_TIMEOUT_S = 30      # the Kafka check waits 10 s at most; libvirt over ssh a few
 
 PLAIN = {}                # kafka.env of the plain broker
@@ -52,13 +51,12 @@ _started = []             # "plain", "secure": brokers this module started
 
 def setUpModule():
     global PLAIN, SECURE
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR} (build it or set PULSE_SENSOR)")
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
     if not (STATE / "kafka.env").exists():
         _started.append("plain")
-    subprocess.run([str(tk.KAFKA_SH), "up"], check=True, timeout=120)
-    PLAIN = tk.read_env_file(STATE / "kafka.env")
-    tk.BOOTSTRAP = PLAIN["KAFKA_BOOTSTRAP"]   # for tk.new_topic and tk.consume
+    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    PLAIN = read_env_file(STATE / "kafka.env")
     SECURE, started = ts.secure_broker_up()
     if started:
         _started.append("secure")
@@ -68,7 +66,7 @@ def setUpModule():
 
 def tearDownModule():
     if "plain" in _started:
-        subprocess.run([str(tk.KAFKA_SH), "down"], timeout=120)
+        subprocess.run([str(KAFKA_SH), "down"], timeout=120)
     if "secure" in _started:
         ts.secure_broker_down()
     _started.clear()
@@ -79,9 +77,9 @@ def tearDownModule():
 
 def check(*args, **settings):
     """pulse-sensor --check; returns (exit status, stdout lines, stderr)."""
-    env = {k: v for k, v in tk.sensor_env(**settings).items()
+    env = {k: v for k, v in sensor_env(own_spool=True, **settings).items()
            if k in settings or k not in ts.SENSOR_VARS}
-    res = subprocess.run([str(tk.SENSOR), "--check", *args], env=env, capture_output=True,
+    res = subprocess.run([str(SENSOR), "--check", *args], env=env, capture_output=True,
                          text=True, timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
     return res.returncode, res.stdout.splitlines(), res.stderr
 
@@ -94,16 +92,6 @@ def topic_exists(bootstrap, topic):
     if res.returncode != 0:
         raise AssertionError(f"kcat -L failed: {res.stderr}")
     return f'topic "{topic}" with' in res.stdout
-
-
-def lab_uri():
-    lab_env = STATE / "lab.env"
-    return tk.read_env_file(lab_env)["LAB_URI"] if lab_env.exists() else None
-
-
-def ssh_env():
-    env_file = STATE / "ssh.env"
-    return tk.read_env_file(env_file) if env_file.exists() else None
 
 
 class TestCheckVerdicts(unittest.TestCase):
@@ -120,11 +108,11 @@ class TestCheckVerdicts(unittest.TestCase):
     @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
     def test_the_lab_and_a_broker_with_the_topic_give_two_ok_lines_and_exit_0(self):
         uri = lab_uri()
-        topic = tk.new_topic()
-        before = len(tk.virsh(uri, "list", "--name"))
+        topic = new_topic()
+        before = len(virsh_lines(uri, "list", "--name"))
         rc, lines, err = check(KVM_HOST=uri, KAFKA_BOOTSTRAP=PLAIN["KAFKA_BOOTSTRAP"],
                                KAFKA_TOPIC=topic)
-        after = len(tk.virsh(uri, "list", "--name"))
+        after = len(virsh_lines(uri, "list", "--name"))
         self.assertEqual(rc, 0, f"{lines}\n{err}")
         self.assertEqual(len(lines), 2, lines)
         line = self.assert_line(lines, "libvirt", f"ok   libvirt {uri}: ", r": \d+ domains$")
@@ -142,14 +130,14 @@ class TestCheckVerdicts(unittest.TestCase):
         uri = (f"qemu+ssh://root@127.0.0.1:{ssh_env()['SSH_PORT']}/system"
                f"?keyfile=/nonexistent/id_ed25519&no_verify=1")
         rc, lines, err = check(KVM_HOST=uri, KAFKA_BOOTSTRAP=PLAIN["KAFKA_BOOTSTRAP"],
-                               KAFKA_TOPIC=tk.new_topic())
+                               KAFKA_TOPIC=new_topic())
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assert_line(lines, "libvirt", f"FAIL libvirt {uri}: ",
                          r"Permission denied \(publickey\).*\(hint: ssh key: .*authorized_keys")
         self.assert_line(lines, "kafka", "ok   kafka ")
 
     def test_qemu_ssh_to_a_port_without_sshd_fails_with_the_sshd_hint(self):
-        uri = f"qemu+ssh://root@127.0.0.1:{tk.free_port()}/system?no_verify=1"
+        uri = f"qemu+ssh://root@127.0.0.1:{free_port()}/system?no_verify=1"
         rc, lines, err = check(KVM_HOST=uri)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assertEqual(len(lines), 1, "no Kafka line without KAFKA_BOOTSTRAP")
@@ -157,7 +145,7 @@ class TestCheckVerdicts(unittest.TestCase):
                          r"Connection refused.*\(hint: is sshd running on the hypervisor")
 
     def test_a_broker_port_nobody_listens_on_fails_with_the_reachability_hint(self):
-        bootstrap = f"127.0.0.1:{tk.free_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assert_line(lines, "libvirt", "ok   libvirt test:///default: ")
@@ -173,9 +161,9 @@ class TestCheckVerdicts(unittest.TestCase):
                          f"ok   kafka {bootstrap}: topic {topic} does not exist yet; broker 1 "
                          "creates it on the first write (auto.create.topics.enable=true)")
         self.assertFalse(topic_exists(bootstrap, topic), "--check created the topic")
-        res = tk.run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic)
+        res = run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(len(tk.consume(topic, bootstrap)), len(tk.live_domains(TEST_URI)))
+        self.assertEqual(len(consume(topic, bootstrap)), len(live_domains(TEST_URI)))
 
     def test_a_missing_topic_fails_when_the_producer_may_not_have_it_created(self):
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"

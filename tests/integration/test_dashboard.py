@@ -38,7 +38,9 @@ sys.path.insert(0, str(HERE))
 
 import test_influx as ti  # noqa: E402  (influx_query, start_importer, stop, count_points)
 from lib.lab import LAB_SH, ensure_lab  # noqa: E402
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file  # noqa: E402
+from lib.common import STATE, read_env_file  # noqa: E402
+from lib.kafka import KAFKA_SH, new_topic  # noqa: E402
+from lib.sensor import SENSOR  # noqa: E402
 from test_telegraf import WORK, fill_topic, odd_node_uri, series_key, topic_points  # noqa: E402
 
 DASHBOARD = ROOT / "dashboards" / "pulse-sensor-influxdb.json"

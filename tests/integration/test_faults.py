@@ -68,14 +68,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, ContractChecks, ...)
+from lib import contract  # noqa: E402
+from lib.common import STATE, free_port, read_env_file  # noqa: E402
+from lib.contract import ContractChecks  # noqa: E402
+from lib.kafka import KAFKA_SH, consume  # noqa: E402
+from lib.sensor import CRASH_MARKERS, SENSOR  # noqa: E402
+from lib.sensor import SENSOR_VARS as _SENSOR_VARS  # noqa: E402
 from lib.lab import ensure_lab, lab  # noqa: E402
 
 ROOT = HERE.parent.parent
-STATE = tk.STATE
 KAFKA_STATE = STATE / "faults-kafka"      # this module's own broker (kafka.sh state directory)
 LAB_SH = HERE / "libvirt-lab.sh"
-KAFKA_SH = tk.KAFKA_SH
 SUMMARY_LOG = STATE / "faults-summary.log"
 
 PAUSE = 1
@@ -83,7 +86,7 @@ OUTAGE_S = float(os.environ.get("PULSE_IT_OUTAGE_S", "120"))
 RECOVERY_MARGIN_S = 3.0      # test 3: a complete poll within PAUSE + this after libvirtd is back
 CATCH_UP_BOUND_S = 120.0     # tests 1-2: delivery must catch up within this after the broker is back
 
-SENSOR_VARS = tk.SENSOR_VARS + ("SPOOL_DIR", "SPOOL_MAX_BYTES", "SHUTDOWN_TIMEOUT")
+SENSOR_VARS = _SENSOR_VARS + ("SPOOL_DIR", "SPOOL_MAX_BYTES", "SHUTDOWN_TIMEOUT")
 EXIT_RE = re.compile(r"kafka: (\d+) messages produced, (\d+) delivered, (\d+) failed, "
                      r"(\d+) dropped \(spool full\), (\d+) left in the spool")
 POLL_RE = re.compile(r"\[debug\] poll (\S+): (\d+) domains, (\d+) messages, (\d+) points, "
@@ -124,7 +127,7 @@ def kafka_sh(*args, timeout=180):
 
 
 def broker_pid_alive(env_file):
-    pid = tk.read_env_file(env_file).get("KAFKA_PID", "")
+    pid = read_env_file(env_file).get("KAFKA_PID", "")
     try:
         return bool(pid) and "kafka.Kafka" in Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
@@ -135,7 +138,7 @@ def setUpModule():
     global SENSOR_BIN, TMP, URI, LAB, LAB_DOMS, BOOTSTRAP
     STATE.mkdir(parents=True, exist_ok=True)
     SUMMARY_LOG.write_text("")
-    sensor = tk.SENSOR if tk.SENSOR.is_absolute() else ROOT / tk.SENSOR
+    sensor = SENSOR if SENSOR.is_absolute() else ROOT / SENSOR
     if not sensor.exists():
         raise unittest.SkipTest(f"no sensor binary at {sensor} (build it or set PULSE_SENSOR)")
     if os.geteuid() != 0:
@@ -149,7 +152,7 @@ def setUpModule():
 
     if ensure_lab():
         _started.append("lab")
-    LAB = tk.read_env_file(STATE / "lab.env")
+    LAB = read_env_file(STATE / "lab.env")
     URI = LAB["LAB_URI"]
     LAB_DOMS = {d["name"]: d for d in json.loads(Path(LAB["LAB_JSON"]).read_text())["domains"]}
 
@@ -158,7 +161,7 @@ def setUpModule():
         _started.append("kafka")
     KAFKA_STATE.mkdir(parents=True, exist_ok=True)
     kafka_sh("up")
-    BOOTSTRAP = tk.read_env_file(env_file)["KAFKA_BOOTSTRAP"]
+    BOOTSTRAP = read_env_file(env_file)["KAFKA_BOOTSTRAP"]
 
 
 def tearDownModule():
@@ -397,7 +400,7 @@ def read_topic(topic):
     """Every message of the topic as dicts: key, partition, offset, time, points (None when
     the value is not JSON), value."""
     out = []
-    for key, partition, offset, value in tk.consume(topic, BOOTSTRAP):
+    for key, partition, offset, value in consume(topic, BOOTSTRAP):
         try:
             points = json.loads(value)
             t = points[0]["time"]
@@ -420,7 +423,7 @@ def missing_from_topic(produced, pairs):
 
 def live_uuids():
     """UUIDs of the active domains (any state), in one virsh call (other domains may come and
-    go meanwhile: test_kafka.live_domains' per-domain calls would race with them)."""
+    go meanwhile: lib.lab.live_domains' per-domain calls would race with them)."""
     p = run(["virsh", "-q", "-c", URI, "list", "--uuid"], 60)
     if p.returncode != 0:
         raise RuntimeError(f"virsh list --uuid failed: {p.stderr}")
@@ -496,7 +499,7 @@ def order_problems(msgs, keys=None, limit=10):
 
 
 def _shape_checker():
-    class Shape(tk.ContractChecks, unittest.TestCase):
+    class Shape(ContractChecks, unittest.TestCase):
         def runTest(self):
             pass
     return Shape()
@@ -519,7 +522,7 @@ def shape_problems(msgs, dying=(), limit=10):
         try:
             if m["key"] in dying:
                 foreign_shape(checker, m["key"], m["points"])
-                letters = "".join(tk.ORDER_LETTER.get(p["measurement"], "?") for p in m["points"])
+                letters = "".join(contract.ORDER_LETTER.get(p["measurement"], "?") for p in m["points"])
                 lab = lab_domains[m["key"]]
                 checker.assertLessEqual(letters.count("N"), lab["nics"], "networkInterface points")
                 checker.assertLessEqual(letters.count("D"), lab["disks"], "disk points")
@@ -542,7 +545,7 @@ def short_messages(msgs, name):
     out = []
     for m in msgs:
         if m["key"] == d["uuid"] and m["points"]:
-            letters = "".join(tk.ORDER_LETTER.get(p.get("measurement"), "?") for p in m["points"])
+            letters = "".join(contract.ORDER_LETTER.get(p.get("measurement"), "?") for p in m["points"])
             if letters.count("N") < len(d["nics"]) or letters.count("D") < len(d["disks"]):
                 out.append(f"{m['time']} {letters}")
     return out
@@ -553,16 +556,16 @@ def foreign_shape(checker, key, points):
     checker.assertIsInstance(points, list)
     checker.assertTrue(points, f"empty message for key {key}")
     checker.assertEqual(len({p.get("time") for p in points}), 1, "points carry different times")
-    letters = "".join(tk.ORDER_LETTER.get(p.get("measurement"), "?") for p in points)
-    checker.assertRegex(letters, tk.ORDER_RE, "measurement order")
+    letters = "".join(contract.ORDER_LETTER.get(p.get("measurement"), "?") for p in points)
+    checker.assertRegex(letters, contract.ORDER_RE, "measurement order")
     for p in points:
         checker.assertEqual(set(p), {"measurement", "tags", "fields", "time"}, p)
-        checker.assertRegex(p["time"], tk.TIME_RE)
+        checker.assertRegex(p["time"], contract.TIME_RE)
         m = p["measurement"]
-        checker.assertEqual(set(p["tags"]), {"vmHost", "vmId", "vmUuid"} | tk.EXTRA_TAGS[m])
+        checker.assertEqual(set(p["tags"]), {"vmHost", "vmId", "vmUuid"} | contract.EXTRA_TAGS[m])
         checker.assertEqual(p["tags"]["vmUuid"], key)
         checker.assertEqual(p["tags"]["vmHost"], URI)
-        checker.assertLessEqual(set(p["fields"]), tk.FIELDS[m], f"fields of {m}")
+        checker.assertLessEqual(set(p["fields"]), contract.FIELDS[m], f"fields of {m}")
 
 
 def missing_seconds(times):
@@ -578,7 +581,7 @@ def fmt_gaps(gaps, limit=8):
 
 
 def bad_lines(sensor, levels=("critical",)):
-    crash = [line for line in sensor.err_lines() if any(c in line for c in tk.CRASH_MARKERS)]
+    crash = [line for line in sensor.err_lines() if any(c in line for c in CRASH_MARKERS)]
     lvl = [line for line in sensor.err_lines()
            if (m := LEVEL_RE.search(line)) and m.group(1) in levels]
     return crash + lvl
@@ -1036,7 +1039,7 @@ class Test5SpoolFull(FaultTest):
 
     def test_5_spool_full_drops_oldest_and_stays_bounded(self):
         spool = TMP / "spool-5"
-        bootstrap = f"127.0.0.1:{tk.free_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         # DEBUG off: stdout stays quiet. Host stats make the polls a little bigger.
         s = Sensor("spool full", spool, "pulse-faults-nobroker", bootstrap, DEBUG="false",
                    GATHER_HOST_STATS="true", SPOOL_MAX_BYTES="64K", SHUTDOWN_TIMEOUT=1)
@@ -1111,7 +1114,7 @@ class Test6StopWithBrokerDown(FaultTest):
         topic, = create_topics(1)
         spool = TMP / "spool-6"
         live_before = live_uuids()
-        bootstrap = f"127.0.0.1:{tk.free_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         s = Sensor("stop with the broker down", spool, topic, bootstrap,
                    SHUTDOWN_TIMEOUT=self.SHUTDOWN)
         try:

@@ -43,7 +43,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, run_once  # noqa: E402
+from lib.common import STATE, read_env_file  # noqa: E402
+from lib.kafka import KAFKA_SH, new_topic  # noqa: E402
+from lib.sensor import SENSOR, run_once  # noqa: E402
 
 INFLUXDB_SH = HERE / "influxdb.sh"
 IMPORT_TIMEOUT_S = 60

@@ -39,14 +39,14 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, read_env_file, ...)
+from lib.common import STATE, free_port, read_env_file
+from lib.kafka import KAFKA_SH, consume
+from lib.lab import TEST_URI, live_domains
+from lib.sensor import SENSOR, sensor_env
 
-STATE = tk.STATE
 KAFKA_STATE = STATE / "metrics-kafka"
-SENSOR_VARS = tk.SENSOR_VARS + ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
+# Settings of the sensor this module sets itself, besides lib.sensor's SENSOR_VARS.
+METRICS_VARS = ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
 
 BOOTSTRAP = None
 URI = None
@@ -55,7 +55,7 @@ _sensors = []
 
 
 def kafka_sh(*args, timeout=120):
-    res = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
+    res = subprocess.run([str(KAFKA_SH), *args], capture_output=True, text=True,
                          timeout=timeout, env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
     if res.returncode != 0:
         raise AssertionError(f"kafka.sh {' '.join(args)} failed:\n{res.stderr[-2000:]}")
@@ -64,21 +64,21 @@ def kafka_sh(*args, timeout=120):
 
 def setUpModule():
     global BOOTSTRAP, URI, _tmp
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR}")
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     if not (STATE / "lab.env").exists():
         raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
-    URI = tk.read_env_file(STATE / "lab.env")["LAB_URI"]
+    URI = read_env_file(STATE / "lab.env")["LAB_URI"]
     KAFKA_STATE.mkdir(parents=True, exist_ok=True)
     kafka_sh("up")
-    BOOTSTRAP = tk.read_env_file(KAFKA_STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    BOOTSTRAP = read_env_file(KAFKA_STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
     _tmp = Path(tempfile.mkdtemp(prefix="pulse-it-metrics-"))
 
 
 def tearDownModule():
     for sensor in _sensors:
         sensor.stop()
-    subprocess.run([str(tk.KAFKA_SH), "down"], timeout=60,
+    subprocess.run([str(KAFKA_SH), "down"], timeout=60,
                    env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
@@ -175,17 +175,17 @@ class Exposition:
 # ------------------------------------------------------------------ a sensor with a listener
 class Sensor:
     def __init__(self, uri, topic=None, **settings):
-        self.port = tk.free_port()
+        self.port = free_port()
         self.spool = tempfile.mkdtemp(prefix="spool-", dir=_tmp)
-        env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
-        env.update({"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{self.port}",
-                    "SPOOL_DIR": self.spool})
+        values = {"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{self.port}",
+                  "SPOOL_DIR": self.spool}
         if topic:
-            env.update({"KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic})
-        env.update({k: str(v) for k, v in settings.items()})
+            values.update({"KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic})
+        values.update(settings)
+        env = sensor_env(drop=METRICS_VARS, **values)
         self.err_path = Path(self.spool + ".err")
         self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen([str(tk.SENSOR)], env=env, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([str(SENSOR)], env=env, stdout=subprocess.DEVNULL,
                                      stderr=self._err)
         _sensors.append(self)
 
@@ -253,9 +253,9 @@ class TestMetricsEndpoint(unittest.TestCase):
             timeout=30)
         self.assertEqual(sensor.health(), (200, "ok\n"))
         time.sleep(2.5)
-        before = tk.live_domains(URI)
+        before = live_domains(URI)
         m2 = sensor.metrics()
-        after = tk.live_domains(URI)
+        after = live_domains(URI)
 
         for name in ("pulse_polls_total", "pulse_points_total", "pulse_messages_total"):
             self.assertGreater(m2.get(name, **host), m1.get(name, **host), name)
@@ -289,7 +289,7 @@ class TestMetricsEndpoint(unittest.TestCase):
                     and m.get("pulse_sink_messages_pending", **sink) == 0 and m)
 
         m3 = sensor.wait_for("delivery to catch up", caught_up, timeout=30)
-        messages = tk.consume(topic, BOOTSTRAP)
+        messages = consume(topic, BOOTSTRAP)
         time.sleep(1.5)   # acknowledgements of what the read saw reach the sensor
         m4 = sensor.metrics()
         points = sum(len(json.loads(m[3])) for m in messages)
@@ -333,7 +333,7 @@ class TestMetricsEndpoint(unittest.TestCase):
 
     def test_3_a_sensor_whose_only_hypervisor_is_dead_is_unhealthy(self):
         secret = "Zq9-metrics-S3CRET"
-        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{tk.free_port()}/system"
+        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{free_port()}/system"
         shown = f"qemu+tcp://pulse@127.0.0.1:{uri.rsplit(':', 1)[1]}"
         sensor = Sensor(uri)   # no Kafka: stdout
         self.addCleanup(sensor.stop)
@@ -356,10 +356,9 @@ class TestMetricsEndpoint(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
-            env.update({"KVM_HOST": tk.TEST_URI, "METRICS_ADDR": f"127.0.0.1:{port}",
-                        "SPOOL_DIR": "off"})
-            res = subprocess.run([str(tk.SENSOR)], env=env, capture_output=True, text=True,
+            env = sensor_env(drop=METRICS_VARS, KVM_HOST=TEST_URI,
+                             METRICS_ADDR=f"127.0.0.1:{port}", SPOOL_DIR="off")
+            res = subprocess.run([str(SENSOR)], env=env, capture_output=True, text=True,
                                  timeout=30)
         self.assertEqual(res.returncode, 2, res.stderr)
         lines = res.stderr.splitlines()

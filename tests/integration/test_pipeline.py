@@ -53,8 +53,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from lib.lab import LAB_SH, ensure_lab  # noqa: E402
-from test_kafka import (KAFKA_SH, SENSOR, STATE, live_domains, new_topic,  # noqa: E402
-                        read_env_file, sensor_env)
+from lib.common import STATE, read_env_file  # noqa: E402
+from lib.kafka import KAFKA_SH, new_topic  # noqa: E402
+from lib.lab import live_domains  # noqa: E402
+from lib.sensor import SENSOR, sensor_env  # noqa: E402
 
 OLD_IMPORTER_SH = HERE / "old-importer.sh"
 OLD_IMPORTER = HERE / "old_importer.py"
@@ -297,8 +299,8 @@ class Pipeline:
         with open(sensor_err, "w") as err_file:
             sensor = subprocess.Popen(
                 [str(SENSOR), *SENSOR_ARGS], stdout=subprocess.DEVNULL, stderr=err_file,
-                env=sensor_env(KVM_HOST=f"{self.lab_uri},{self.node_uri}", PAUSE=PAUSE_S,
-                               KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+                env=sensor_env(own_spool=True, KVM_HOST=f"{self.lab_uri},{self.node_uri}",
+                               PAUSE=PAUSE_S, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
                                GATHER_HOST_STATS="true"))
             try:
                 deadline = time.monotonic() + POLLS_TIMEOUT_S

@@ -39,7 +39,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -48,15 +47,15 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (helpers: sensor_env, consume, live_domains, ContractChecks)
+from lib import sensor
+from lib.common import STATE, free_port, read_env_file
+from lib.contract import ContractChecks
+from lib.kafka import KAFKA_SH, consume
+from lib.lab import TEST_URI, lab_uri, live_domains
+from lib.sensor import SENSOR, assert_no_crash
 
-STATE = tk.STATE
 SECURE_STATE = STATE / "secure-kafka"     # this module's broker (kafka.sh state directory)
-TEST_URI = tk.TEST_URI
-SENSOR_VARS = tk.SENSOR_VARS + ("KAFKA_PROPERTIES_FILE", "SHUTDOWN_TIMEOUT")
+SENSOR_VARS = sensor.SENSOR_VARS + ("KAFKA_PROPERTIES_FILE", "SHUTDOWN_TIMEOUT")
 
 KAFKA = {}            # the secured broker's kafka.env
 TMP = None
@@ -67,7 +66,7 @@ _started_broker = False
 def kafka_sh(*args, timeout=180):
     """kafka.sh on this module's broker; raises with its stderr when it fails."""
     env = {**os.environ, "PULSE_IT_STATE": str(SECURE_STATE)}
-    p = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
+    p = subprocess.run([str(KAFKA_SH), *args], capture_output=True, text=True,
                        timeout=timeout, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"kafka.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
@@ -80,7 +79,7 @@ def secure_broker_up():
     started = not env_file.exists()
     SECURE_STATE.mkdir(parents=True, exist_ok=True)
     kafka_sh("up", "--sasl-ssl", "--no-auto-create")
-    return tk.read_env_file(env_file), started
+    return read_env_file(env_file), started
 
 
 def secure_broker_down():
@@ -96,8 +95,8 @@ def create_topic(partitions=1):
 
 def setUpModule():
     global KAFKA, TMP, _started_broker
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR} (build it or set PULSE_SENSOR)")
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
     KAFKA, _started_broker = secure_broker_up()
     TMP = Path(tempfile.mkdtemp(prefix="pulse-secure-"))
 
@@ -136,22 +135,23 @@ def no_core_file():
 
 
 def sensor_env(**settings):
-    """tk.sensor_env (own spool) with this broker and none of the caller's Kafka settings."""
+    """lib.sensor's sensor_env (own spool) with this broker and none of the caller's Kafka
+    settings."""
     settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
-    return {k: v for k, v in tk.sensor_env(**settings).items()
+    return {k: v for k, v in sensor.sensor_env(own_spool=True, **settings).items()
             if k in settings or k not in SENSOR_VARS}
 
 
 def run_sensor(args, timeout=60, **settings):
     """The sensor with `args`, run to its end in TMP; returns the CompletedProcess."""
-    return subprocess.run([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+    return subprocess.run([str(SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
                           timeout=timeout, capture_output=True, text=True,
                           preexec_fn=no_core_file)
 
 
 def crash_output(sig, seconds, args, **settings):
     """Start the sensor, let it run `seconds`, send `sig`; returns (returncode, stdout, stderr)."""
-    proc = subprocess.Popen([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+    proc = subprocess.Popen([str(SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=no_core_file)
     try:
@@ -165,25 +165,20 @@ def crash_output(sig, seconds, args, **settings):
     return proc.returncode, out, err
 
 
-def lab_uri():
-    lab_env = STATE / "lab.env"
-    return tk.read_env_file(lab_env)["LAB_URI"] if lab_env.exists() else None
-
-
 # ------------------------------------------------------------------ tests
-class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
+class TestDeliveryOverSaslSsl(ContractChecks, unittest.TestCase):
 
     @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
     def test_plain_over_tls_from_command_line_properties_delivers_the_labs_poll(self):
         uri = lab_uri()
         topic = create_topic()
-        before = tk.live_domains(uri)
+        before = live_domains(uri)
         res = run_sensor(["--once", *property_flags(sasl_properties("PLAIN"))], timeout=120,
                          KVM_HOST=uri, KAFKA_TOPIC=topic, GATHER_HOST_STATS="true")
-        after = tk.live_domains(uri)
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        after = live_domains(uri)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
         # Others may start or stop domains on the shared libvirtd meanwhile: the full checks
         # are for the domains that were there before and after the poll.
         stable = {k: v for k, v in after.items() if before.get(k) == v}
@@ -196,7 +191,7 @@ class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
         self.assertEqual(keys.count(uri), 1, f"one host message, keys {keys}")
         for key, dom in stable.items():
             self.assertEqual(keys.count(key), 1, f"messages for {dom['name']}")
-        lab_active = set(tk.read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
+        lab_active = set(read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
         self.assertLessEqual(lab_active, {d["name"] for d in stable.values()},
                              "the lab's active domains")
 
@@ -205,11 +200,11 @@ class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
         props = properties_file(sasl_properties("SCRAM-SHA-512"))
         res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=topic,
                          GATHER_HOST_STATS="true", KAFKA_PROPERTIES_FILE=str(props))
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("sasl.mechanism=SCRAM-SHA-512", res.stderr, "start-up line lists it")
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
-        domains = tk.live_domains(TEST_URI)
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        domains = live_domains(TEST_URI)
         self.assertEqual(len(messages), len(domains) + 1, messages)
         self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
 
@@ -224,7 +219,7 @@ class TestRefusedConnections(unittest.TestCase):
         t0 = time.monotonic()
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
                          KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertLess(time.monotonic() - t0, 30)
         auth = [line for line in res.stderr.splitlines()
@@ -270,7 +265,7 @@ class TestRefusedConnections(unittest.TestCase):
         props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
                          KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertRegex(res.stderr, r"\[warning\] kafka: .*certificate verify failed")
 
@@ -283,7 +278,7 @@ class TestFixableRefusals(unittest.TestCase):
         self.addCleanup(err.close)
         properties = {**sasl_properties("PLAIN"), **extra_properties}
         proc = subprocess.Popen(
-            [str(tk.SENSOR), *property_flags(properties)],
+            [str(SENSOR), *property_flags(properties)],
             env=sensor_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
                            GATHER_HOST_STATS="true", SPOOL_DIR=str(spool),
                            METRICS_ADDR=f"127.0.0.1:{port}", HEALTH_DELIVERY_TIMEOUT="4",
@@ -334,7 +329,7 @@ class TestFixableRefusals(unittest.TestCase):
         self.addCleanup(lambda: kafka_sh("acls", "--remove", "--force", *acl, timeout=90))
         spool = TMP / f"spool-{topic}"
         log = spool.with_suffix(".err")
-        port = tk.free_port()
+        port = free_port()
 
         proc = self.start(topic, spool, port)
         refused = self.wait_for(
@@ -361,7 +356,7 @@ class TestFixableRefusals(unittest.TestCase):
                       lambda: self.metric(port, "pulse_spool_records") == 0
                       and self.get(port, "/healthz")[0] == 200, proc, log)
         self.assertEqual(self.stop(proc), 0)
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
         # Each poll's messages differ (the time); the first run's are all there, each once.
         payloads = [m[3] for m in messages]
         self.assertEqual(len(payloads), len(set(payloads)), "a message delivered twice")
@@ -373,7 +368,7 @@ class TestFixableRefusals(unittest.TestCase):
         topic = f"pulse-secure-{uuid.uuid4().hex[:12]}"
         spool = TMP / f"spool-{topic}"
         log = spool.with_suffix(".err")
-        port = tk.free_port()
+        port = free_port()
         proc = self.start(topic, spool, port, **{"topic.metadata.propagation.max.ms": "1000"})
         self.wait_for(
             "refusals kept in the spool",

@@ -48,7 +48,9 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from lib.lab import LAB_SH, ensure_lab  # noqa: E402
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, sensor_env  # noqa: E402
+from lib.common import STATE, read_env_file  # noqa: E402
+from lib.kafka import KAFKA_SH, new_topic  # noqa: E402
+from lib.sensor import SENSOR, sensor_env  # noqa: E402
 from test_influx import parse_lp_token  # noqa: E402
 
 TELEGRAF_SH = HERE / "telegraf.sh"
@@ -207,7 +209,7 @@ def fill_topic(topic, fmt, bootstrap, polls=LAB_POLLS):
     hosts = [read_env_file(STATE / "lab.env")["LAB_URI"], odd_node_uri()]
     proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=sensor_env(
-                                KVM_HOST=",".join(hosts), PAUSE="2", RATES="true",
+                                own_spool=True, KVM_HOST=",".join(hosts), PAUSE="2", RATES="true",
                                 GATHER_HOST_STATS="true", FORMAT=fmt,
                                 KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic))
     polled = {}

@@ -1,5 +1,10 @@
 """The integration suite's own library: what the test modules share, so that no test module
 imports another.
 
+  common       paths (this directory, the repository, $PULSE_IT_STATE), env files, waits
+  sensor       the sensor binary: its environment, runs of it
+  lab          the libvirt lab and libvirtd: lab.env, virsh, the lab's scripts
+  kafka        brokers (kafka.sh) and topics, read back with kcat
+  contract     the contract's checks of messages and points (shared/CONTRACT.md)
   pulse_check  the sensor's values against virsh (also a command of its own)
 """

@@ -10,6 +10,7 @@ from lib.sensor import SENSOR
 LAB_SH = HERE / "libvirt-lab.sh"
 SSHD_SH = HERE / "sshd.sh"
 QEMU_URI = "qemu:///system"   # the lab's libvirtd, where tests also start domains of their own
+TEST_URI = "test:///default"  # libvirt's built-in test driver: one running domain, no daemon
 
 
 def run(cmd, timeout=60, check=True, **kw):
@@ -24,6 +25,26 @@ def virsh(*args, timeout=60, check=True, uri=QEMU_URI):
     return run(["virsh", "-q", "-c", uri, *args], timeout, check)
 
 
+def virsh_lines(uri, *args, timeout=60):
+    """virsh's output lines, stripped, blank ones left out; a failure raises."""
+    res = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True,
+                         timeout=timeout, check=True)
+    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+
+
+def live_domains(uri):
+    """{uuid: {"name", "nics", "disks"}} for the active domains (any state), as virsh sees them."""
+    domains = {}
+    for name in virsh_lines(uri, "list", "--name"):
+        dom_uuid = virsh_lines(uri, "domuuid", name)[0]
+        nics = len(virsh_lines(uri, "domiflist", name))
+        # domblklist --details: Type Device Target Source; an empty drive shows "-".
+        disks = sum(1 for line in virsh_lines(uri, "domblklist", "--details", name)
+                    if line.split()[1] == "disk" and line.split()[-1] != "-")
+        domains[dom_uuid] = {"name": name, "nics": nics, "disks": disks}
+    return domains
+
+
 def lab(*args, timeout=300):
     p = run([str(LAB_SH), *args], timeout, check=False)
     if p.returncode != 0:
@@ -33,6 +54,17 @@ def lab(*args, timeout=300):
 def lab_env():
     """$PULSE_IT_STATE/lab.env: LAB_URI, LAB_DOMAINS, LAB_ACTIVE, LAB_SPARE, LAB_JSON, ..."""
     return read_env_file(STATE / "lab.env")
+
+
+def lab_uri():
+    """The lab's LAB_URI, or None when the lab is not up."""
+    return lab_env()["LAB_URI"] if (STATE / "lab.env").exists() else None
+
+
+def ssh_env():
+    """$PULSE_IT_STATE/ssh.env (SSH_URI, SSH_PORT, SSH_KEY), or None when sshd.sh is not up."""
+    env_file = STATE / "ssh.env"
+    return read_env_file(env_file) if env_file.exists() else None
 
 
 def lab_ok(env):

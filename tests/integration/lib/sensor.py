@@ -3,8 +3,10 @@
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from lib.common import ROOT
@@ -15,6 +17,7 @@ if not SENSOR.is_absolute():
 
 # The sensor's settings a test sets itself: none comes from the caller's environment.
 SENSOR_VARS = ("KVM_HOST", "PAUSE", "KAFKA_BOOTSTRAP", "KAFKA_TOPIC", "GATHER_HOST_STATS", "DEBUG")
+CRASH_MARKERS = ("Segmentation fault", "AddressSanitizer", "terminate called", "core dumped", "Aborted")
 BAD_STDERR = ("[error]", "[critical]", "terminate called", "Segmentation fault",
               "AddressSanitizer", "core dumped", "Aborted")
 
@@ -43,3 +46,43 @@ def run_sensor(args, env, timeout=60, **popen):
 
 def bad_stderr_lines(text):
     return [line for line in text.splitlines() if any(b in line for b in BAD_STDERR)]
+
+
+def run_once(timeout=60, **settings):
+    """--once with its own spool."""
+    return run_sensor(["--once"], sensor_env(own_spool=True, **settings), timeout)
+
+
+def run_until_sigterm(seconds, stop_timeout=30, **settings):
+    """Start the sensor (its own spool), let it run, SIGTERM it; returns (returncode, stdout,
+    stderr, stop_s).
+
+    returncode is None when it was still alive stop_timeout seconds after SIGTERM."""
+    proc = subprocess.Popen([str(SENSOR)], env=sensor_env(own_spool=True, **settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(seconds)
+        alive_before_stop = proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=stop_timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            rc = None
+        stop_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    if not alive_before_stop:
+        rc = ("exited before SIGTERM", proc.returncode)
+    return rc, out, err, stop_s
+
+
+def assert_no_crash(test, rc, err):
+    for marker in CRASH_MARKERS:
+        test.assertNotIn(marker, err, f"sensor stderr shows a crash:\n{err[-3000:]}")
+    test.assertFalse(isinstance(rc, int) and rc < 0, f"sensor died by signal {-rc if isinstance(rc, int) else rc}")
