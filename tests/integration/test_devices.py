@@ -30,9 +30,8 @@ import unittest
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lib.common import HERE
 from lib.lab import QEMU_URI as URI
-from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.lab import boot_image, disk, domain_xml, lab_env, release, require_lab, run, virsh
 from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
 
 NAME = "pulse-it-devices"
@@ -41,24 +40,6 @@ MAC = "06:5e:04:00:00:01"
 POLL_TIMEOUT = 30   # seconds to wait for a poll that should come every second
 
 _started = []
-
-
-def domain_xml(virt_type, boot_image):
-    return f"""<domain type='{virt_type}'>
-  <name>{NAME}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu placement='static' current='1'>2</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{boot_image}'/><target dev='vda' bus='virtio'/></disk>
-    <controller type='scsi' model='virtio-scsi'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
 
 
 def remove_domain():
@@ -70,21 +51,18 @@ def setUpModule():
     _started.extend(require_lab())
     remove_domain()   # left over from an interrupted run
     try:
-        IMAGES.mkdir(parents=True)
-        obj, boot = IMAGES / "boot.o", IMAGES / "boot.bin"
-        run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / "bootsector.S")])
-        run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o",
-             str(boot), str(obj)])
-        image = IMAGES / "root.qcow2"
-        run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"])
-        run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(image)], 30)
+        image = boot_image(IMAGES, "root", "bootsector.S")
         # Two pools of one image each: the tags must name the file plugged in now.
         for pool, img in (("pool-a", "image-a"), ("pool-b", "image-b")):
             (IMAGES / pool).mkdir()
             run(["qemu-img", "create", "-q", "-f", "qcow2", str(IMAGES / pool / img), "16M"])
         xml = IMAGES / f"{NAME}.xml"
         virt_type = lab_env().get("LAB_VIRT_TYPE", "kvm")
-        xml.write_text(domain_xml(virt_type, image))
+        xml.write_text(domain_xml(
+            NAME, virt_type, [disk("file", "qcow2", image, "vda"),
+                              "<controller type='scsi' model='virtio-scsi'/>"],
+            vcpu="<vcpu placement='static' current='1'>2</vcpu>",
+            extra="<features><acpi/></features>"))
         virsh("create", str(xml))
     except BaseException:
         remove_domain()

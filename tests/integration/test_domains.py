@@ -23,9 +23,9 @@ import unittest
 from pathlib import Path
 
 from lib import pulse_check
-from lib.common import HERE, wait_for
+from lib.common import wait_for
 from lib.lab import QEMU_URI as URI
-from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.lab import boot_image, disk, domain_xml, lab_env, release, require_lab, run, virsh
 from lib.sensor import bad_stderr_lines, run_sensor, sensor_env
 
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-domains")
@@ -33,6 +33,8 @@ S3, PANIC, FRESH = "pulse-it-s3", "pulse-it-panic", "pulse-it-fresh"
 EXPECTED_STATES = {S3: "pmsuspended", PANIC: "crashed", FRESH: "paused"}
 DISK_SIZE = "1100M"   # just over 1 GiB: 1 in whole GiB where the allocation is the whole disk
 SECRET = "Zq9-pulse-S3CRET"
+# ACPI (S3 goes through it), and a guest that panicked stays active, crashed
+FEATURES = "<features><acpi/></features>\n  <on_crash>preserve</on_crash>"
 
 _started = []
 _loop = []
@@ -44,50 +46,16 @@ def sensor(*args, timeout=120, **settings):
 
 # ------------------------------------------------------------------ the extra domains
 
-def boot_image(name, source):
-    obj, boot = IMAGES / f"{name}.o", IMAGES / f"{name}.bin"
-    run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / source)])
-    run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", str(boot),
-         str(obj)])
-    image = IMAGES / f"{name}.qcow2"
-    run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"])
-    run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(image)], 30)
-    return image
-
-
-def disk(kind, fmt, source, target):
-    attr = "dev" if kind == "block" else "file"
-    return (f"<disk type='{kind}' device='disk'><driver name='qemu' type='{fmt}'/>"
-            f"<source {attr}='{source}'/><target dev='{target}' bus='virtio'/></disk>")
-
-
-def domain_xml(name, virt_type, disks, extra=""):
-    return f"""<domain type='{virt_type}'>
-  <name>{name}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <on_crash>preserve</on_crash>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    {"".join(disks)}
-    {extra}
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
-
-
 def start_domains(virt_type):
     IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, source, extra in (
+    for name, source, device in (
             (S3, "s3-bootsector.S", ""),
             (PANIC, "panic-bootsector.S",
              "<panic model='isa'><address type='isa' iobase='0x505'/></panic>")):
-        image = boot_image(name, source)
+        image = boot_image(IMAGES, name, source)
         xml = IMAGES / f"{name}.xml"
-        xml.write_text(domain_xml(name, virt_type, [disk("file", "qcow2", image, "vda")], extra))
+        xml.write_text(domain_xml(name, virt_type, [disk("file", "qcow2", image, "vda"), device],
+                                  extra=FEATURES))
         virsh("create", str(xml))
 
     qcow2, full, sparse, backing = (IMAGES / n for n in (
@@ -101,7 +69,7 @@ def start_domains(virt_type):
     xml = IMAGES / f"{FRESH}.xml"
     xml.write_text(domain_xml(FRESH, virt_type, [
         disk("file", "qcow2", qcow2, "vda"), disk("file", "raw", full, "vdb"),
-        disk("file", "raw", sparse, "vdc"), disk("block", "raw", loop, "vdd")]))
+        disk("file", "raw", sparse, "vdc"), disk("block", "raw", loop, "vdd")], extra=FEATURES))
     virsh("create", "--paused", str(xml))
 
     def states():

@@ -36,15 +36,19 @@ import time
 import unittest
 from pathlib import Path
 
-from lib.common import HERE, STATE, wait_for
-from lib.lab import lab_env, release, require_lab, run, virsh
+from lib.common import STATE, wait_for
+from lib.lab import boot_image, domain_xml, lab_env, release, require_lab, virsh
+from lib.lab import disk as disk_xml
 from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
 
 DOMAIN = "rates-io"
 TAP = "ratestap0"
 MAC = "06:5e:07:00:00:01"
 IMAGES = Path("/var/lib/libvirt/images/rates-it")
-IMAGE = IMAGES / "rates-io.qcow2"
+IMAGE = IMAGES / f"{DOMAIN}.qcow2"
+# An rtl8139, which QEMU drains and drops from while no guest driver runs it.
+NIC = (f"<interface type='ethernet'><mac address='{MAC}'/><target dev='{TAP}'/>"
+       "<model type='rtl8139'/><rom bar='off'/></interface>")
 PAUSE = 2
 
 TICK_HZ = 1193182 / 65536             # the PC timer's BIOS tick, 18.2065 Hz
@@ -75,43 +79,6 @@ def tearDownModule():
 
 
 # ------------------------------------------------------------------ the extra domain
-
-def build_image():
-    obj, boot = STATE / "rates-bootsector.o", STATE / "rates-bootsector.bin"
-    run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / "rates-bootsector.S")])
-    run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", str(boot),
-         str(obj)])
-    obj.unlink()
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    IMAGE.unlink(missing_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", str(IMAGE), "64M"])
-    run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(IMAGE)], 30)
-
-
-def domain_xml(virt_type):
-    return f"""<domain type='{virt_type}'>
-  <name>{DOMAIN}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu>2</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{IMAGE}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='ethernet'>
-      <mac address='{MAC}'/>
-      <target dev='{TAP}'/>
-      <model type='rtl8139'/>
-      <rom bar='off'/>
-    </interface>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
-
 
 def counters(domain):
     """(monotonic time of the read, {"cpu.time": …, "block.0.rd.reqs": …, "vcpu.current": …})."""
@@ -228,9 +195,11 @@ class Rates(unittest.TestCase):
         cls.running = [d for d in lab["LAB_ACTIVE"].split() if d != "i-2-18-VM"]
         cls.paused = "i-2-18-VM"
         remove_domain()
-        build_image()
+        boot_image(IMAGES, DOMAIN, "rates-bootsector.S")
         xml = STATE / f"{DOMAIN}.xml"
-        xml.write_text(domain_xml(lab.get("LAB_VIRT_TYPE", "kvm")))
+        xml.write_text(domain_xml(DOMAIN, lab.get("LAB_VIRT_TYPE", "kvm"),
+                                  [disk_xml("file", "qcow2", IMAGE, "vda"), NIC],
+                                  vcpu="<vcpu>2</vcpu>"))
         start_domain(xml)
 
         cls.injector = FrameInjector()

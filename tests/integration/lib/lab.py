@@ -1,10 +1,11 @@
 """The libvirt lab (libvirt-lab.sh, and sshd.sh for qemu+ssh) and the libvirtd it runs."""
 
 import os
+import shutil
 import subprocess
 import unittest
 
-from lib.common import HERE, STATE, read_env_file, take_down
+from lib.common import FIXTURES, HERE, STATE, read_env_file, take_down
 from lib.sensor import SENSOR
 
 LAB_SH = HERE / "libvirt-lab.sh"
@@ -109,3 +110,44 @@ def release(started):
     if os.environ.get("PULSE_IT_KEEP") == "1":
         return
     take_down(started)
+
+
+# ------------------------------------------------------------------ domains of a test's own
+def boot_image(directory, name, source):
+    """`directory`/`name`.qcow2, 64 MiB, whose boot sector is fixtures/`source` assembled: the
+    guest runs that and nothing else."""
+    directory.mkdir(parents=True, exist_ok=True)
+    obj, boot = directory / f"{name}.o", directory / f"{name}.bin"
+    run(["as", "--32", "-o", str(obj), str(FIXTURES / source)])
+    run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", str(boot),
+         str(obj)])
+    image = directory / f"{name}.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"])
+    run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(image)], 30)
+    return image
+
+
+def disk(kind, fmt, source, target):
+    attr = "dev" if kind == "block" else "file"
+    return (f"<disk type='{kind}' device='disk'><driver name='qemu' type='{fmt}'/>"
+            f"<source {attr}='{source}'/><target dev='{target}' bus='virtio'/></disk>")
+
+
+def domain_xml(name, virt_type, devices, vcpu="<vcpu>1</vcpu>", extra=""):
+    """A QEMU domain of a test's own: 32 MiB, SeaBIOS booting its first disk, no balloon.
+    devices: <devices> besides the emulator (disks first); extra: elements after <os>
+    (<features>, <on_crash>)."""
+    devices = "\n    ".join(devices)
+    return f"""<domain type='{virt_type}'>
+  <name>{name}</name>
+  <memory unit='KiB'>32768</memory>
+  {vcpu}
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  {extra}
+  <devices>
+    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
+    {devices}
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
