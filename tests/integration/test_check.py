@@ -29,58 +29,56 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_secure as ts  # noqa: E402  (the secured broker without topic auto-creation)
-from lib.common import STATE, free_port, read_env_file  # noqa: E402
-from lib.kafka import KAFKA_SH, consume, new_topic  # noqa: E402
-from lib.lab import TEST_URI, lab_uri, live_domains, ssh_env, virsh_lines  # noqa: E402
-from lib.sensor import SENSOR, run_once, sensor_env  # noqa: E402
+from lib import kafka
+from lib.common import STATE, free_port, read_env_file
+from lib.kafka import (KAFKA_SH, consume, new_topic, properties_file, run_secured,
+                       sasl_properties, secure_broker_down, secure_broker_up, secured_env)
+from lib.lab import TEST_URI, lab_uri, live_domains, ssh_env, virsh_lines
+from lib.sensor import SENSOR, run_once, run_sensor
 
 CHECK_TIMEOUT_S = 30      # the Kafka check waits 10 s at most; libvirt over ssh a few
 
 PLAIN = {}                # kafka.env of the plain broker
 SECURE = {}               # kafka.env of the secured broker
+TMP = None
 _started = []             # "plain", "secure": brokers this module started
 
 
 def setUpModule():
-    global PLAIN, SECURE
+    global PLAIN, SECURE, TMP
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
     if not (STATE / "kafka.env").exists():
         _started.append("plain")
     subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
     PLAIN = read_env_file(STATE / "kafka.env")
-    SECURE, started = ts.secure_broker_up()
+    SECURE, started = secure_broker_up()
     if started:
         _started.append("secure")
-    ts.KAFKA = SECURE   # for ts.sasl_properties, ts.run_sensor
-    ts.TMP = Path(tempfile.mkdtemp(prefix="pulse-check-"))
+    TMP = Path(tempfile.mkdtemp(prefix="pulse-check-"))
 
 
 def tearDownModule():
+    global TMP
     if "plain" in _started:
         subprocess.run([str(KAFKA_SH), "down"], timeout=120)
     if "secure" in _started:
-        ts.secure_broker_down()
+        secure_broker_down()
     _started.clear()
-    if ts.TMP is not None:
-        shutil.rmtree(ts.TMP, ignore_errors=True)
-        ts.TMP = None
+    if TMP is not None:
+        shutil.rmtree(TMP, ignore_errors=True)
+        TMP = None
 
 
 def check(*args, **settings):
     """pulse-sensor --check; returns (exit status, stdout lines, stderr)."""
-    env = {k: v for k, v in sensor_env(own_spool=True, **settings).items()
-           if k in settings or k not in ts.SENSOR_VARS}
-    res = subprocess.run([str(SENSOR), "--check", *args], env=env, capture_output=True,
-                         text=True, timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    res = run_sensor(["--check", *args], secured_env(**settings), CHECK_TIMEOUT_S,
+                     stdin=subprocess.DEVNULL)
     return res.returncode, res.stdout.splitlines(), res.stderr
 
 
@@ -176,7 +174,7 @@ class TestCheckVerdicts(unittest.TestCase):
 
     def test_a_missing_topic_fails_when_the_broker_does_not_create_topics(self):
         bootstrap = SECURE["KAFKA_BOOTSTRAP"]
-        props = ts.properties_file(ts.sasl_properties("PLAIN"))
+        props = properties_file(TMP, sasl_properties(SECURE, "PLAIN"))
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic,
                                KAFKA_PROPERTIES_FILE=str(props))
@@ -186,9 +184,9 @@ class TestCheckVerdicts(unittest.TestCase):
                          "does not create topics (auto.create.topics.enable=false) (hint: create "
                          f"it (kafka-topics.sh --create --topic {topic}), or check KAFKA_TOPIC)")
         # The verdict holds: the sensor cannot deliver there.
-        res = ts.run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap,
-                            KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props),
-                            SHUTDOWN_TIMEOUT="3")
+        res = run_secured(["--once"], TMP, KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap,
+                          KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props),
+                          SHUTDOWN_TIMEOUT="3")
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertIn("0 delivered", res.stderr)
 
@@ -197,11 +195,11 @@ class TestCheckVerdicts(unittest.TestCase):
         # Deny wins over allow; the allow keeps the cluster open to everyone else.
         allow = ["--allow-principal", "User:*", "--operation", "All", "--cluster"]
         deny = ["--deny-principal", f"User:{user}", "--operation", "DescribeConfigs", "--cluster"]
-        ts.kafka_sh("acls", "--add", *allow)
-        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *allow)
-        ts.kafka_sh("acls", "--add", *deny)
-        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *deny)
-        props = ts.properties_file(ts.sasl_properties("SCRAM-SHA-512"))
+        kafka.SECURE.sh("acls", "--add", *allow)
+        self.addCleanup(kafka.SECURE.sh, "acls", "--remove", "--force", *allow)
+        kafka.SECURE.sh("acls", "--add", *deny)
+        self.addCleanup(kafka.SECURE.sh, "acls", "--remove", "--force", *deny)
+        props = properties_file(TMP, sasl_properties(SECURE, "SCRAM-SHA-512"))
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=SECURE["KAFKA_BOOTSTRAP"],
                                KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props))

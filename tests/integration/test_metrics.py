@@ -24,7 +24,6 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 
 import json
 import math
-import os
 import re
 import shutil
 import signal
@@ -36,15 +35,14 @@ import time
 import unittest
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 from lib.common import STATE, free_port, read_env_file
-from lib.kafka import KAFKA_SH, consume
+from lib.kafka import Broker, consume
 from lib.lab import TEST_URI, live_domains
 from lib.sensor import SENSOR, sensor_env
 
-KAFKA_STATE = STATE / "metrics-kafka"
+BROKER = Broker(STATE / "metrics-kafka")   # this module's own: it stops it
 # Settings of the sensor this module sets itself, besides lib.sensor's SENSOR_VARS.
 METRICS_VARS = ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
 
@@ -54,14 +52,6 @@ _tmp = None
 _sensors = []
 
 
-def kafka_sh(*args, timeout=120):
-    res = subprocess.run([str(KAFKA_SH), *args], capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
-    if res.returncode != 0:
-        raise AssertionError(f"kafka.sh {' '.join(args)} failed:\n{res.stderr[-2000:]}")
-    return res
-
-
 def setUpModule():
     global BOOTSTRAP, URI, _tmp
     if not SENSOR.exists():
@@ -69,25 +59,18 @@ def setUpModule():
     if not (STATE / "lab.env").exists():
         raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
     URI = read_env_file(STATE / "lab.env")["LAB_URI"]
-    KAFKA_STATE.mkdir(parents=True, exist_ok=True)
-    kafka_sh("up")
-    BOOTSTRAP = read_env_file(KAFKA_STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    BROKER.state.mkdir(parents=True, exist_ok=True)
+    BROKER.sh("up", timeout=120)
+    BOOTSTRAP = BROKER.env()["KAFKA_BOOTSTRAP"]
     _tmp = Path(tempfile.mkdtemp(prefix="pulse-it-metrics-"))
 
 
 def tearDownModule():
     for sensor in _sensors:
         sensor.stop()
-    subprocess.run([str(KAFKA_SH), "down"], timeout=60,
-                   env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
+    BROKER.sh("down", timeout=60, check=False)
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
-
-
-def new_topic():
-    name = f"pulse-it-{uuid.uuid4().hex[:12]}"
-    kafka_sh("create-topic", name, "1", timeout=90)
-    return name
 
 
 # ------------------------------------------------------------------ the exposition format
@@ -243,7 +226,7 @@ class Sensor:
 
 class TestMetricsEndpoint(unittest.TestCase):
     def test_1_counters_grow_and_agree_with_kafka_and_the_lab(self):
-        topic = new_topic()
+        topic = BROKER.new_topic()
         sensor = Sensor(URI, topic, GATHER_HOST_STATS="true")
         self.addCleanup(sensor.stop)
         host = {"host": URI}
@@ -304,16 +287,16 @@ class TestMetricsEndpoint(unittest.TestCase):
         self.assertEqual(sensor.stop(), 0, sensor.err_tail())
 
     def test_2_healthz_fails_while_the_broker_is_down_and_recovers(self):
-        topic = new_topic()
+        topic = BROKER.new_topic()
         sensor = Sensor(URI, topic, HEALTH_DELIVERY_TIMEOUT=3)
         self.addCleanup(sensor.stop)
-        self.addCleanup(lambda: kafka_sh("start", timeout=180))   # whatever happens below
+        self.addCleanup(lambda: BROKER.sh("start", timeout=180))   # whatever happens below
         sensor.wait_for("a delivery", lambda: (m := sensor.metrics_if_up()) and m.has(
             "pulse_sink_messages_delivered_total") and m.get(
             "pulse_sink_messages_delivered_total", sink="kafka") > 0, timeout=30)
         self.assertEqual(sensor.health(), (200, "ok\n"))
         t0 = time.monotonic()
-        kafka_sh("stop", timeout=60)
+        BROKER.sh("stop", timeout=60)
         status, reason = sensor.wait_for(
             "/healthz 503", lambda: (h := sensor.health())[0] == 503 and h, timeout=60)
         took = time.monotonic() - t0
@@ -324,7 +307,7 @@ class TestMetricsEndpoint(unittest.TestCase):
         self.assertGreater(m.get("pulse_spool_bytes", sink="kafka"), 0)
         self.assertEqual(m.get("pulse_host_up", host=URI), 1, "libvirt is fine all along")
         t1 = time.monotonic()
-        kafka_sh("start", timeout=180)
+        BROKER.sh("start", timeout=180)
         sensor.wait_for("/healthz 200 after the broker came back",
                         lambda: sensor.health() == (200, "ok\n"), timeout=90)
         sys.stderr.write(f"\n  broker stopped: 503 after {took:.1f} s; "

@@ -33,9 +33,7 @@ What is checked:
 Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 """
 
-import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -47,50 +45,17 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from lib import sensor
-from lib.common import STATE, free_port, read_env_file
+from lib.common import free_port
 from lib.contract import ContractChecks
-from lib.kafka import KAFKA_SH, consume
-from lib.lab import TEST_URI, lab_uri, live_domains
+from lib.kafka import (SECURE, consume, no_core_file, properties_file, property_flags,
+                       run_secured, sasl_properties, secure_broker_down, secure_broker_up,
+                       secured_env)
+from lib.lab import TEST_URI, lab_env, lab_uri, live_domains
 from lib.sensor import SENSOR, assert_no_crash
-
-SECURE_STATE = STATE / "secure-kafka"     # this module's broker (kafka.sh state directory)
-SENSOR_VARS = sensor.SENSOR_VARS + ("KAFKA_PROPERTIES_FILE", "SHUTDOWN_TIMEOUT")
 
 KAFKA = {}            # the secured broker's kafka.env
 TMP = None
 _started_broker = False
-
-
-# ------------------------------------------------------------------ the secured broker
-def kafka_sh(*args, timeout=180):
-    """kafka.sh on this module's broker; raises with its stderr when it fails."""
-    env = {**os.environ, "PULSE_IT_STATE": str(SECURE_STATE)}
-    p = subprocess.run([str(KAFKA_SH), *args], capture_output=True, text=True,
-                       timeout=timeout, env=env)
-    if p.returncode != 0:
-        raise RuntimeError(f"kafka.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
-    return p
-
-
-def secure_broker_up():
-    """Start the secured broker unless it runs; returns (its kafka.env, whether we started it)."""
-    env_file = SECURE_STATE / "kafka.env"
-    started = not env_file.exists()
-    SECURE_STATE.mkdir(parents=True, exist_ok=True)
-    kafka_sh("up", "--sasl-ssl", "--no-auto-create")
-    return read_env_file(env_file), started
-
-
-def secure_broker_down():
-    kafka_sh("down", timeout=120)
-    shutil.rmtree(SECURE_STATE, ignore_errors=True)
-
-
-def create_topic(partitions=1):
-    name = f"pulse-secure-{uuid.uuid4().hex[:12]}"
-    kafka_sh("create-topic", name, str(partitions), timeout=90)
-    return name
 
 
 def setUpModule():
@@ -109,49 +74,21 @@ def tearDownModule():
 
 
 # ------------------------------------------------------------------ running the sensor
-def sasl_properties(mechanism, user=None, password=None, ca=None):
-    """librdkafka properties for the secured broker."""
-    if user is None:
-        prefix = "KAFKA_PLAIN" if mechanism == "PLAIN" else "KAFKA_SCRAM"
-        user, password = KAFKA[f"{prefix}_USER"], KAFKA[f"{prefix}_PASSWORD"]
-    return {"security.protocol": "SASL_SSL", "ssl.ca.location": ca or KAFKA["KAFKA_CA"],
-            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
-
-
-def property_flags(properties):
-    return [a for k, v in properties.items() for a in ("--kafka-property", f"{k}={v}")]
-
-
-def properties_file(properties):
-    path = Path(tempfile.mkstemp(dir=TMP, suffix=".properties")[1])
-    path.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
-    path.chmod(0o600)
-    return path
-
-
-def no_core_file():
-    # A core file would hold the password; the test is about what the process prints.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def sensor_env(**settings):
-    """lib.sensor's sensor_env (own spool) with this broker and none of the caller's Kafka
-    settings."""
+def secure_env(**settings):
+    """secured_env, for this broker unless the settings name another."""
     settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
-    return {k: v for k, v in sensor.sensor_env(own_spool=True, **settings).items()
-            if k in settings or k not in SENSOR_VARS}
+    return secured_env(**settings)
 
 
 def run_sensor(args, timeout=60, **settings):
     """The sensor with `args`, run to its end in TMP; returns the CompletedProcess."""
-    return subprocess.run([str(SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
-                          timeout=timeout, capture_output=True, text=True,
-                          preexec_fn=no_core_file)
+    settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
+    return run_secured(args, TMP, timeout, **settings)
 
 
 def crash_output(sig, seconds, args, **settings):
     """Start the sensor, let it run `seconds`, send `sig`; returns (returncode, stdout, stderr)."""
-    proc = subprocess.Popen([str(SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+    proc = subprocess.Popen([str(SENSOR), *args], env=secure_env(**settings), cwd=TMP,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=no_core_file)
     try:
@@ -171,9 +108,9 @@ class TestDeliveryOverSaslSsl(ContractChecks, unittest.TestCase):
     @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
     def test_plain_over_tls_from_command_line_properties_delivers_the_labs_poll(self):
         uri = lab_uri()
-        topic = create_topic()
+        topic = SECURE.new_topic()
         before = live_domains(uri)
-        res = run_sensor(["--once", *property_flags(sasl_properties("PLAIN"))], timeout=120,
+        res = run_sensor(["--once", *property_flags(sasl_properties(KAFKA, "PLAIN"))], timeout=120,
                          KVM_HOST=uri, KAFKA_TOPIC=topic, GATHER_HOST_STATS="true")
         after = live_domains(uri)
         assert_no_crash(self, res.returncode, res.stderr)
@@ -191,13 +128,13 @@ class TestDeliveryOverSaslSsl(ContractChecks, unittest.TestCase):
         self.assertEqual(keys.count(uri), 1, f"one host message, keys {keys}")
         for key, dom in stable.items():
             self.assertEqual(keys.count(key), 1, f"messages for {dom['name']}")
-        lab_active = set(read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
+        lab_active = set(lab_env()["LAB_ACTIVE"].split())
         self.assertLessEqual(lab_active, {d["name"] for d in stable.values()},
                              "the lab's active domains")
 
     def test_scram_sha_512_from_a_properties_file_delivers_the_test_drivers_poll(self):
-        topic = create_topic()
-        props = properties_file(sasl_properties("SCRAM-SHA-512"))
+        topic = SECURE.new_topic()
+        props = properties_file(TMP, sasl_properties(KAFKA, "SCRAM-SHA-512"))
         res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=topic,
                          GATHER_HOST_STATS="true", KAFKA_PROPERTIES_FILE=str(props))
         assert_no_crash(self, res.returncode, res.stderr)
@@ -212,13 +149,13 @@ class TestDeliveryOverSaslSsl(ContractChecks, unittest.TestCase):
 class TestRefusedConnections(unittest.TestCase):
 
     def wrong_password_properties(self):
-        return sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], "wrong-" + uuid.uuid4().hex)
+        return sasl_properties(KAFKA, "PLAIN", KAFKA["KAFKA_PLAIN_USER"], "wrong-" + uuid.uuid4().hex)
 
     def test_a_wrong_password_is_logged_as_an_authentication_failure_and_once_exits_1(self):
         props = self.wrong_password_properties()
         t0 = time.monotonic()
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
+                         KAFKA_TOPIC=SECURE.new_topic(), SHUTDOWN_TIMEOUT="3")
         assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertLess(time.monotonic() - t0, 30)
@@ -252,7 +189,7 @@ class TestRefusedConnections(unittest.TestCase):
         return ca
 
     def test_check_with_a_ca_that_did_not_sign_the_broker_fails_with_the_tls_hint(self):
-        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        props = sasl_properties(KAFKA, "PLAIN", ca=str(self.untrusted_ca()))
         res = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI)
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
         kafka_line = res.stdout.splitlines()[-1]
@@ -262,9 +199,9 @@ class TestRefusedConnections(unittest.TestCase):
                       "ssl.ca.location hold the CA", kafka_line)
 
     def test_a_run_with_a_ca_that_did_not_sign_the_broker_logs_the_verification_failure(self):
-        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        props = sasl_properties(KAFKA, "PLAIN", ca=str(self.untrusted_ca()))
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
+                         KAFKA_TOPIC=SECURE.new_topic(), SHUTDOWN_TIMEOUT="3")
         assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertRegex(res.stderr, r"\[warning\] kafka: .*certificate verify failed")
@@ -276,10 +213,10 @@ class TestFixableRefusals(unittest.TestCase):
     def start(self, topic, spool, port, **extra_properties):
         err = open(spool.with_suffix(".err"), "a")
         self.addCleanup(err.close)
-        properties = {**sasl_properties("PLAIN"), **extra_properties}
+        properties = {**sasl_properties(KAFKA, "PLAIN"), **extra_properties}
         proc = subprocess.Popen(
             [str(SENSOR), *property_flags(properties)],
-            env=sensor_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
+            env=secure_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
                            GATHER_HOST_STATS="true", SPOOL_DIR=str(spool),
                            METRICS_ADDR=f"127.0.0.1:{port}", HEALTH_DELIVERY_TIMEOUT="4",
                            SHUTDOWN_TIMEOUT="2"),
@@ -322,11 +259,11 @@ class TestFixableRefusals(unittest.TestCase):
         return proc.wait(timeout=30)
 
     def test_records_stay_in_the_spool_while_write_is_denied_and_go_once_it_is_allowed(self):
-        topic = create_topic()
+        topic = SECURE.new_topic()
         user = KAFKA["KAFKA_PLAIN_USER"]
         acl = ["--deny-principal", f"User:{user}", "--operation", "Write", "--topic", topic]
-        kafka_sh("acls", "--add", *acl, timeout=90)
-        self.addCleanup(lambda: kafka_sh("acls", "--remove", "--force", *acl, timeout=90))
+        SECURE.sh("acls", "--add", *acl, timeout=90)
+        self.addCleanup(lambda: SECURE.sh("acls", "--remove", "--force", *acl, timeout=90))
         spool = TMP / f"spool-{topic}"
         log = spool.with_suffix(".err")
         port = free_port()
@@ -350,7 +287,7 @@ class TestFixableRefusals(unittest.TestCase):
         self.assertEqual(len(refusal_lines), 1, text[-3000:])
         self.assertIn("Topic authorization failed", refusal_lines[0])
 
-        kafka_sh("acls", "--remove", "--force", *acl, timeout=90)
+        SECURE.sh("acls", "--remove", "--force", *acl, timeout=90)
         proc = self.start(topic, spool, port)
         self.wait_for("an empty spool and /healthz 200",
                       lambda: self.metric(port, "pulse_spool_records") == 0
@@ -378,7 +315,7 @@ class TestFixableRefusals(unittest.TestCase):
             "/healthz 503", lambda: (h := self.get(port, "/healthz"))[0] == 503 and h, proc, log)
         self.assertIn(topic, reason)
         self.assertEqual(self.metric(port, "pulse_sink_messages_failed_total"), 0)
-        kafka_sh("create-topic", topic, "1", timeout=90)
+        SECURE.sh("create-topic", topic, "1", timeout=90)
         self.wait_for("delivery once the topic exists, and /healthz 200",
                       lambda: (self.metric(port, "pulse_sink_messages_delivered_total") or 0) > 0
                       and self.get(port, "/healthz")[0] == 200, proc, log, timeout=60)
@@ -402,9 +339,9 @@ class TestSecretsNeverPrinted(unittest.TestCase):
                                          f"...{text[max(0, at - 200):at]}<the password>...")
 
     def test_a_debug_run_with_librdkafkas_debug_all_prints_no_password(self):
-        props = {**sasl_properties("PLAIN"), "debug": "all"}
+        props = {**sasl_properties(KAFKA, "PLAIN"), "debug": "all"}
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), DEBUG="true", GATHER_HOST_STATS="true")
+                         KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true", GATHER_HOST_STATS="true")
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         # Not vacuous: librdkafka's own log, SASL included, went through the sensor's log.
         self.assertIn("[debug] librdkafka", res.stderr)
@@ -412,8 +349,8 @@ class TestSecretsNeverPrinted(unittest.TestCase):
         self.assert_no_secret("DEBUG=true, debug=all", res.stdout, res.stderr)
 
     def test_a_scram_debug_run_from_a_properties_file_prints_no_password(self):
-        props = properties_file({**sasl_properties("SCRAM-SHA-512"), "debug": "security,broker"})
-        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=create_topic(),
+        props = properties_file(TMP, {**sasl_properties(KAFKA, "SCRAM-SHA-512"), "debug": "security,broker"})
+        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=SECURE.new_topic(),
                          DEBUG="true", KAFKA_PROPERTIES_FILE=str(props))
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         self.assertRegex(res.stderr, r"librdkafka \w+: .*SCRAM")
@@ -422,16 +359,16 @@ class TestSecretsNeverPrinted(unittest.TestCase):
     def test_a_wrong_password_run_prints_neither_password(self):
         wrong = "wrong-" + uuid.uuid4().hex
         self.extra_secrets = (wrong,)
-        props = {**sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], wrong),
+        props = {**sasl_properties(KAFKA, "PLAIN", KAFKA["KAFKA_PLAIN_USER"], wrong),
                  "debug": "security,broker"}
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), DEBUG="true", SHUTDOWN_TIMEOUT="3")
+                         KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true", SHUTDOWN_TIMEOUT="3")
         self.assertEqual(res.returncode, 1, res.stderr[-3000:])
         self.assertIn("Authentication failure", res.stderr)
         self.assert_no_secret("wrong password", res.stdout, res.stderr)
 
     def test_help_and_a_mistyped_command_line_print_no_password(self):
-        flags = property_flags(sasl_properties("PLAIN"))
+        flags = property_flags(sasl_properties(KAFKA, "PLAIN"))
         res = run_sensor(["--help", *flags])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("KAFKA_PROPERTIES_FILE", res.stdout)
@@ -443,24 +380,24 @@ class TestSecretsNeverPrinted(unittest.TestCase):
         self.assert_no_secret("mistyped command line", res.stdout, res.stderr)
 
     def test_check_prints_no_password_whether_ok_or_failed(self):
-        ok = run_sensor(["--check", *property_flags(sasl_properties("PLAIN"))], KVM_HOST=TEST_URI,
-                        KAFKA_TOPIC=create_topic(), DEBUG="true")
+        ok = run_sensor(["--check", *property_flags(sasl_properties(KAFKA, "PLAIN"))], KVM_HOST=TEST_URI,
+                        KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true")
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
         self.assertRegex(ok.stdout, r"(?m)^ok   kafka .*: topic .*: 1 partitions, 1 brokers$")
         self.assert_no_secret("--check ok", ok.stdout, ok.stderr)
         # Right password, wrong mechanism for it: FAIL, and the password is still not shown.
-        props = sasl_properties("SCRAM-SHA-512", KAFKA["KAFKA_PLAIN_USER"],
+        props = sasl_properties(KAFKA, "SCRAM-SHA-512", KAFKA["KAFKA_PLAIN_USER"],
                                 KAFKA["KAFKA_PLAIN_PASSWORD"])
         failed = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI, DEBUG="true")
         self.assertEqual(failed.returncode, 1, failed.stdout + failed.stderr)
         self.assert_no_secret("--check FAIL", failed.stdout, failed.stderr)
 
     def test_a_sensor_killed_by_sigsegv_or_sigabrt_prints_no_password(self):
-        props = {**sasl_properties("PLAIN"), "debug": "security,broker"}
+        props = {**sasl_properties(KAFKA, "PLAIN"), "debug": "security,broker"}
         for sig in (signal.SIGSEGV, signal.SIGABRT):
             with self.subTest(signal=sig.name):
                 rc, out, err = crash_output(sig, 3, property_flags(props), KVM_HOST=TEST_URI,
-                                            KAFKA_TOPIC=create_topic(), PAUSE="1", DEBUG="true")
+                                            KAFKA_TOPIC=SECURE.new_topic(), PAUSE="1", DEBUG="true")
                 self.assertEqual(rc, -sig, f"exit status after {sig.name}:\n{err[-2000:]}")
                 self.assertIn("[debug] librdkafka", err, "it ran and logged before the signal")
                 self.assert_no_secret(sig.name, out, err)
