@@ -43,6 +43,8 @@ from lib.common import HERE, ROOT, STATE, free_port, read_env_file
 from lib.contract import ContractChecks
 from lib.kafka import KAFKA_SH, consume, new_topic
 from lib.lab import TEST_URI, live_domains
+from lib.proc import (children, find_process_with_arg, find_process_with_env, proc_gids,
+                      proc_groups, proc_parent, proc_uids)
 from lib.sensor import assert_no_crash
 
 CONTAINER_SH = HERE / "container.sh"
@@ -103,75 +105,6 @@ def image_config(template):
     return subprocess.run(["buildah", "--storage-driver", "vfs", "inspect", "--type", "image",
                            "--format", template, image],
                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-
-
-def proc_uids(pid):
-    """Real, effective, saved and filesystem uid of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return [int(u) for u in line.split()[1:]]
-    raise AssertionError(f"no Uid line for {pid}")
-
-
-def find_process_with_arg(arg, comm):
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() != comm:
-                continue
-            if arg in (proc_dir / "cmdline").read_bytes().decode(errors="replace").split("\0"):
-                return int(proc_dir.name)
-        except OSError:
-            continue
-    return None
-
-
-def find_process_with_env(entry, comm):
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() != comm:
-                continue
-            if entry.encode() in (proc_dir / "environ").read_bytes().split(b"\0"):
-                return int(proc_dir.name)
-        except OSError:
-            continue
-    return None
-
-
-def proc_parent(pid):
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def proc_gids(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Gid:"):
-            return [int(g) for g in line.split()[1:]]
-    raise AssertionError(f"no Gid line for {pid}")
-
-
-def proc_groups(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Groups:"):
-            return [int(g) for g in line.split()[1:]]
-    raise AssertionError(f"no Groups line for {pid}")
-
-
-def children(pid, comm):
-    found = []
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() == comm and \
-                    proc_parent(int(proc_dir.name)) == pid:
-                found.append(int(proc_dir.name))
-        except OSError:
-            continue
-    return found
 
 
 class RunningSensor:

@@ -15,17 +15,15 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_container import children  # noqa: E402
-from lib.common import HERE, ROOT, STATE, free_port, read_env_file  # noqa: E402
-from lib.kafka import consume, new_topic  # noqa: E402
-from lib.sensor import SENSOR, assert_no_crash, sensor_env  # noqa: E402
+from lib.common import HERE, ROOT, STATE, free_port, read_env_file
+from lib.kafka import consume, new_topic
+from lib.proc import children, status_field
+from lib.sensor import SENSOR, assert_no_crash, sensor_env
 
 UNIT = ROOT / "packaging" / "pulse-sensor.service"
 CONFINE = HERE / "confine.py"
@@ -53,13 +51,6 @@ def confined(command, bounding_set=None):
     if unit_value("NoNewPrivileges") == "yes":
         prefix.append("--no-new-privs")
     return [*prefix, "--", SYSTEM_PYTHON, str(CONFINE), str(UNIT), "--", *command]
-
-
-def status_field(pid, name):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no {name} in /proc/{pid}/status")
 
 
 def _ready():
