@@ -1,15 +1,20 @@
 """Kafka brokers (kafka.sh) and their topics, read back with kcat."""
 
+import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
 from lib.common import HERE, STATE, read_env_file
-from lib.sensor import run_sensor, sensor_env
+from lib.influx import topic_points
+from lib.sensor import SENSOR, run_sensor, sensor_env
 
 KAFKA_SH = HERE / "kafka.sh"
 
@@ -64,6 +69,69 @@ def consume(topic, bootstrap, config=None):
         key, partition, offset, value = line.split("\t", 3)
         messages.append((key, int(partition), int(offset), value))
     return messages
+
+
+def read_topic(topic, bootstrap):
+    """Every message of the topic as kcat -J gives it (a dict: key, partition, offset,
+    payload, ...): -J keeps multi-line payloads (line protocol) whole."""
+    res = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
+                          "-q", "-J"], capture_output=True, text=True, timeout=60, check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def produce(topic, bootstrap, lines, key_delimiter=None):
+    """One message per line (single-line payloads); with key_delimiter, KEY<delimiter>VALUE."""
+    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", topic,
+                    *(["-K", key_delimiter] if key_delimiter else [])],
+                   input="\n".join(lines) + "\n", text=True, timeout=60, check=True)
+
+
+# ------------------------------------------------------------------ topics filled from the lab
+FILL_POLLS = 3             # the first poll has no rates; three give two of them
+FILL_WAIT_S = 60           # for those polls at PAUSE=2, with room for a slow start
+FILL_STOP_TIMEOUT_S = 30
+
+
+def odd_node_uri(directory, node):
+    """A test:// URI of a copy of `node` (a test-driver node XML) under a directory whose name
+    puts a space (URI-escaped) and an equals sign into vmHost."""
+    directory = directory / "odd dir a=b"
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / node.name
+    shutil.copyfile(node, copy)
+    return "test://" + urllib.parse.quote(str(copy), safe="/=")
+
+
+def fill_topic(topic, fmt, bootstrap, hosts, polls=FILL_POLLS):
+    """One sensor on `hosts` (URIs) at PAUSE=2 (GATHER_HOST_STATS, RATES, FORMAT=fmt) until
+    each has `polls` polls on the topic. Returns the topic's payloads."""
+    proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=sensor_env(
+                                own_spool=True, KVM_HOST=",".join(hosts), PAUSE="2",
+                                RATES="true", GATHER_HOST_STATS="true", FORMAT=fmt,
+                                KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic))
+    polled = {}
+    try:
+        deadline = time.monotonic() + FILL_WAIT_S
+        while (min((len(polled.get(h, ())) for h in hosts)) < polls
+               and time.monotonic() < deadline and proc.poll() is None):
+            time.sleep(1)
+            polled = {}
+            payloads = [m["payload"] for m in read_topic(topic, bootstrap)]
+            for _, tags, _, t in topic_points(payloads):
+                polled.setdefault(tags["vmHost"], set()).add(t)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=FILL_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+    counts = {h: len(polled.get(h, ())) for h in hosts}
+    if proc.returncode != 0 or min(counts.values()) < polls:
+        raise AssertionError(f"polls on the topic after {FILL_WAIT_S} s: {counts}, want {polls} "
+                             f"each (sensor exit {proc.returncode}):\n{err[-3000:]}")
+    return [m["payload"] for m in read_topic(topic, bootstrap)]
 
 
 # ------------------------------------------------------------------ the secured broker
