@@ -20,11 +20,8 @@ The lab's own domains are only read.
         /usr/bin/python3 -m pytest -v tests/integration/test_devices.py
 """
 
-import json
 import math
 import shutil
-import subprocess
-import threading
 import time
 import unittest
 from datetime import datetime, timezone
@@ -32,7 +29,7 @@ from pathlib import Path
 
 from lib.lab import QEMU_URI as URI
 from lib.lab import boot_image, disk, domain_xml, lab_env, release, require_lab, run, virsh
-from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
+from lib.sensor import Sensor, bad_stderr_lines, sensor_env
 
 NAME = "pulse-it-devices"
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-devices")
@@ -74,55 +71,24 @@ def tearDownModule():
     release(_started)
 
 
-class Sensor:
-    """One sensor at PAUSE=1 on the lab, its messages for one domain collected by poll time."""
-
-    def __init__(self, uuid):
-        self.uuid = uuid
-        self.polls = {}   # poll time (epoch seconds) -> that poll's points for the domain
-        self.lock = threading.Lock()
-        self.stderr = open(IMAGES / "sensor.stderr", "w+")
-        self.proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True,
-                                     env=sensor_env(KVM_HOST=URI, PAUSE=1))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            if not line.startswith("["):
-                continue
-            points = json.loads(line)
-            if not points or points[0]["tags"].get("vmUuid") != self.uuid:
-                continue
-            stamp = datetime.strptime(points[0]["time"], "%Y-%m-%dT%H:%M:%SZ")
-            with self.lock:
-                self.polls[stamp.replace(tzinfo=timezone.utc).timestamp()] = points
-
-    def poll_after(self, wall):
-        """The domain's points from the first poll that started at least a second after
-        `wall` (a poll's time is its start, in whole seconds)."""
-        not_before = math.ceil(wall) + 2
-        deadline = time.monotonic() + POLL_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the sensor exited with {self.proc.returncode}")
-            with self.lock:
-                later = sorted(t for t in self.polls if t >= not_before)
-                if later:
-                    return self.polls[later[0]]
-            time.sleep(0.2)
-        raise AssertionError(f"no poll of {NAME} within {POLL_TIMEOUT} s")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.stderr.seek(0)
-        return self.proc.returncode, self.stderr.read()
+def poll_after(sensor, uuid, wall):
+    """The domain's points from the first poll that started at least a second after `wall` (a
+    poll's time is its start, in whole seconds)."""
+    not_before = math.ceil(wall) + 2
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while time.monotonic() < deadline:
+        if not sensor.alive():
+            raise AssertionError(f"the sensor exited with {sensor.proc.returncode}")
+        polls = {}   # poll time (epoch seconds) -> that poll's points for the domain
+        for _, points in sensor.messages():
+            if points and points[0]["tags"].get("vmUuid") == uuid:
+                stamp = datetime.strptime(points[0]["time"], "%Y-%m-%dT%H:%M:%SZ")
+                polls[stamp.replace(tzinfo=timezone.utc).timestamp()] = points
+        later = sorted(t for t in polls if t >= not_before)
+        if later:
+            return polls[later[0]]
+        time.sleep(0.2)
+    raise AssertionError(f"no poll of {NAME} within {POLL_TIMEOUT} s")
 
 
 def of(points, measurement):
@@ -134,22 +100,23 @@ class DeviceChanges(unittest.TestCase):
 
     def test_each_change_shows_in_the_first_poll_after_it(self):
         uuid = virsh("domuuid", NAME).stdout.strip()
-        sensor = Sensor(uuid)
+        sensor = Sensor(sensor_env(KVM_HOST=URI, PAUSE=1))   # on the lab, points on stdout
         try:
-            self.changes(sensor)
+            self.changes(sensor, uuid)
         finally:
-            status, stderr = sensor.stop()
-        self.assertEqual(status, 0, stderr)
-        self.assertEqual(bad_stderr_lines(stderr), [])
+            status, _ = sensor.stop(timeout=20)
+            sensor.close()
+        self.assertEqual(status, 0, sensor.err_text())
+        self.assertEqual(bad_stderr_lines(sensor.err_text()), [])
 
-    def changes(self, sensor):
-        points = sensor.poll_after(time.time())
+    def changes(self, sensor, uuid):
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(of(points, "cpuTime")[0]["fields"]["cpus"], 1)
         self.assertEqual([d["tags"]["image"] for d in of(points, "disk")], ["root.qcow2"])
 
         virsh("attach-disk", NAME, str(IMAGES / "pool-a" / "image-a"), "sda",
               "--targetbus", "scsi", "--subdriver", "qcow2", "--live")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(sorted((d["tags"]["pool"], d["tags"]["image"])
                                 for d in of(points, "disk")),
                          [("pool-a", "image-a"), ("pulse-it-devices", "root.qcow2")],
@@ -160,7 +127,7 @@ class DeviceChanges(unittest.TestCase):
               "--targetbus", "scsi", "--subdriver", "qcow2", "--live")
         swapped = time.time()
         for _ in range(3):   # and it stays so
-            points = sensor.poll_after(swapped)
+            points = poll_after(sensor, uuid, swapped)
             self.assertEqual(sorted((d["tags"]["pool"], d["tags"]["image"])
                                     for d in of(points, "disk")),
                              [("pool-b", "image-b"), ("pulse-it-devices", "root.qcow2")],
@@ -171,13 +138,13 @@ class DeviceChanges(unittest.TestCase):
         nic.write_text(f"<interface type='ethernet'><mac address='{MAC}'/>"
                        "<target dev='pdtap001'/><model type='virtio'/></interface>")
         virsh("attach-device", NAME, str(nic), "--live")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual([n["tags"]["mac"] for n in of(points, "networkInterface")], [MAC],
                          "the hot-plugged NIC in the first poll after it")
 
         virsh("setvcpus", NAME, "2", "--live")
         self.assertEqual(virsh("vcpucount", NAME, "--live", "--current").stdout.strip(), "2")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(of(points, "cpuTime")[0]["fields"]["cpus"], 2,
                          "cpus after a vCPU was brought online")
 

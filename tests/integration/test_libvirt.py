@@ -27,14 +27,13 @@ import json
 import re
 import signal
 import subprocess
-import threading
 import time
 import unittest
 
 from lib import pulse_check
 from lib.common import STATE, read_env_file
 from lib.lab import lab, release, require_lab
-from lib.sensor import SENSOR, bad_stderr_lines, run_sensor, sensor_env
+from lib.sensor import SENSOR, Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 _started = []   # scripts this module brought up (to take down at the end)
 
@@ -170,23 +169,12 @@ class LibvirtLab(unittest.TestCase):
         if new in states:
             lab("destroy-domain", new)
 
-        lines, err = [], []
-        proc = subprocess.Popen(
-            [str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=sensor_env(KVM_HOST=self.uri, PAUSE=1, GATHER_HOST_STATS="false"))
-        def drain(stream, into):
-            for line in stream:
-                into.append(line)
-
-        readers = [threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True),
-                   threading.Thread(target=drain, args=(proc.stderr, err), daemon=True)]
-        for r in readers:
-            r.start()
+        sensor = Sensor(sensor_env(KVM_HOST=self.uri, PAUSE=1, GATHER_HOST_STATS="false"))
         try:
             t_start = time.time()
             # first poll out (bounded, in case stdout is not flushed per line),
             # then long enough that a poll stamped before the change completes
-            while not lines and time.time() < t_start + 10:
+            while not sensor.out_text() and time.time() < t_start + 10:
                 time.sleep(0.1)
             time.sleep(2.2)
             t_destroy0 = time.time()
@@ -196,18 +184,14 @@ class LibvirtLab(unittest.TestCase):
             lab("start-domain", new, timeout=120)
             t_new1 = time.time()
             time.sleep(3.5)
-            proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(timeout=15)
-            t_end = time.time()
+            t_sigterm = time.time()
+            rc, stop_s = sensor.stop(timeout=15)
+            t_end = t_sigterm + stop_s   # when it exited
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-            for r in readers:
-                r.join(timeout=5)
+            sensor.close()
         after = pulse_check.snapshot(self.uri)
         try:
-            self._check_lifecycle(rc, "".join(lines), "".join(err), after, gone, new,
+            self._check_lifecycle(rc, sensor.out_text(), sensor.err_text(), after, gone, new,
                                   t_start, t_destroy0, t_destroy1, t_new0, t_new1, t_end)
         finally:
             lab("destroy-domain", new, timeout=60)

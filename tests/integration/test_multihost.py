@@ -16,9 +16,7 @@ stops on SIGTERM.
 A comma-separated KVM_HOST with a bad item exits 2 naming the variable.
 """
 
-import signal
 import socket
-import subprocess
 import threading
 import time
 import unittest
@@ -27,7 +25,7 @@ from collections import defaultdict
 from lib import pulse_check
 from lib.common import STATE, read_env_file
 from lib.lab import release, require_lab
-from lib.sensor import SENSOR, bad_stderr_lines, run_sensor, sensor_env
+from lib.sensor import Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 PAUSE = 2
 RUN_SECONDS = 12
@@ -87,39 +85,26 @@ class MultiHost(unittest.TestCase):
         lab_domains = lab["LAB_DOMAINS"].split()
         before = pulse_check.snapshot(local_uri, lab_domains)
         t_start = time.time()
-        proc = subprocess.Popen(
-            [str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=sensor_env(KVM_HOST=f"{local_uri}, {ssh_uri}, {dead_uri}", PAUSE=PAUSE,
-                           GATHER_HOST_STATS="true", SPOOL_DIR="off"))
-        out, err = [], []
-        readers = [threading.Thread(target=lambda s=s, into=into: into.extend(s), daemon=True)
-                   for s, into in ((proc.stdout, out), (proc.stderr, err))]
-        for r in readers:
-            r.start()
+        sensor = Sensor(sensor_env(KVM_HOST=f"{local_uri}, {ssh_uri}, {dead_uri}", PAUSE=PAUSE,
+                                   GATHER_HOST_STATS="true", SPOOL_DIR="off"))
         try:
             time.sleep(RUN_SECONDS)
             t_stop = time.time()
-            proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(timeout=30)
-            t_end = time.time()
+            rc, stop_s = sensor.stop(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-            for r in readers:
-                r.join(timeout=5)
+            sensor.close()
         after = pulse_check.snapshot(local_uri, lab_domains)
-        stderr = "".join(err)
+        stderr = sensor.err_text()
 
         problems = []
         if rc != 0:
             problems.append(f"exit status {rc} after SIGTERM, expected 0")
-        if t_end - t_stop > 15:
-            problems.append(f"SIGTERM took {t_end - t_stop:.1f} s with a host stuck in ssh")
+        if stop_s > 15:
+            problems.append(f"SIGTERM took {stop_s:.1f} s with a host stuck in ssh")
         problems += [f"stderr: {line}" for line in bad_stderr_lines(stderr)
                      if dead_uri not in line]
 
-        msgs, keys, parse_problems = pulse_check.parse_lines("".join(out))
+        msgs, keys, parse_problems = pulse_check.parse_lines(sensor.out_text())
         problems += parse_problems
         by_host = defaultdict(lambda: defaultdict(list))   # vmHost -> time -> messages
         for msg in msgs:

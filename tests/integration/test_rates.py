@@ -24,12 +24,9 @@ $PULSE_IT_STATE/rates-summary.log.
         /usr/bin/python3 -m pytest -v tests/integration/test_rates.py
 """
 
-import json
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +36,7 @@ from pathlib import Path
 from lib.common import STATE, wait_for
 from lib.lab import boot_image, domain_xml, lab_env, release, require_lab, virsh
 from lib.lab import disk as disk_xml
-from lib.sensor import SENSOR, bad_stderr_lines, sensor_env
+from lib.sensor import Sensor, bad_stderr_lines, sensor_env
 
 DOMAIN = "rates-io"
 TAP = "ratestap0"
@@ -139,24 +136,10 @@ class FrameInjector(threading.Thread):
         self.join(timeout=10)
 
 
-class SensorOutput(threading.Thread):
-    """The sensor's stdout, one message (a JSON array) per line, as it arrives."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream = stream
-        self.messages = []   # (monotonic arrival, message)
-        self.lock = threading.Lock()
-
-    def run(self):
-        for line in self.stream:
-            if line.strip():
-                with self.lock:
-                    self.messages.append((time.monotonic(), json.loads(line)))
-
-    def of(self, domain, since=0.0):
-        with self.lock:
-            return [m for t, m in self.messages if t >= since and vm_id(m) == domain]
+def messages_of(sensor, domain, since=0.0):
+    """The domain's messages on the sensor's stdout that arrived at `since` (time.time()) or
+    later."""
+    return [m for t, m in sensor.messages() if t >= since and vm_id(m) == domain]
 
 
 def vm_id(message):
@@ -207,15 +190,11 @@ class Rates(unittest.TestCase):
         time.sleep(0.5)
         domains = [DOMAIN, cls.paused, *cls.running]
         cls.ref_a = {d: counters(d) for d in domains}
-        proc = subprocess.Popen(
-            [str(SENSOR)],
-            env=sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
-                           SPOOL_DIR="off"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        output = SensorOutput(proc.stdout)
-        output.start()
+        sensor = Sensor(sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
+                                   SPOOL_DIR="off"))
         try:
-            wait_for("five polls of rates-io", lambda: len(output.of(DOMAIN)) >= 5, 60, step=0.2)
+            wait_for("five polls of rates-io", lambda: len(messages_of(sensor, DOMAIN)) >= 5, 60,
+                     step=0.2)
             cls.ref_b = {d: counters(d) for d in domains}
             cls.injector.stop()
 
@@ -224,22 +203,15 @@ class Rates(unittest.TestCase):
             # The BIOS takes a few seconds before the boot sector runs, and then the guest
             # gets the timer ticks it missed meanwhile in a burst (KVM's PIT catches up):
             # wait for IO, then for three polls, the last of which is steady.
-            io_again = time.monotonic()
+            io_again = time.time()
             wait_for("three polls of rates-io after its restart",
-                     lambda: len(output.of(DOMAIN, since=io_again)) >= 3, 60, step=0.2)
+                     lambda: len(messages_of(sensor, DOMAIN, since=io_again)) >= 3, 60, step=0.2)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            output.join(timeout=10)
-            cls.stderr = proc.stderr.read()
-            proc.stderr.close()
+            cls.returncode, _ = sensor.stop(timeout=30)
+            sensor.close()
+            cls.stderr = sensor.err_text()
             cls.injector.stop()
-        cls.returncode = proc.returncode
-        cls.messages = [m for _, m in output.messages]
+        cls.messages = [m for _, m in sensor.messages()]
         cls.by_domain = {}
         for m in cls.messages:
             cls.by_domain.setdefault(vm_id(m), []).append(m)

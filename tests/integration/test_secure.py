@@ -40,8 +40,6 @@ import subprocess
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -51,7 +49,7 @@ from lib.kafka import (SECURE, consume, no_core_file, properties_file, property_
                        run_secured, sasl_properties, secure_broker_down, secure_broker_up,
                        secured_env)
 from lib.lab import TEST_URI, lab_env, lab_uri, live_domains
-from lib.sensor import SENSOR, assert_no_crash
+from lib.sensor import SENSOR, assert_no_crash, http_get
 
 KAFKA = {}            # the secured broker's kafka.env
 TMP = None
@@ -226,13 +224,7 @@ class TestFixableRefusals(unittest.TestCase):
 
     @staticmethod
     def get(port, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return None, str(e)
+        return http_get(f"127.0.0.1:{port}", path)
 
     @classmethod
     def metric(cls, port, name):

@@ -2,7 +2,7 @@
 imports another.
 
   common       paths (this directory, the repository, $PULSE_IT_STATE), env files, waits
-  sensor       the sensor binary: its environment, runs of it
+  sensor       the sensor binary: its environment, runs of it, the Sensor class
   lab          the libvirt lab and libvirtd: lab.env, virsh, the lab's scripts, domain XML
   kafka        brokers (kafka.sh), topics, kcat
   influx       influxd (influxdb.sh), line protocol, `pulse-sensor import`
