@@ -9,4 +9,5 @@ imports another.
   contract     the contract's checks of messages and points (shared/CONTRACT.md)
   pulse_check  the sensor's values against virsh (also a command of its own)
   proc         other processes as /proc shows them
+  faults       the fault modules' broker, sensors and checks (test_faults_*.py)
 """
