@@ -4,7 +4,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from lib.common import HERE, STATE, read_env_file
 from lib.influx import topic_points
-from lib.sensor import SENSOR, run_sensor, sensor_env
+from lib.sensor import Sensor, run_sensor, sensor_env
 
 KAFKA_SH = HERE / "kafka.sh"
 
@@ -105,32 +104,26 @@ def odd_node_uri(directory, node):
 def fill_topic(topic, fmt, bootstrap, hosts, polls=FILL_POLLS):
     """One sensor on `hosts` (URIs) at PAUSE=2 (GATHER_HOST_STATS, RATES, FORMAT=fmt) until
     each has `polls` polls on the topic. Returns the topic's payloads."""
-    proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=sensor_env(
-                                own_spool=True, KVM_HOST=",".join(hosts), PAUSE="2",
-                                RATES="true", GATHER_HOST_STATS="true", FORMAT=fmt,
-                                KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic))
+    sensor = Sensor(sensor_env(own_spool=True, KVM_HOST=",".join(hosts), PAUSE="2", RATES="true",
+                               GATHER_HOST_STATS="true", FORMAT=fmt, KAFKA_BOOTSTRAP=bootstrap,
+                               KAFKA_TOPIC=topic))
     polled = {}
     try:
         deadline = time.monotonic() + FILL_WAIT_S
         while (min((len(polled.get(h, ())) for h in hosts)) < polls
-               and time.monotonic() < deadline and proc.poll() is None):
+               and time.monotonic() < deadline and sensor.alive()):
             time.sleep(1)
             polled = {}
             payloads = [m["payload"] for m in read_topic(topic, bootstrap)]
             for _, tags, _, t in topic_points(payloads):
                 polled.setdefault(tags["vmHost"], set()).add(t)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=FILL_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
+        rc, _ = sensor.stop(timeout=FILL_STOP_TIMEOUT_S)
+        sensor.close()
     counts = {h: len(polled.get(h, ())) for h in hosts}
-    if proc.returncode != 0 or min(counts.values()) < polls:
+    if rc != 0 or min(counts.values()) < polls:
         raise AssertionError(f"polls on the topic after {FILL_WAIT_S} s: {counts}, want {polls} "
-                             f"each (sensor exit {proc.returncode}):\n{err[-3000:]}")
+                             f"each (sensor exit {rc}):\n{sensor.err_text()[-3000:]}")
     return [m["payload"] for m in read_topic(topic, bootstrap)]
 
 
