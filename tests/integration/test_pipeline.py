@@ -37,7 +37,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -48,7 +47,7 @@ import uuid
 from pathlib import Path
 
 from lib import kafka
-from lib.common import FIXTURES, HERE, STATE, bring_up, read_env_file, take_down
+from lib.common import FIXTURES, HERE, STATE, bring_up, read_env_file, take_down, terminate
 from lib.influx import INFLUXDB_SH, InfluxDB
 from lib.kafka import KAFKA_SH, new_topic
 from lib.lab import LAB_SH, ensure_lab, live_domains
@@ -203,15 +202,8 @@ class LineReader:
 
 
 def sigterm(proc, timeout=STOP_TIMEOUT_S):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            return f"ignored SIGTERM for {timeout} s"
-    return proc.returncode
+    """The exit status after SIGTERM, or what went wrong."""
+    return proc.returncode if terminate(proc, timeout) else f"ignored SIGTERM for {timeout} s"
 
 
 def last_exception(stderr_text):

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ import unittest
 import uuid
 from collections import Counter
 
-from lib.common import HERE, ROOT, STATE, bring_up, read_env_file, take_down
+from lib.common import HERE, ROOT, STATE, bring_up, read_env_file, take_down, terminate
 from lib.influx import parse_lp_line, series_key, topic_points
 from lib.kafka import KAFKA_SH, fill_topic, new_topic, odd_node_uri
 from lib.lab import LAB_SH, ensure_lab, lab_env
@@ -140,13 +139,7 @@ def run_telegraf(config, out_path, want_lines):
                    and proc.poll() is None):
                 time.sleep(0.5)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            if not terminate(proc, STOP_TIMEOUT_S):
                 raise AssertionError(f"Telegraf ignored SIGTERM:\n{log.read_text()[-3000:]}")
     return log.read_text()
 

@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -50,6 +51,20 @@ def wait_for(what, predicate, timeout, step=0.5):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(step)
+
+
+def terminate(proc, timeout):
+    """SIGTERM (unless it has ended), then up to `timeout` s for it to end; one still running
+    then is killed. Returns whether it ended by itself."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        return False
 
 
 def bring_up(script, env_name, started):
