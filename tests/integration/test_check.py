@@ -29,60 +29,56 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (plain broker, topics, consume, sensor_env)
-import test_secure as ts  # noqa: E402  (the secured broker without topic auto-creation)
+from lib import kafka
+from lib.common import STATE, free_port, read_env_file
+from lib.kafka import (KAFKA_SH, consume, new_topic, properties_file, run_secured,
+                       sasl_properties, secure_broker_down, secure_broker_up, secured_env)
+from lib.lab import TEST_URI, lab_uri, live_domains, ssh_env, virsh_lines
+from lib.sensor import SENSOR, run_once, run_sensor
 
-STATE = tk.STATE
-TEST_URI = tk.TEST_URI
 CHECK_TIMEOUT_S = 30      # the Kafka check waits 10 s at most; libvirt over ssh a few
 
 PLAIN = {}                # kafka.env of the plain broker
 SECURE = {}               # kafka.env of the secured broker
+TMP = None
 _started = []             # "plain", "secure": brokers this module started
 
 
 def setUpModule():
-    global PLAIN, SECURE
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR} (build it or set PULSE_SENSOR)")
+    global PLAIN, SECURE, TMP
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
     if not (STATE / "kafka.env").exists():
         _started.append("plain")
-    subprocess.run([str(tk.KAFKA_SH), "up"], check=True, timeout=120)
-    PLAIN = tk.read_env_file(STATE / "kafka.env")
-    tk.BOOTSTRAP = PLAIN["KAFKA_BOOTSTRAP"]   # for tk.new_topic and tk.consume
-    SECURE, started = ts.secure_broker_up()
+    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    PLAIN = read_env_file(STATE / "kafka.env")
+    SECURE, started = secure_broker_up()
     if started:
         _started.append("secure")
-    ts.KAFKA = SECURE   # for ts.sasl_properties, ts.run_sensor
-    ts.TMP = Path(tempfile.mkdtemp(prefix="pulse-check-"))
+    TMP = Path(tempfile.mkdtemp(prefix="pulse-check-"))
 
 
 def tearDownModule():
+    global TMP
     if "plain" in _started:
-        subprocess.run([str(tk.KAFKA_SH), "down"], timeout=120)
+        subprocess.run([str(KAFKA_SH), "down"], timeout=120)
     if "secure" in _started:
-        ts.secure_broker_down()
+        secure_broker_down()
     _started.clear()
-    if ts.TMP is not None:
-        shutil.rmtree(ts.TMP, ignore_errors=True)
-        ts.TMP = None
+    if TMP is not None:
+        shutil.rmtree(TMP, ignore_errors=True)
+        TMP = None
 
 
 def check(*args, **settings):
     """pulse-sensor --check; returns (exit status, stdout lines, stderr)."""
-    env = {k: v for k, v in tk.sensor_env(**settings).items()
-           if k in settings or k not in ts.SENSOR_VARS}
-    res = subprocess.run([str(tk.SENSOR), "--check", *args], env=env, capture_output=True,
-                         text=True, timeout=CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    res = run_sensor(["--check", *args], secured_env(**settings), CHECK_TIMEOUT_S,
+                     stdin=subprocess.DEVNULL)
     return res.returncode, res.stdout.splitlines(), res.stderr
 
 
@@ -94,16 +90,6 @@ def topic_exists(bootstrap, topic):
     if res.returncode != 0:
         raise AssertionError(f"kcat -L failed: {res.stderr}")
     return f'topic "{topic}" with' in res.stdout
-
-
-def lab_uri():
-    lab_env = STATE / "lab.env"
-    return tk.read_env_file(lab_env)["LAB_URI"] if lab_env.exists() else None
-
-
-def ssh_env():
-    env_file = STATE / "ssh.env"
-    return tk.read_env_file(env_file) if env_file.exists() else None
 
 
 class TestCheckVerdicts(unittest.TestCase):
@@ -120,11 +106,11 @@ class TestCheckVerdicts(unittest.TestCase):
     @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
     def test_the_lab_and_a_broker_with_the_topic_give_two_ok_lines_and_exit_0(self):
         uri = lab_uri()
-        topic = tk.new_topic()
-        before = len(tk.virsh(uri, "list", "--name"))
+        topic = new_topic()
+        before = len(virsh_lines(uri, "list", "--name"))
         rc, lines, err = check(KVM_HOST=uri, KAFKA_BOOTSTRAP=PLAIN["KAFKA_BOOTSTRAP"],
                                KAFKA_TOPIC=topic)
-        after = len(tk.virsh(uri, "list", "--name"))
+        after = len(virsh_lines(uri, "list", "--name"))
         self.assertEqual(rc, 0, f"{lines}\n{err}")
         self.assertEqual(len(lines), 2, lines)
         line = self.assert_line(lines, "libvirt", f"ok   libvirt {uri}: ", r": \d+ domains$")
@@ -142,14 +128,14 @@ class TestCheckVerdicts(unittest.TestCase):
         uri = (f"qemu+ssh://root@127.0.0.1:{ssh_env()['SSH_PORT']}/system"
                f"?keyfile=/nonexistent/id_ed25519&no_verify=1")
         rc, lines, err = check(KVM_HOST=uri, KAFKA_BOOTSTRAP=PLAIN["KAFKA_BOOTSTRAP"],
-                               KAFKA_TOPIC=tk.new_topic())
+                               KAFKA_TOPIC=new_topic())
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assert_line(lines, "libvirt", f"FAIL libvirt {uri}: ",
                          r"Permission denied \(publickey\).*\(hint: ssh key: .*authorized_keys")
         self.assert_line(lines, "kafka", "ok   kafka ")
 
     def test_qemu_ssh_to_a_port_without_sshd_fails_with_the_sshd_hint(self):
-        uri = f"qemu+ssh://root@127.0.0.1:{tk.free_port()}/system?no_verify=1"
+        uri = f"qemu+ssh://root@127.0.0.1:{free_port()}/system?no_verify=1"
         rc, lines, err = check(KVM_HOST=uri)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assertEqual(len(lines), 1, "no Kafka line without KAFKA_BOOTSTRAP")
@@ -157,7 +143,7 @@ class TestCheckVerdicts(unittest.TestCase):
                          r"Connection refused.*\(hint: is sshd running on the hypervisor")
 
     def test_a_broker_port_nobody_listens_on_fails_with_the_reachability_hint(self):
-        bootstrap = f"127.0.0.1:{tk.free_port()}"
+        bootstrap = f"127.0.0.1:{free_port()}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap)
         self.assertEqual(rc, 1, f"{lines}\n{err}")
         self.assert_line(lines, "libvirt", "ok   libvirt test:///default: ")
@@ -173,9 +159,9 @@ class TestCheckVerdicts(unittest.TestCase):
                          f"ok   kafka {bootstrap}: topic {topic} does not exist yet; broker 1 "
                          "creates it on the first write (auto.create.topics.enable=true)")
         self.assertFalse(topic_exists(bootstrap, topic), "--check created the topic")
-        res = tk.run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic)
+        res = run_once(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic)
         self.assertEqual(res.returncode, 0, res.stderr)
-        self.assertEqual(len(tk.consume(topic, bootstrap)), len(tk.live_domains(TEST_URI)))
+        self.assertEqual(len(consume(topic, bootstrap)), len(live_domains(TEST_URI)))
 
     def test_a_missing_topic_fails_when_the_producer_may_not_have_it_created(self):
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
@@ -188,7 +174,7 @@ class TestCheckVerdicts(unittest.TestCase):
 
     def test_a_missing_topic_fails_when_the_broker_does_not_create_topics(self):
         bootstrap = SECURE["KAFKA_BOOTSTRAP"]
-        props = ts.properties_file(ts.sasl_properties("PLAIN"))
+        props = properties_file(TMP, sasl_properties(SECURE, "PLAIN"))
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic,
                                KAFKA_PROPERTIES_FILE=str(props))
@@ -198,9 +184,9 @@ class TestCheckVerdicts(unittest.TestCase):
                          "does not create topics (auto.create.topics.enable=false) (hint: create "
                          f"it (kafka-topics.sh --create --topic {topic}), or check KAFKA_TOPIC)")
         # The verdict holds: the sensor cannot deliver there.
-        res = ts.run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap,
-                            KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props),
-                            SHUTDOWN_TIMEOUT="3")
+        res = run_secured(["--once"], TMP, KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=bootstrap,
+                          KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props),
+                          SHUTDOWN_TIMEOUT="3")
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertIn("0 delivered", res.stderr)
 
@@ -209,11 +195,11 @@ class TestCheckVerdicts(unittest.TestCase):
         # Deny wins over allow; the allow keeps the cluster open to everyone else.
         allow = ["--allow-principal", "User:*", "--operation", "All", "--cluster"]
         deny = ["--deny-principal", f"User:{user}", "--operation", "DescribeConfigs", "--cluster"]
-        ts.kafka_sh("acls", "--add", *allow)
-        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *allow)
-        ts.kafka_sh("acls", "--add", *deny)
-        self.addCleanup(ts.kafka_sh, "acls", "--remove", "--force", *deny)
-        props = ts.properties_file(ts.sasl_properties("SCRAM-SHA-512"))
+        kafka.SECURE.sh("acls", "--add", *allow)
+        self.addCleanup(kafka.SECURE.sh, "acls", "--remove", "--force", *allow)
+        kafka.SECURE.sh("acls", "--add", *deny)
+        self.addCleanup(kafka.SECURE.sh, "acls", "--remove", "--force", *deny)
+        props = properties_file(TMP, sasl_properties(SECURE, "SCRAM-SHA-512"))
         topic = f"pulse-check-{uuid.uuid4().hex[:12]}"
         rc, lines, err = check(KVM_HOST=TEST_URI, KAFKA_BOOTSTRAP=SECURE["KAFKA_BOOTSTRAP"],
                                KAFKA_TOPIC=topic, KAFKA_PROPERTIES_FILE=str(props))

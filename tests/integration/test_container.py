@@ -38,12 +38,15 @@ import unittest
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_kafka as tk  # noqa: E402  (helpers and contract checks; its tests are not re-run)
+from lib import pulse_check
+from lib.common import HERE, ROOT, STATE, free_port, read_env_file
+from lib.contract import ContractChecks
+from lib.kafka import KAFKA_SH, consume, new_topic
+from lib.lab import TEST_URI, live_domains
+from lib.proc import (children, find_process_with_arg, find_process_with_env, proc_gids,
+                      proc_groups, proc_parent, proc_uids)
+from lib.sensor import assert_no_crash
 
-HERE = tk.HERE
-ROOT = tk.ROOT
-STATE = tk.STATE
 CONTAINER_SH = HERE / "container.sh"
 USER_UID = 1000  # owner of the mounted "user" ~/.ssh: not root, as on a real workstation
 PULSE_UID = 10001  # the image's user (Dockerfile)
@@ -64,14 +67,14 @@ def setUpModule():
         sys.stderr.write(f"\n  image build: {time.monotonic() - t0:.0f} s\n")
     env_file = STATE / "kafka.env"
     _started_broker = not env_file.exists()
-    subprocess.run([str(tk.KAFKA_SH), "up"], check=True, timeout=120)
-    BOOTSTRAP = tk.read_env_file(env_file)["KAFKA_BOOTSTRAP"]
+    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    BOOTSTRAP = read_env_file(env_file)["KAFKA_BOOTSTRAP"]
 
 
 def tearDownModule():
     subprocess.run([str(CONTAINER_SH), "clean"], timeout=120)
     if _started_broker:
-        subprocess.run([str(tk.KAFKA_SH), "down"], timeout=60)
+        subprocess.run([str(KAFKA_SH), "down"], timeout=60)
 
 
 def run_options(env, volumes=(), user=None):
@@ -102,75 +105,6 @@ def image_config(template):
     return subprocess.run(["buildah", "--storage-driver", "vfs", "inspect", "--type", "image",
                            "--format", template, image],
                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-
-
-def proc_uids(pid):
-    """Real, effective, saved and filesystem uid of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return [int(u) for u in line.split()[1:]]
-    raise AssertionError(f"no Uid line for {pid}")
-
-
-def find_process_with_arg(arg, comm):
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() != comm:
-                continue
-            if arg in (proc_dir / "cmdline").read_bytes().decode(errors="replace").split("\0"):
-                return int(proc_dir.name)
-        except OSError:
-            continue
-    return None
-
-
-def find_process_with_env(entry, comm):
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() != comm:
-                continue
-            if entry.encode() in (proc_dir / "environ").read_bytes().split(b"\0"):
-                return int(proc_dir.name)
-        except OSError:
-            continue
-    return None
-
-
-def proc_parent(pid):
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def proc_gids(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Gid:"):
-            return [int(g) for g in line.split()[1:]]
-    raise AssertionError(f"no Gid line for {pid}")
-
-
-def proc_groups(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Groups:"):
-            return [int(g) for g in line.split()[1:]]
-    raise AssertionError(f"no Groups line for {pid}")
-
-
-def children(pid, comm):
-    found = []
-    for proc_dir in Path("/proc").iterdir():
-        if not proc_dir.name.isdigit():
-            continue
-        try:
-            if (proc_dir / "comm").read_text().strip() == comm and \
-                    proc_parent(int(proc_dir.name)) == pid:
-                found.append(int(proc_dir.name))
-        except OSError:
-            continue
-    return found
 
 
 class RunningSensor:
@@ -211,24 +145,24 @@ class RunningSensor:
         return self.proc.returncode
 
 
-class TestImage(tk.ContractChecks, unittest.TestCase):
+class TestImage(ContractChecks, unittest.TestCase):
     def test_entrypoint_runs_the_sensor_and_delivers_one_poll_to_kafka(self):
-        topic = tk.new_topic()
-        res = run_image({"KVM_HOST": tk.TEST_URI, "KAFKA_BOOTSTRAP": BOOTSTRAP,
+        topic = new_topic()
+        res = run_image({"KVM_HOST": TEST_URI, "KAFKA_BOOTSTRAP": BOOTSTRAP,
                          "KAFKA_TOPIC": topic, "GATHER_HOST_STATS": "true"})
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
-        messages = tk.consume(topic, BOOTSTRAP)
-        domains = tk.live_domains(tk.TEST_URI)
+        messages = consume(topic, BOOTSTRAP)
+        domains = live_domains(TEST_URI)
         self.assertEqual(len(messages), len(domains) + 1)
-        self.assertEqual(len(self.check_polls(messages, tk.TEST_URI, domains)), 1)
+        self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
 
     def test_an_empty_kafka_bootstrap_means_stdout(self):
-        res = run_image({"KVM_HOST": tk.TEST_URI, "KAFKA_BOOTSTRAP": "",
+        res = run_image({"KVM_HOST": TEST_URI, "KAFKA_BOOTSTRAP": "",
                          "GATHER_HOST_STATS": "yes"})
         self.assertEqual(res.returncode, 0, res.stderr)
         lines = res.stdout.splitlines()
-        self.assertEqual(len(lines), len(tk.live_domains(tk.TEST_URI)) + 1, res.stdout)
+        self.assertEqual(len(lines), len(live_domains(TEST_URI)) + 1, res.stdout)
         for line in lines:
             self.assertIsInstance(json.loads(line), list)
 
@@ -236,7 +170,7 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         # `docker stop` sends SIGTERM to PID 1: that must be the sensor, not a shell.
         marker = f"pulse-it-{uuid.uuid4().hex[:12]}"
         proc = subprocess.Popen(
-            [str(CONTAINER_SH), "run", "--env", f"KVM_HOST={tk.TEST_URI}", "--env", "PAUSE=1",
+            [str(CONTAINER_SH), "run", "--env", f"KVM_HOST={TEST_URI}", "--env", "PAUSE=1",
              "--", "--kafka-topic", marker],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -275,25 +209,25 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
     def test_without_pause_and_gather_host_stats_the_image_keeps_the_old_images_defaults(self):
         # The old images set PAUSE=20 and GATHER_HOST_STATS=true; a container started without
         # them must still send nodeInfo, every 20 s.
-        domains = len(tk.live_domains(tk.TEST_URI))
-        res = run_image({"KVM_HOST": tk.TEST_URI})
+        domains = len(live_domains(TEST_URI))
+        res = run_image({"KVM_HOST": TEST_URI})
         self.assertEqual(res.returncode, 0, res.stderr)
         measurements = [json.loads(line)[0]["measurement"] for line in res.stdout.splitlines()]
         self.assertEqual(measurements.count("nodeInfo"), 1, res.stdout)
         self.assertEqual(len(measurements), domains + 1, res.stdout)
-        self.assertIn(f"watching {tk.TEST_URI} every 20 s", res.stderr)
+        self.assertIn(f"watching {TEST_URI} every 20 s", res.stderr)
         # -e still wins.
-        res = run_image({"KVM_HOST": tk.TEST_URI, "GATHER_HOST_STATS": "false", "PAUSE": "7"})
+        res = run_image({"KVM_HOST": TEST_URI, "GATHER_HOST_STATS": "false", "PAUSE": "7"})
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(len(res.stdout.splitlines()), domains, res.stdout)
         self.assertNotIn("nodeInfo", res.stdout)
-        self.assertIn(f"watching {tk.TEST_URI} every 7 s", res.stderr)
+        self.assertIn(f"watching {TEST_URI} every 7 s", res.stderr)
 
     def test_the_sensor_runs_as_pulse_under_user_0_and_user_pulse(self):
         # --user 0 looks like the default start to the entrypoint (uid 0): it drops too.
         for user in (0, "pulse", PULSE_UID):
             with self.subTest(user=user):
-                sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1"}, user=user)
+                sensor = RunningSensor(self, {"KVM_HOST": TEST_URI, "PAUSE": "1"}, user=user)
                 self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4)
                 self.assertEqual(proc_gids(sensor.pid), [PULSE_UID] * 4, "gid 10001 too")
                 self.assertNotIn(0, proc_groups(sensor.pid))
@@ -303,17 +237,17 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         # As `docker run --group-add 4242` starts it (the libvirt socket's group, say): root
         # with a supplementary group, which pulse keeps; root's group 0 is not kept.
         start = ["setpriv", "--groups=0,4242", "--", "/usr/local/bin/docker-entrypoint.sh"]
-        sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1"}, command=start)
+        sensor = RunningSensor(self, {"KVM_HOST": TEST_URI, "PAUSE": "1"}, command=start)
         self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4)
         self.assertEqual(sorted(proc_groups(sensor.pid)), [4242, PULSE_UID])
         self.assertEqual(sensor.stop(), 0, sensor.err)
 
     def test_pulse_run_as_root_keeps_the_sensor_root(self):
-        sensor = RunningSensor(self, {"KVM_HOST": tk.TEST_URI, "PAUSE": "1",
+        sensor = RunningSensor(self, {"KVM_HOST": TEST_URI, "PAUSE": "1",
                                       "PULSE_RUN_AS_ROOT": "true"})
         self.assertEqual(proc_uids(sensor.pid), [0] * 4)
         self.assertEqual(sensor.stop(), 0, sensor.err)
-        res = run_image({"KVM_HOST": tk.TEST_URI, "PULSE_RUN_AS_ROOT": "maybe"})
+        res = run_image({"KVM_HOST": TEST_URI, "PULSE_RUN_AS_ROOT": "maybe"})
         self.assertEqual(res.returncode, 2, res.stderr)
         self.assertIn("invalid PULSE_RUN_AS_ROOT", res.stderr)
 
@@ -352,20 +286,20 @@ class TestImage(tk.ContractChecks, unittest.TestCase):
         res = self.healthcheck({})
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("METRICS_ADDR is not set", res.stdout)
-        healthy, dead = tk.free_port(), tk.free_port()
-        self.sensor_container(healthy, tk.TEST_URI)
-        self.sensor_container(dead, f"qemu+tcp://127.0.0.1:{tk.free_port()}/system")
+        healthy, dead = free_port(), free_port()
+        self.sensor_container(healthy, TEST_URI)
+        self.sensor_container(dead, f"qemu+tcp://127.0.0.1:{free_port()}/system")
         time.sleep(2)   # a poll each: the dead one has failed by now
         res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{healthy}"})
         self.assertEqual((res.returncode, res.stdout), (0, "ok: 200 ok\n"), res.stderr)
         res = self.healthcheck({"METRICS_ADDR": f":{dead}"})
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
         self.assertIn("FAIL: 503 hypervisor unreachable", res.stdout)
-        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{tk.free_port()}"})
+        res = self.healthcheck({"METRICS_ADDR": f"127.0.0.1:{free_port()}"})
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
 
     def test_an_invalid_setting_stops_the_container_with_status_2(self):
-        res = run_image({"KVM_HOST": tk.TEST_URI, "PAUSE": "soon"})
+        res = run_image({"KVM_HOST": TEST_URI, "PAUSE": "soon"})
         self.assertEqual(res.returncode, 2, res.stderr)
         self.assertIn("PAUSE", res.stderr)
 
@@ -375,12 +309,12 @@ def _need_ssh_lab():
 
 
 @unittest.skipUnless(_need_ssh_lab(), "libvirt lab or its sshd is not up")
-class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
+class TestImageOverQemuSsh(ContractChecks, unittest.TestCase):
     """The image watching the lab's libvirtd through the lab's sshd on 127.0.0.1."""
 
     def setUp(self):
-        self.ssh = tk.read_env_file(STATE / "ssh.env")
-        self.lab = tk.read_env_file(STATE / "lab.env")
+        self.ssh = read_env_file(STATE / "ssh.env")
+        self.lab = read_env_file(STATE / "lab.env")
         self.key = Path(self.ssh["SSH_KEY"])
         self.tmp = Path(tempfile.mkdtemp(prefix="pulse-it-dotssh-"))
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
@@ -404,21 +338,19 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         return d
 
     def poll_lab(self, uri, volumes=(), extra_env=None, user=None):
-        import pulse_check  # pylint: disable=import-outside-toplevel
-
         virsh_uri = self.lab["LAB_URI"]
-        topic = tk.new_topic()
+        topic = new_topic()
         env = {"KVM_HOST": uri, "KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic,
                "GATHER_HOST_STATS": "true", **(extra_env or {})}
         before = pulse_check.snapshot(virsh_uri)
         res = run_image(env, volumes=volumes, user=user)
         after = pulse_check.snapshot(virsh_uri)
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
         for stream in (res.stdout, res.stderr):
             self.assertNotIn("PRIVATE KEY", stream, "key material in the container's output")
-        messages = tk.consume(topic, BOOTSTRAP)
-        domains = tk.live_domains(virsh_uri)
+        messages = consume(topic, BOOTSTRAP)
+        domains = live_domains(virsh_uri)
         self.assertEqual(len(self.check_polls(messages, uri, domains)), 1)
         problems = pulse_check.check_poll(
             [json.loads(m[3]) for m in messages], virsh_uri, uri,
@@ -439,18 +371,16 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         # bwsw/cs-pulse-sensor-kafka's README, verbatim but for the image, the addresses and the
         # topic (a fresh one per run); -d and --restart=always are the engine's, not the
         # container's. Root's ~/.ssh: owned by root, keys 0600, the hypervisor in known_hosts.
-        import pulse_check  # pylint: disable=import-outside-toplevel
-
         d = self.user_dot_ssh(owner=0)
         self.assertEqual((d / "id_ed25519").stat().st_mode & 0o777, 0o600)
-        topic = tk.new_topic()
+        topic = new_topic()
         uri = self.base_uri
         env = {"PAUSE": "10", "KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic,
                "GATHER_HOST_STATS": "true", "CS_ENDPOINT": "https://server/client/api",
                "CS_API_KEY": "secret", "CS_SECRET_KEY": "secret", "LOGLEVEL": "DEBUG",
                "KVM_HOST": uri}
         virsh_uri = self.lab["LAB_URI"]
-        domains = tk.live_domains(virsh_uri)
+        domains = live_domains(virsh_uri)
         before = pulse_check.snapshot(virsh_uri)
         sensor = RunningSensor(self, env, volumes=[f"{d}:/root/.ssh"])
         self.assertEqual(proc_uids(sensor.pid), [PULSE_UID] * 4, "the sensor must run as pulse")
@@ -463,7 +393,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
                     ssh_uids = proc_uids(pid)
                 except OSError:
                     pass   # an ssh that failed and exited already
-            messages = tk.consume(topic, BOOTSTRAP)
+            messages = consume(topic, BOOTSTRAP)
             if len(messages) >= len(domains) + 1 and ssh_uids is not None:
                 break
             time.sleep(0.5)
@@ -474,7 +404,7 @@ class TestImageOverQemuSsh(tk.ContractChecks, unittest.TestCase):
         # libvirt's ssh, with the keys the entrypoint copied for pulse, is pulse's too.
         self.assertEqual(ssh_uids, [PULSE_UID] * 4, "libvirt's ssh process")
         self.assertEqual(rc, 0, sensor.err)
-        tk.assert_no_crash(self, sensor.proc.returncode, sensor.err)
+        assert_no_crash(self, sensor.proc.returncode, sensor.err)
         self.assertNotIn("PRIVATE KEY", sensor.out + sensor.err)
         self.assertNotIn("is mounted but", sensor.err)
         first = self.check_polls(messages, uri, domains)[0]

@@ -25,71 +25,67 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import unittest
 import uuid
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-sys.path.insert(0, str(HERE))
-
-import test_influx as ti  # noqa: E402  (influx_query, start_importer, stop, count_points)
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file  # noqa: E402
-from test_telegraf import WORK, fill_topic, odd_node_uri, series_key, topic_points  # noqa: E402
+from lib.common import FIXTURES, ROOT, STATE, bring_up, read_env_file, take_down
+from lib.influx import INFLUXDB_SH, InfluxDB, series_key, stop_importer, topic_points
+from lib.kafka import KAFKA_SH, fill_topic, new_topic, odd_node_uri
+from lib.lab import LAB_SH, ensure_lab, lab_env
+from lib.sensor import SENSOR
 
 DASHBOARD = ROOT / "dashboards" / "pulse-sensor-influxdb.json"
+ODD_NODE = FIXTURES / "odd-names-node.xml"
+WORK = STATE / "dashboard"
 PAUSE_S = 2
 POLLS = 4                  # the first has no rates; a derivative needs two buckets
 IMPORT_TIMEOUT_S = 60
 
 _started = []
+BOOTSTRAP = ""
+INFLUX = None
 DB = ""
 POINTS = []
 
 
 def setUpModule():
-    global DB, POINTS
+    global BOOTSTRAP, INFLUX, DB, POINTS
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     if os.geteuid() != 0:
         raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
-    for script, env_name in ((KAFKA_SH, "kafka.env"), (ti.INFLUXDB_SH, "influxdb.env")):
-        if not (STATE / env_name).exists():
-            _started.append(script)
-        subprocess.run([str(script), "up"], check=True, timeout=120)
-    ti.BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
-    ti.INFLUXDB_URL = read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"]
+    if ensure_lab():
+        _started.append(LAB_SH)
+    for script, env_name in ((KAFKA_SH, "kafka.env"), (INFLUXDB_SH, "influxdb.env")):
+        bring_up(script, env_name, _started)
+    BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    INFLUX = InfluxDB(read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"])
 
     topic = new_topic()
-    POINTS = topic_points(fill_topic(topic, "json", ti.BOOTSTRAP, polls=POLLS))
+    hosts = [lab_env()["LAB_URI"], odd_node_uri(WORK, ODD_NODE)]
+    POINTS = topic_points(fill_topic(topic, "json", BOOTSTRAP, hosts, polls=POLLS))
     DB = f"pulse_dashboard_{uuid.uuid4().hex[:8]}"
-    ti.influx_query(f'CREATE DATABASE "{DB}"', method="POST")
+    INFLUX.query(f'CREATE DATABASE "{DB}"', method="POST")
     measurements = sorted({p[0] for p in POINTS})
     want = len({series_key(m, tags, t) for m, tags, _, t in POINTS})
-    importer = ti.start_importer(topic, f"pulse-it-{uuid.uuid4().hex[:8]}", DB)
+    importer = INFLUX.start_importer(BOOTSTRAP, topic, f"pulse-it-{uuid.uuid4().hex[:8]}", DB)
     try:
         deadline = time.monotonic() + IMPORT_TIMEOUT_S
-        while ti.count_points(DB, measurements) < want and time.monotonic() < deadline:
+        while INFLUX.count_points(DB, measurements) < want and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        rc, err = ti.stop(importer)
-    if rc != 0 or ti.count_points(DB, measurements) != want:
-        raise AssertionError(f"the importer wrote {ti.count_points(DB, measurements)} of {want} "
-                             f"points (exit {rc}):\n{err[-3000:]}")
+        rc, err = stop_importer(importer)
+    if rc != 0 or INFLUX.count_points(DB, measurements) != want:
+        raise AssertionError(f"the importer wrote {INFLUX.count_points(DB, measurements)} of "
+                             f"{want} points (exit {rc}):\n{err[-3000:]}")
 
 
 def tearDownModule():
     shutil.rmtree(WORK, ignore_errors=True)
     if DB:
-        ti.influx_query(f'DROP DATABASE "{DB}"', method="POST")
-    for script in reversed(_started):
-        subprocess.run([str(script), "down"], timeout=300)
+        INFLUX.query(f'DROP DATABASE "{DB}"', method="POST")
+    take_down(_started)
 
 
 # ------------------------------------------------------------------ what Grafana does
@@ -117,7 +113,7 @@ def fill(query, variables, time_from_s, time_to_s):
 
 
 def show_tag_values(query, variables):
-    rows = [row for s in ti.influx_query(fill(query, variables, 0, 0), DB) for row in s["values"]]
+    rows = [row for s in INFLUX.query(fill(query, variables, 0, 0), DB) for row in s["values"]]
     return sorted({row[1] for row in rows})
 
 
@@ -157,7 +153,7 @@ class TestDashboard(unittest.TestCase):
                 with self.subTest(panel=panel["title"], vmHost=vm_host):
                     measurement = re.search(r'FROM "(\w+)"', query).group(1)
                     group_by = re.findall(r'"(\w+)"', query.split("GROUP BY", 1)[1])
-                    series = ti.influx_query(query, DB)
+                    series = INFLUX.query(query, DB)
                     got = {tuple(s.get("tags", {}).get(k, "") for k in group_by) for s in series}
                     want = self.expected_series(measurement, vm_host, group_by,
                                                 2 if "derivative(" in query else 1)
@@ -169,14 +165,14 @@ class TestDashboard(unittest.TestCase):
                         self.assertTrue(numbers, f"{s.get('tags')}: only nulls: {query}")
 
     def test_every_panel_answers_for_the_lab_and_its_domains(self):
-        lab = read_env_file(STATE / "lab.env")
+        lab = lab_env()
         self.check_host(lab["LAB_URI"])
         vm_ids = show_tag_values(self.variables["vmId"]["query"], {"vmHost": [lab["LAB_URI"]]})
         # Other tests may add domains of their own to the shared lab meanwhile.
         self.assertLessEqual(set(lab["LAB_ACTIVE"].split()), set(vm_ids))
 
     def test_every_panel_answers_for_a_host_with_odd_names(self):
-        self.check_host(odd_node_uri())
+        self.check_host(odd_node_uri(WORK, ODD_NODE))
 
 
 if __name__ == "__main__":

@@ -20,26 +20,17 @@ The lab's own domains are only read.
         /usr/bin/python3 -m pytest -v tests/integration/test_devices.py
 """
 
-import json
 import math
-import os
 import shutil
-import subprocess
-import sys
-import threading
 import time
 import unittest
 from datetime import datetime, timezone
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_libvirt as tl  # noqa: E402  (ensure_lab, read_env, sensor_env, bad_stderr_lines)
+from lib.lab import QEMU_URI as URI
+from lib.lab import boot_image, disk, domain_xml, lab_env, release, require_lab, run, virsh
+from lib.sensor import Sensor, bad_stderr_lines, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
-URI = "qemu:///system"
 NAME = "pulse-it-devices"
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-devices")
 MAC = "06:5e:04:00:00:01"
@@ -48,64 +39,27 @@ POLL_TIMEOUT = 30   # seconds to wait for a poll that should come every second
 _started = []
 
 
-def run(cmd, timeout=60, check=True):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", URI, *args], timeout, check)
-
-
-def domain_xml(virt_type, boot_image):
-    return f"""<domain type='{virt_type}'>
-  <name>{NAME}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu placement='static' current='1'>2</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
-      <source file='{boot_image}'/><target dev='vda' bus='virtio'/></disk>
-    <controller type='scsi' model='virtio-scsi'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
-
-
 def remove_domain():
     virsh("destroy", NAME, check=False)
     shutil.rmtree(IMAGES, ignore_errors=True)
 
 
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
     remove_domain()   # left over from an interrupted run
     try:
-        IMAGES.mkdir(parents=True)
-        obj, boot = IMAGES / "boot.o", IMAGES / "boot.bin"
-        run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / "bootsector.S")])
-        run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o",
-             str(boot), str(obj)])
-        image = IMAGES / "root.qcow2"
-        run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"])
-        run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(image)], 30)
+        image = boot_image(IMAGES, "root", "bootsector.S")
         # Two pools of one image each: the tags must name the file plugged in now.
         for pool, img in (("pool-a", "image-a"), ("pool-b", "image-b")):
             (IMAGES / pool).mkdir()
             run(["qemu-img", "create", "-q", "-f", "qcow2", str(IMAGES / pool / img), "16M"])
         xml = IMAGES / f"{NAME}.xml"
-        virt_type = tl.read_env(STATE / "lab.env").get("LAB_VIRT_TYPE", "kvm")
-        xml.write_text(domain_xml(virt_type, image))
+        virt_type = lab_env().get("LAB_VIRT_TYPE", "kvm")
+        xml.write_text(domain_xml(
+            NAME, virt_type, [disk("file", "qcow2", image, "vda"),
+                              "<controller type='scsi' model='virtio-scsi'/>"],
+            vcpu="<vcpu placement='static' current='1'>2</vcpu>",
+            extra="<features><acpi/></features>"))
         virsh("create", str(xml))
     except BaseException:
         remove_domain()
@@ -114,62 +68,27 @@ def setUpModule():
 
 def tearDownModule():
     remove_domain()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
-class Sensor:
-    """One sensor at PAUSE=1 on the lab, its messages for one domain collected by poll time."""
-
-    def __init__(self, uuid):
-        self.uuid = uuid
-        self.polls = {}   # poll time (epoch seconds) -> that poll's points for the domain
-        self.lock = threading.Lock()
-        self.stderr = open(IMAGES / "sensor.stderr", "w+")
-        self.proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE,
-                                     stderr=self.stderr, text=True,
-                                     env=tl.sensor_env(KVM_HOST=URI, PAUSE=1))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            if not line.startswith("["):
-                continue
-            points = json.loads(line)
-            if not points or points[0]["tags"].get("vmUuid") != self.uuid:
-                continue
-            stamp = datetime.strptime(points[0]["time"], "%Y-%m-%dT%H:%M:%SZ")
-            with self.lock:
-                self.polls[stamp.replace(tzinfo=timezone.utc).timestamp()] = points
-
-    def poll_after(self, wall):
-        """The domain's points from the first poll that started at least a second after
-        `wall` (a poll's time is its start, in whole seconds)."""
-        not_before = math.ceil(wall) + 2
-        deadline = time.monotonic() + POLL_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the sensor exited with {self.proc.returncode}")
-            with self.lock:
-                later = sorted(t for t in self.polls if t >= not_before)
-                if later:
-                    return self.polls[later[0]]
-            time.sleep(0.2)
-        raise AssertionError(f"no poll of {NAME} within {POLL_TIMEOUT} s")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.stderr.seek(0)
-        return self.proc.returncode, self.stderr.read()
+def poll_after(sensor, uuid, wall):
+    """The domain's points from the first poll that started at least a second after `wall` (a
+    poll's time is its start, in whole seconds)."""
+    not_before = math.ceil(wall) + 2
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while time.monotonic() < deadline:
+        if not sensor.alive():
+            raise AssertionError(f"the sensor exited with {sensor.proc.returncode}")
+        polls = {}   # poll time (epoch seconds) -> that poll's points for the domain
+        for _, points in sensor.messages():
+            if points and points[0]["tags"].get("vmUuid") == uuid:
+                stamp = datetime.strptime(points[0]["time"], "%Y-%m-%dT%H:%M:%SZ")
+                polls[stamp.replace(tzinfo=timezone.utc).timestamp()] = points
+        later = sorted(t for t in polls if t >= not_before)
+        if later:
+            return polls[later[0]]
+        time.sleep(0.2)
+    raise AssertionError(f"no poll of {NAME} within {POLL_TIMEOUT} s")
 
 
 def of(points, measurement):
@@ -181,22 +100,23 @@ class DeviceChanges(unittest.TestCase):
 
     def test_each_change_shows_in_the_first_poll_after_it(self):
         uuid = virsh("domuuid", NAME).stdout.strip()
-        sensor = Sensor(uuid)
+        sensor = Sensor(sensor_env(KVM_HOST=URI, PAUSE=1))   # on the lab, points on stdout
         try:
-            self.changes(sensor)
+            self.changes(sensor, uuid)
         finally:
-            status, stderr = sensor.stop()
-        self.assertEqual(status, 0, stderr)
-        self.assertEqual(tl.bad_stderr_lines(stderr), [])
+            status, _ = sensor.stop(timeout=20)
+            sensor.close()
+        self.assertEqual(status, 0, sensor.err_text())
+        self.assertEqual(bad_stderr_lines(sensor.err_text()), [])
 
-    def changes(self, sensor):
-        points = sensor.poll_after(time.time())
+    def changes(self, sensor, uuid):
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(of(points, "cpuTime")[0]["fields"]["cpus"], 1)
         self.assertEqual([d["tags"]["image"] for d in of(points, "disk")], ["root.qcow2"])
 
         virsh("attach-disk", NAME, str(IMAGES / "pool-a" / "image-a"), "sda",
               "--targetbus", "scsi", "--subdriver", "qcow2", "--live")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(sorted((d["tags"]["pool"], d["tags"]["image"])
                                 for d in of(points, "disk")),
                          [("pool-a", "image-a"), ("pulse-it-devices", "root.qcow2")],
@@ -207,7 +127,7 @@ class DeviceChanges(unittest.TestCase):
               "--targetbus", "scsi", "--subdriver", "qcow2", "--live")
         swapped = time.time()
         for _ in range(3):   # and it stays so
-            points = sensor.poll_after(swapped)
+            points = poll_after(sensor, uuid, swapped)
             self.assertEqual(sorted((d["tags"]["pool"], d["tags"]["image"])
                                     for d in of(points, "disk")),
                              [("pool-b", "image-b"), ("pulse-it-devices", "root.qcow2")],
@@ -218,13 +138,13 @@ class DeviceChanges(unittest.TestCase):
         nic.write_text(f"<interface type='ethernet'><mac address='{MAC}'/>"
                        "<target dev='pdtap001'/><model type='virtio'/></interface>")
         virsh("attach-device", NAME, str(nic), "--live")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual([n["tags"]["mac"] for n in of(points, "networkInterface")], [MAC],
                          "the hot-plugged NIC in the first poll after it")
 
         virsh("setvcpus", NAME, "2", "--live")
         self.assertEqual(virsh("vcpucount", NAME, "--live", "--current").stdout.strip(), "2")
-        points = sensor.poll_after(time.time())
+        points = poll_after(sensor, uuid, time.time())
         self.assertEqual(of(points, "cpuTime")[0]["fields"]["cpus"], 2,
                          "cpus after a vCPU was brought online")
 

@@ -18,102 +18,44 @@ pulse_check, which compares each value with virsh; allocatedSpace with `virsh do
         /usr/bin/python3 -m pytest -v tests/integration/test_domains.py
 """
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 import unittest
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
-import test_libvirt as tl  # noqa: E402  (ensure_lab, read_env, sensor_env, bad_stderr_lines)
+from lib import pulse_check
+from lib.common import wait_for
+from lib.lab import QEMU_URI as URI
+from lib.lab import boot_image, disk, domain_xml, lab_env, release, require_lab, run, virsh
+from lib.sensor import bad_stderr_lines, run_sensor, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
-URI = "qemu:///system"
 IMAGES = Path("/var/lib/libvirt/images/pulse-it-domains")
 S3, PANIC, FRESH = "pulse-it-s3", "pulse-it-panic", "pulse-it-fresh"
 EXPECTED_STATES = {S3: "pmsuspended", PANIC: "crashed", FRESH: "paused"}
 DISK_SIZE = "1100M"   # just over 1 GiB: 1 in whole GiB where the allocation is the whole disk
 SECRET = "Zq9-pulse-S3CRET"
+# ACPI (S3 goes through it), and a guest that panicked stays active, crashed
+FEATURES = "<features><acpi/></features>\n  <on_crash>preserve</on_crash>"
 
 _started = []
 _loop = []
 
 
-def run(cmd, timeout=60, check=True, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", URI, *args], timeout, check)
-
-
 def sensor(*args, timeout=120, **settings):
-    return run([str(SENSOR), *args], timeout, check=False, env=tl.sensor_env(**settings))
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
+    return run_sensor(args, sensor_env(**settings), timeout)
 
 
 # ------------------------------------------------------------------ the extra domains
 
-def boot_image(name, source):
-    obj, boot = IMAGES / f"{name}.o", IMAGES / f"{name}.bin"
-    run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / source)])
-    run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", str(boot),
-         str(obj)])
-    image = IMAGES / f"{name}.qcow2"
-    run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"])
-    run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(image)], 30)
-    return image
-
-
-def disk(kind, fmt, source, target):
-    attr = "dev" if kind == "block" else "file"
-    return (f"<disk type='{kind}' device='disk'><driver name='qemu' type='{fmt}'/>"
-            f"<source {attr}='{source}'/><target dev='{target}' bus='virtio'/></disk>")
-
-
-def domain_xml(name, virt_type, disks, extra=""):
-    return f"""<domain type='{virt_type}'>
-  <name>{name}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <features><acpi/></features>
-  <on_crash>preserve</on_crash>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    {"".join(disks)}
-    {extra}
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
-
-
 def start_domains(virt_type):
     IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, source, extra in (
+    for name, source, device in (
             (S3, "s3-bootsector.S", ""),
             (PANIC, "panic-bootsector.S",
              "<panic model='isa'><address type='isa' iobase='0x505'/></panic>")):
-        image = boot_image(name, source)
+        image = boot_image(IMAGES, name, source)
         xml = IMAGES / f"{name}.xml"
-        xml.write_text(domain_xml(name, virt_type, [disk("file", "qcow2", image, "vda")], extra))
+        xml.write_text(domain_xml(name, virt_type, [disk("file", "qcow2", image, "vda"), device],
+                                  extra=FEATURES))
         virsh("create", str(xml))
 
     qcow2, full, sparse, backing = (IMAGES / n for n in (
@@ -127,7 +69,7 @@ def start_domains(virt_type):
     xml = IMAGES / f"{FRESH}.xml"
     xml.write_text(domain_xml(FRESH, virt_type, [
         disk("file", "qcow2", qcow2, "vda"), disk("file", "raw", full, "vdb"),
-        disk("file", "raw", sparse, "vdc"), disk("block", "raw", loop, "vdd")]))
+        disk("file", "raw", sparse, "vdc"), disk("block", "raw", loop, "vdd")], extra=FEATURES))
     virsh("create", "--paused", str(xml))
 
     def states():
@@ -146,15 +88,10 @@ def remove_domains():
 
 
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
     remove_domains()   # left over from an interrupted run
     try:
-        start_domains(tl.read_env(STATE / "lab.env").get("LAB_VIRT_TYPE", "kvm"))
+        start_domains(lab_env().get("LAB_VIRT_TYPE", "kvm"))
     except BaseException:
         remove_domains()
         raise
@@ -162,11 +99,7 @@ def setUpModule():
 
 def tearDownModule():
     remove_domains()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
 # ------------------------------------------------------------------ the tests
@@ -176,7 +109,7 @@ class ExtraDomains(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lab_json = tl.read_env(STATE / "lab.env")["LAB_JSON"]
+        cls.lab_json = lab_env()["LAB_JSON"]
 
     def poll(self, kvm_host=URI, vm_host=URI):
         """One --once run between two virsh snapshots: (messages, pulse_check's problems, after)."""
@@ -184,7 +117,7 @@ class ExtraDomains(unittest.TestCase):
         p = sensor("--once", KVM_HOST=kvm_host, GATHER_HOST_STATS="true")
         after = pulse_check.snapshot(URI)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(tl.bad_stderr_lines(p.stderr), [])
+        self.assertEqual(bad_stderr_lines(p.stderr), [])
         msgs, _, problems = pulse_check.parse_lines(p.stdout)
         problems += pulse_check.check_poll(msgs, URI, vm_host, self.lab_json, before=before,
                                            after=after, host_stats=True)

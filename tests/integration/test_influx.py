@@ -28,127 +28,40 @@ Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default 
 """
 
 import calendar
-import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import unittest
-import urllib.parse
-import urllib.request
 import uuid
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from lib.common import STATE, bring_up, read_env_file, take_down
+from lib.influx import INFLUXDB_SH, InfluxDB, points_of, stop_importer
+from lib.kafka import KAFKA_SH, new_topic, produce, read_topic
+from lib.sensor import SENSOR, run_once
 
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, run_once  # noqa: E402
-
-INFLUXDB_SH = HERE / "influxdb.sh"
 IMPORT_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 30
 
 _started = []
 BOOTSTRAP = ""
-INFLUXDB_URL = ""
+INFLUX = None
 
 
 def setUpModule():
-    global BOOTSTRAP, INFLUXDB_URL
+    global BOOTSTRAP, INFLUX
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     if not (STATE / "lab.env").exists():
         raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
     for script, env_name in ((KAFKA_SH, "kafka.env"), (INFLUXDB_SH, "influxdb.env")):
-        if not (STATE / env_name).exists():
-            _started.append(script)
-        subprocess.run([str(script), "up"], check=True, timeout=120)
+        bring_up(script, env_name, _started)
     BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
-    INFLUXDB_URL = read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"]
+    INFLUX = InfluxDB(read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"])
 
 
 def tearDownModule():
-    for script in reversed(_started):
-        subprocess.run([str(script), "down"], timeout=60)
-
-
-# ------------------------------------------------------------------ InfluxDB
-def influx_query(q, db=None, method="GET"):
-    params = {"q": q, "epoch": "s"}
-    if db:
-        params["db"] = db
-    data = None
-    url = f"{INFLUXDB_URL}/query"
-    if method == "POST":
-        data = urllib.parse.urlencode(params).encode()
-    else:
-        url += "?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as res:
-        answer = json.load(res)
-    result = answer["results"][0]
-    if "error" in result:
-        raise AssertionError(f"InfluxDB: {q}: {result['error']}")
-    return result.get("series", [])
-
-
-def count_points(db, measurements):
-    total = 0
-    for m in measurements:
-        for series in influx_query(f'SELECT count(*) FROM "{m}"', db):
-            # count(*) gives one column per field; a point has all of its measurement's fields.
-            total += max(series["values"][0][1:])
-    return total
+    take_down(_started, timeout=60)
 
 
 # ------------------------------------------------------------------ messages
-def parse_lp_token(text, stops, escapable):
-    out, i = [], 0
-    while i < len(text) and text[i] not in stops:
-        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in escapable:
-            i += 1
-        out.append(text[i])
-        i += 1
-    return "".join(out), text[i:]
-
-
-def parse_lp_line(line):
-    """One line of the sensor's line protocol -> (measurement, tags, fields, time)."""
-    measurement, rest = parse_lp_token(line, ", ", ", ")
-    tags = {}
-    while rest.startswith(","):
-        key, rest = parse_lp_token(rest[1:], "=", ",= ")
-        value, rest = parse_lp_token(rest[1:], ", ", ",= ")
-        tags[key] = value
-    fields = {}
-    rest = rest[1:]
-    while True:
-        key, rest = parse_lp_token(rest, "=", ",= ")
-        value, rest = parse_lp_token(rest[1:], ", ", "")
-        fields[key] = int(value[:-1]) if value.endswith("i") else float(value)
-        if not rest.startswith(","):
-            break
-        rest = rest[1:]
-    return measurement, tags, fields, int(rest.strip())
-
-
-def points_of(payload):
-    if payload.lstrip().startswith("["):
-        out = []
-        for p in json.loads(payload):
-            t = calendar.timegm(time.strptime(p["time"], "%Y-%m-%dT%H:%M:%SZ"))
-            out.append((p["measurement"], p["tags"], p["fields"], t))
-        return out
-    return [parse_lp_line(line) for line in payload.split("\n") if line.strip()]
-
-
-def read_topic(topic):
-    """Every message of the topic as kcat sees it (-J keeps multi-line payloads whole)."""
-    res = subprocess.run(["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-o", "beginning", "-e",
-                          "-q", "-J"], capture_output=True, text=True, timeout=60, check=True)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-
-
 def expected_points(messages):
     """(measurement, tags, time) -> fields; a later write of a series and time wins, as in
     InfluxDB."""
@@ -162,29 +75,7 @@ def expected_points(messages):
 
 # ------------------------------------------------------------------ importer
 def start_importer(topic, group, db, stderr=subprocess.PIPE, args=()):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KAFKA_", "INFLUXDB_", "IMPORT_"))}
-    env.update(KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
-               INFLUXDB_URL=INFLUXDB_URL, INFLUXDB_DB=db, IMPORT_BATCH_WAIT_MS="200")
-    return subprocess.Popen([str(SENSOR), "import", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=stderr, text=True)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, err = proc.communicate(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError(f"the importer ignored SIGTERM for {STOP_TIMEOUT_S} s:\n{err}")
-    return proc.returncode, err
-
-
-def produce(topic, messages):
-    """One message per element (single-line payloads)."""
-    subprocess.run(["kcat", "-P", "-b", BOOTSTRAP, "-t", topic], input="\n".join(messages) + "\n",
-                   text=True, timeout=60, check=True)
+    return INFLUX.start_importer(BOOTSTRAP, topic, group, db, stderr, args)
 
 
 class TestImportIntoInfluxDB(unittest.TestCase):
@@ -195,7 +86,7 @@ class TestImportIntoInfluxDB(unittest.TestCase):
             res = run_once(timeout=120, KVM_HOST=lab["LAB_URI"], KAFKA_BOOTSTRAP=BOOTSTRAP,
                            KAFKA_TOPIC=topic, GATHER_HOST_STATS="true", FORMAT=fmt)
             self.assertEqual(res.returncode, 0, res.stderr)
-        messages = read_topic(topic)
+        messages = read_topic(topic, BOOTSTRAP)
         self.assertTrue(messages, "nothing on the topic")
         for m in messages:
             self.assertEqual(m["payload"].lstrip().startswith("["), fmt == "json", m["payload"])
@@ -204,19 +95,19 @@ class TestImportIntoInfluxDB(unittest.TestCase):
         self.assertEqual(measurements, ["cpuTime", "disk", "networkInterface", "nodeInfo", "rss"])
 
         db = f"pulse_{fmt}_{uuid.uuid4().hex[:8]}"
-        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        INFLUX.query(f'CREATE DATABASE "{db}"', method="POST")
         group = f"pulse-it-{uuid.uuid4().hex[:8]}"
         importer = start_importer(topic, group, db)
         try:
             deadline = time.monotonic() + IMPORT_TIMEOUT_S
-            while count_points(db, measurements) < len(expected):
+            while INFLUX.count_points(db, measurements) < len(expected):
                 if importer.poll() is not None or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
         finally:
-            rc, err = stop(importer)
+            rc, err = stop_importer(importer)
         self.assertEqual(rc, 0, err)
-        self.assertEqual(count_points(db, measurements), len(expected), err)
+        self.assertEqual(INFLUX.count_points(db, measurements), len(expected), err)
         self.assertNotIn("refused", err.split("stopping on")[0])
         self.assertIn(", 0 message(s) refused, 0 malformed", err)
 
@@ -225,9 +116,9 @@ class TestImportIntoInfluxDB(unittest.TestCase):
 
     def compare(self, db, measurements, expected):
         for m in measurements:
-            tag_keys = {row[0] for s in influx_query(f'SHOW TAG KEYS FROM "{m}"', db)
+            tag_keys = {row[0] for s in INFLUX.query(f'SHOW TAG KEYS FROM "{m}"', db)
                         for row in s["values"]}
-            types = {row[0]: row[1] for s in influx_query(f'SHOW FIELD KEYS FROM "{m}"', db)
+            types = {row[0]: row[1] for s in INFLUX.query(f'SHOW FIELD KEYS FROM "{m}"', db)
                      for row in s["values"]}
             want_types = {}
             for (measurement, _, _), fields in expected.items():
@@ -238,7 +129,7 @@ class TestImportIntoInfluxDB(unittest.TestCase):
             if m == "cpuTime":  # the contract's one float: it must not become an integer field
                 self.assertEqual(types, {"cpuTime": "float", "cpus": "integer"})
             actual = {}
-            for series in influx_query(f'SELECT * FROM "{m}"', db):
+            for series in INFLUX.query(f'SELECT * FROM "{m}"', db):
                 columns = series["columns"]
                 for row in series["values"]:
                     record = dict(zip(columns, row))
@@ -255,17 +146,17 @@ class TestImportIntoInfluxDB(unittest.TestCase):
 
     def assert_offsets_committed(self, topic, group):
         db = f"pulse_again_{uuid.uuid4().hex[:8]}"
-        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        INFLUX.query(f'CREATE DATABASE "{db}"', method="POST")
         again = start_importer(topic, group, db)
         time.sleep(8)  # joins the group and fetches; anything uncommitted would be written
-        rc, err = stop(again)
+        rc, err = stop_importer(again)
         self.assertEqual(rc, 0, err)
         self.assertIn("0 message(s) read", err)
-        self.assertEqual(influx_query('SHOW MEASUREMENTS', db), [], err)
+        self.assertEqual(INFLUX.query('SHOW MEASUREMENTS', db), [], err)
 
     def test_bad_messages_are_named_and_skipped_and_a_missing_database_is_waited_for(self):
         topic = new_topic()
-        produce(topic, [
+        produce(topic, BOOTSTRAP, [
             "probe,vmId=a cpus=1i 1795600000",
             "this is not line protocol",
             "probe,vmId=a cpus=1.5 1795600001",  # a float into an integer field: refused
@@ -279,14 +170,14 @@ class TestImportIntoInfluxDB(unittest.TestCase):
             try:
                 time.sleep(4)  # the database does not exist yet: InfluxDB answers 404
                 self.assertIsNone(importer.poll(), log_path.read_text())
-                influx_query(f'CREATE DATABASE "{db}"', method="POST")
+                INFLUX.query(f'CREATE DATABASE "{db}"', method="POST")
                 deadline = time.monotonic() + IMPORT_TIMEOUT_S
                 while time.monotonic() < deadline and importer.poll() is None:
-                    if count_points(db, ["probe"]) >= 2:
+                    if INFLUX.count_points(db, ["probe"]) >= 2:
                         break
                     time.sleep(0.5)
             finally:
-                rc, _ = stop(importer)
+                rc, _ = stop_importer(importer)
         err = log_path.read_text()
         log_path.unlink()
         self.assertEqual(rc, 0, err)
@@ -298,10 +189,10 @@ class TestImportIntoInfluxDB(unittest.TestCase):
         self.assertIn("field type conflict", err)
         self.assertIn("4 message(s) read", err)
         self.assertIn(", 1 message(s) refused, 1 malformed", err)
-        rows = influx_query('SELECT cpus, vmId FROM "probe"', db)[0]["values"]
+        rows = INFLUX.query('SELECT cpus, vmId FROM "probe"', db)[0]["values"]
         self.assertEqual(rows, [[1795600000, 1, "a"],
                                 [calendar.timegm((2026, 11, 25, 10, 0, 2)), 2, "b"]])
-        types = influx_query('SHOW FIELD KEYS FROM "probe"', db)[0]["values"]
+        types = INFLUX.query('SHOW FIELD KEYS FROM "probe"', db)[0]["values"]
         self.assertEqual(types, [["cpus", "integer"]])
 
     def test_json_messages_arrive_in_influxdb_with_their_values_and_types(self):
@@ -326,7 +217,7 @@ class TestRebalance(unittest.TestCase):
     def run_rebalance(self, strategy_args):
         topic = new_topic(4)
         db = f"pulse_rebalance_{uuid.uuid4().hex[:8]}"
-        influx_query(f'CREATE DATABASE "{db}"', method="POST")
+        INFLUX.query(f'CREATE DATABASE "{db}"', method="POST")
         group = f"pulse-it-{uuid.uuid4().hex[:8]}"
         sent = 0
 
@@ -335,8 +226,7 @@ class TestRebalance(unittest.TestCase):
             # Keys spread the messages over the partitions; each is one point of its own.
             lines = [f"k{i % 16}\tprobe,vm=k{i % 16} seq={i}i {1795600000 + i}"
                      for i in range(sent, sent + n)]
-            subprocess.run(["kcat", "-P", "-b", BOOTSTRAP, "-t", topic, "-K", "\t"],
-                           input="\n".join(lines) + "\n", text=True, timeout=60, check=True)
+            produce(topic, BOOTSTRAP, lines, key_delimiter="\t")
             sent += n
 
         logs = [STATE / f"import-{db}-a.log", STATE / f"import-{db}-b.log"]
@@ -346,19 +236,19 @@ class TestRebalance(unittest.TestCase):
         try:
             feed(200)
             self.wait_until("points from the first importer",
-                            lambda: count_points(db, ["probe"]) > 0, logs)
+                            lambda: INFLUX.count_points(db, ["probe"]) > 0, logs)
             b = start_importer(topic, group, db, stderr=files[1], args=strategy_args)
             for _ in range(5):  # mid-stream: the group rebalances while messages arrive
                 feed(40)
                 time.sleep(0.5)
             self.wait_until("partitions for the second importer",
                             lambda: "assigned" in logs[1].read_text()
-                            and count_points(db, ["probe"]) > 0, logs)
-            rc_a, _ = stop(a)       # leaves the group: its partitions move to b
+                            and INFLUX.count_points(db, ["probe"]) > 0, logs)
+            rc_a, _ = stop_importer(a)       # leaves the group: its partitions move to b
             feed(200)
             self.wait_until(f"all {sent} points",
-                            lambda: count_points(db, ["probe"]) >= sent, logs)
-            rc_b, _ = stop(b)
+                            lambda: INFLUX.count_points(db, ["probe"]) >= sent, logs)
+            rc_b, _ = stop_importer(b)
         finally:
             for proc in (a, b):
                 if proc is not None and proc.poll() is None:
@@ -373,10 +263,10 @@ class TestRebalance(unittest.TestCase):
         for text in texts:
             self.assertNotIn("rebalance: ", text, text)   # no failed assign/unassign
         self.assertRegex(texts[1], r"assigned [1-9]", texts[1])
-        self.assertEqual(count_points(db, ["probe"]), sent)
-        rows = influx_query('SELECT seq FROM "probe"', db)[0]["values"]
+        self.assertEqual(INFLUX.count_points(db, ["probe"]), sent)
+        rows = INFLUX.query('SELECT seq FROM "probe"', db)[0]["values"]
         self.assertEqual(sorted(r[1] for r in rows), list(range(sent)), "points missing")
-        influx_query(f'DROP DATABASE "{db}"', method="POST")
+        INFLUX.query(f'DROP DATABASE "{db}"', method="POST")
         return texts
 
     def test_eager_rebalance_writes_every_message(self):

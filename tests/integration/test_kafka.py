@@ -27,69 +27,26 @@ Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default 
 PULSE_TEST_FATAL_PLUGIN (default build/tests/libpulse_test_fatal_error.so).
 """
 
-import atexit
 import json
 import os
 import re
-import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-SENSOR = Path(os.environ.get("PULSE_SENSOR", ROOT / "build" / "pulse-sensor"))
-STATE = Path(os.environ.get("PULSE_IT_STATE", "/tmp/pulse-it"))
-KAFKA_SH = HERE / "kafka.sh"
-TEST_URI = "test:///default"
-
-SENSOR_VARS = ("KVM_HOST", "PAUSE", "KAFKA_BOOTSTRAP", "KAFKA_TOPIC", "GATHER_HOST_STATS", "DEBUG")
-TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-# Message layout: cpuTime, rss, then NICs, then disks.
-ORDER_RE = re.compile(r"^CRN*D*$")
-ORDER_LETTER = {"cpuTime": "C", "rss": "R", "networkInterface": "N", "disk": "D"}
-FIELDS = {
-    "cpuTime": {"cpuTime", "cpus"},
-    "rss": {"rss", "mem", "maxmem"},
-    "networkInterface": {"readBytes", "readPackets", "readErrors", "readDrops",
-                         "writeBytes", "writePackets", "writeErrors", "writeDrops"},
-    "disk": {"readIOPS", "writeIOPS", "readBytes", "writeBytes", "ioErrors",
-             "totalSpace", "allocatedSpace", "onDiskSpace"},
-    "nodeInfo": {"user", "kernel", "idle", "iowait", "totalMem", "freeMem"},
-}
-EXTRA_TAGS = {"cpuTime": set(), "rss": set(), "networkInterface": {"mac"}, "disk": {"image", "pool"}}
-CRASH_MARKERS = ("Segmentation fault", "AddressSanitizer", "terminate called", "core dumped", "Aborted")
+from lib import pulse_check
+from lib.common import ROOT, STATE, free_port, read_env_file
+from lib.contract import ContractChecks
+from lib.kafka import KAFKA_SH, consume, new_topic
+from lib.lab import TEST_URI, lab_env, live_domains
+from lib.sensor import SENSOR, assert_no_crash, run_once, run_until_sigterm, sensor_env
 
 _started_broker = False
 BOOTSTRAP = ""
-
-
-def read_env_file(path):
-    """KEY=VALUE lines as written by the lab scripts (values may be shell-quoted)."""
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        parts = shlex.split(value)
-        env[key] = parts[0] if parts else ""
-    return env
-
-
-def free_port():
-    """A loopback TCP port nothing listens on: bound to learn it, then released."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def setUpModule():
@@ -107,162 +64,6 @@ def tearDownModule():
         subprocess.run([str(KAFKA_SH), "down"], timeout=60)
 
 
-# ------------------------------------------------------------------ helpers
-def new_topic(partitions=1):
-    name = f"pulse-it-{uuid.uuid4().hex[:12]}"
-    res = subprocess.run([str(KAFKA_SH), "create-topic", name, str(partitions)],
-                         timeout=90, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise AssertionError(f"kafka.sh create-topic {name} failed:\n{res.stderr}")
-    return name
-
-
-_spools = []
-atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _spools])
-
-
-def sensor_env(**settings):
-    env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
-    # A fresh spool per run: a shared one would replay earlier tests' messages (and two
-    # sensors at once would refuse to share it).
-    env["SPOOL_DIR"] = tempfile.mkdtemp(prefix="pulse-it-spool-")
-    _spools.append(env["SPOOL_DIR"])
-    env.update({k: str(v) for k, v in settings.items()})
-    return env
-
-
-def run_once(timeout=60, **settings):
-    return subprocess.run([str(SENSOR), "--once"], env=sensor_env(**settings), timeout=timeout,
-                          capture_output=True, text=True)
-
-
-def run_until_sigterm(seconds, stop_timeout=30, **settings):
-    """Start the sensor, let it run, SIGTERM it; returns (returncode, stdout, stderr, stop_s).
-
-    returncode is None when it was still alive stop_timeout seconds after SIGTERM."""
-    proc = subprocess.Popen([str(SENSOR)], env=sensor_env(**settings), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(seconds)
-        alive_before_stop = proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        try:
-            out, err = proc.communicate(timeout=stop_timeout)
-            rc = proc.returncode
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate(timeout=10)
-            rc = None
-        stop_s = time.monotonic() - t0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-    if not alive_before_stop:
-        rc = ("exited before SIGTERM", proc.returncode)
-    return rc, out, err, stop_s
-
-
-def consume(topic, bootstrap=None, config=None):
-    """Every message of the topic: list of (key, partition, offset, value).
-
-    config: a librdkafka properties file for kcat -F (a secured broker's client settings)."""
-    res = subprocess.run(
-        ["kcat", *(["-F", str(config)] if config else []), "-C", "-b", bootstrap or BOOTSTRAP,
-         "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%p\t%o\t%s\n"],
-        capture_output=True, text=True, timeout=60, check=True)
-    messages = []
-    for line in res.stdout.splitlines():
-        key, partition, offset, value = line.split("\t", 3)
-        messages.append((key, int(partition), int(offset), value))
-    return messages
-
-
-def virsh(uri, *args, timeout=60):
-    res = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True,
-                         timeout=timeout, check=True)
-    return [line.strip() for line in res.stdout.splitlines() if line.strip()]
-
-
-def live_domains(uri):
-    """{uuid: {"name", "nics", "disks"}} for the active domains (any state), as virsh sees them."""
-    domains = {}
-    for name in virsh(uri, "list", "--name"):
-        dom_uuid = virsh(uri, "domuuid", name)[0]
-        nics = len(virsh(uri, "domiflist", name))
-        # domblklist --details: Type Device Target Source; an empty drive shows "-".
-        disks = sum(1 for line in virsh(uri, "domblklist", "--details", name)
-                    if line.split()[1] == "disk" and line.split()[-1] != "-")
-        domains[dom_uuid] = {"name": name, "nics": nics, "disks": disks}
-    return domains
-
-
-def assert_no_crash(test, rc, err):
-    for marker in CRASH_MARKERS:
-        test.assertNotIn(marker, err, f"sensor stderr shows a crash:\n{err[-3000:]}")
-    test.assertFalse(isinstance(rc, int) and rc < 0, f"sensor died by signal {-rc if isinstance(rc, int) else rc}")
-
-
-# ------------------------------------------------------------------ contract checks
-class ContractChecks:
-    """Mixed into the test cases: checks of single messages and of whole polls."""
-
-    def check_point(self, point, measurement_tags):
-        self.assertEqual(set(point), {"measurement", "tags", "fields", "time"}, point)
-        self.assertRegex(point["time"], TIME_RE)
-        m = point["measurement"]
-        self.assertIn(m, FIELDS, point)
-        self.assertEqual(set(point["tags"]), set(measurement_tags) | EXTRA_TAGS.get(m, set()),
-                         f"tags of {m}")
-        for k, v in measurement_tags.items():
-            self.assertEqual(point["tags"][k], v, f"tag {k} of {m}")
-        for k in EXTRA_TAGS.get(m, ()):
-            self.assertIsInstance(point["tags"][k], str)
-            self.assertNotEqual(point["tags"][k], "", f"tag {k} of {m} is empty")
-        self.assertEqual(set(point["fields"]), FIELDS[m], f"fields of {m}")
-        for k, v in point["fields"].items():
-            if (m, k) == ("cpuTime", "cpuTime"):
-                self.assertIsInstance(v, float, f"{m}.{k} must be a float, got {v!r}")
-            else:
-                self.assertTrue(isinstance(v, int) and not isinstance(v, bool),
-                                f"{m}.{k} must be an int, got {v!r}")
-
-    def check_message(self, key, value, vm_host, domains):
-        """One Kafka message; returns its poll time."""
-        points = json.loads(value)
-        self.assertIsInstance(points, list, value)
-        self.assertTrue(points, f"empty message for key {key}")
-        times = {p.get("time") for p in points}
-        self.assertEqual(len(times), 1, f"points of one message carry different times: {times}")
-        if key == vm_host:
-            self.assertEqual(len(points), 1, value)
-            self.assertEqual(points[0]["measurement"], "nodeInfo")
-            self.check_point(points[0], {"vmHost": vm_host})
-        else:
-            self.assertIn(key, domains, f"key {key!r} is neither a live domain's UUID nor vmHost")
-            dom = domains[key]
-            order = "".join(ORDER_LETTER.get(p["measurement"], "?") for p in points)
-            self.assertRegex(order, ORDER_RE, f"measurement order of {dom['name']}")
-            self.assertEqual(order.count("N"), dom["nics"], f"networkInterface points of {dom['name']}")
-            self.assertEqual(order.count("D"), dom["disks"], f"disk points of {dom['name']}")
-            tags = {"vmHost": vm_host, "vmId": dom["name"], "vmUuid": key}
-            for p in points:
-                self.check_point(p, tags)
-        return points[0]["time"]
-
-    def check_polls(self, messages, vm_host, domains, host_stats=True):
-        """All messages of a run; returns the sorted list of poll times."""
-        expected_keys = set(domains) | ({vm_host} if host_stats else set())
-        by_time = defaultdict(list)
-        for key, _, _, value in messages:
-            by_time[self.check_message(key, value, vm_host, domains)].append(key)
-        for t, keys in sorted(by_time.items()):
-            self.assertEqual(sorted(keys), sorted(expected_keys),
-                             f"poll at {t}: keys received vs. one per domain (+ host)")
-        return sorted(by_time)
-
-
 # ------------------------------------------------------------------ tests
 class TestWithTestDriver(ContractChecks, unittest.TestCase):
     """libvirt's built-in test driver: one running domain, no daemon."""
@@ -274,7 +75,7 @@ class TestWithTestDriver(ContractChecks, unittest.TestCase):
         assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(res.stdout, "", "with Kafka configured nothing goes to stdout")
-        messages = consume(topic)
+        messages = consume(topic, BOOTSTRAP)
         domains = live_domains(TEST_URI)
         self.assertEqual(len(messages), len(domains) + 1, messages)
         self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
@@ -285,7 +86,7 @@ class TestWithTestDriver(ContractChecks, unittest.TestCase):
                        GATHER_HOST_STATS="false")
         self.assertEqual(res.returncode, 0, res.stderr)
         domains = live_domains(TEST_URI)
-        messages = consume(topic)
+        messages = consume(topic, BOOTSTRAP)
         self.assertEqual(sorted(m[0] for m in messages), sorted(domains))
         self.check_polls(messages, TEST_URI, domains, host_stats=False)
 
@@ -297,7 +98,7 @@ class TestWithTestDriver(ContractChecks, unittest.TestCase):
         assert_no_crash(self, rc, err)
         self.assertEqual(rc, 0, f"exit status after SIGTERM (stderr:\n{err[-2000:]})")
         self.assertLess(stop_s, 15, "SIGTERM to exit")
-        messages = consume(topic)
+        messages = consume(topic, BOOTSTRAP)
         domains = live_domains(TEST_URI)
         times = self.check_polls(messages, TEST_URI, domains)
         # Polls at t0, t0+1, t0+2, t0+3 (the fourth may or may not fit before SIGTERM).
@@ -360,8 +161,8 @@ class TestFatalProducerError(unittest.TestCase):
 
     def test_a_fatal_producer_error_exits_1_and_the_restart_delivers_what_the_spool_kept(self):
         topic = new_topic()
-        env = sensor_env(KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
-                         GATHER_HOST_STATS="true", SHUTDOWN_TIMEOUT=2,
+        env = sensor_env(own_spool=True, KVM_HOST=TEST_URI, PAUSE=1, KAFKA_BOOTSTRAP=BOOTSTRAP,
+                         KAFKA_TOPIC=topic, GATHER_HOST_STATS="true", SHUTDOWN_TIMEOUT=2,
                          PULSE_TEST_FATAL_AFTER=7)   # the 7th message: after 3 polls
         proc = subprocess.Popen(
             [str(SENSOR), "--kafka-property", f"plugin.library.paths={FATAL_PLUGIN}"],
@@ -388,12 +189,8 @@ class TestFatalProducerError(unittest.TestCase):
         self.assertIn("0 left in the spool", res.stderr)
         # Each poll's messages are distinct (each has its poll's time): all of the first
         # run's are there, none missing (at least once: one may come twice).
-        payloads = [m[3] for m in consume(topic)]
+        payloads = [m[3] for m in consume(topic, BOOTSTRAP)]
         self.assertEqual(len(set(payloads)), produced, res.stderr[-3000:])
-
-
-def lab_env():
-    return read_env_file(STATE / "lab.env")
 
 
 @unittest.skipUnless((STATE / "lab.env").exists(), "libvirt lab is not up (libvirt-lab.sh up)")
@@ -404,9 +201,6 @@ class TestWithLibvirtLab(ContractChecks, unittest.TestCase):
     just before and just after the poll, so counters must lie between the two."""
 
     def run_against(self, kvm_host):
-        sys.path.insert(0, str(HERE))
-        import pulse_check  # pylint: disable=import-outside-toplevel
-
         lab = lab_env()
         virsh_uri = lab["LAB_URI"]
         topic = new_topic()
@@ -416,7 +210,7 @@ class TestWithLibvirtLab(ContractChecks, unittest.TestCase):
         after = pulse_check.snapshot(virsh_uri)
         assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
-        messages = consume(topic)
+        messages = consume(topic, BOOTSTRAP)
         domains = live_domains(virsh_uri)
         self.assertTrue(domains, "the lab has no running domain")
         self.assertEqual(len(self.check_polls(messages, kvm_host, domains)), 1)

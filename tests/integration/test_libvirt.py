@@ -7,7 +7,7 @@ them down again at the end; a runner that brought them up keeps them.
 
     sudo tests/integration/libvirt-lab.sh install
     /usr/bin/python3 -m pytest -v tests/integration/test_libvirt.py
-    # or: /usr/bin/python3 -m unittest -v tests/integration/test_libvirt.py
+    # or: /usr/bin/python3 tests/integration/test_libvirt.py
 
 Environment: PULSE_SENSOR (default build/pulse-sensor under the repo root),
 PULSE_IT_STATE, PULSE_IT_KEEP=1 (leave a lab this module started running).
@@ -24,108 +24,26 @@ Tests:
 """
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 import unittest
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
-
-REPO = HERE.parent.parent
-SENSOR = Path(os.environ.get("PULSE_SENSOR", REPO / "build" / "pulse-sensor"))
-if not SENSOR.is_absolute():
-    SENSOR = REPO / SENSOR
-STATE = Path(os.environ.get("PULSE_IT_STATE", "/tmp/pulse-it"))
-LAB = HERE / "libvirt-lab.sh"
-SSHD = HERE / "sshd.sh"
-
-BAD_STDERR = ("[error]", "[critical]", "terminate called", "Segmentation fault",
-              "AddressSanitizer", "core dumped", "Aborted")
+from lib import pulse_check
+from lib.common import STATE, read_env_file
+from lib.lab import lab, release, require_lab
+from lib.sensor import SENSOR, Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 _started = []   # scripts this module brought up (to take down at the end)
 
 
-def read_env(path):
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v.strip().strip("'\"")
-    return env
-
-
-def run(cmd, timeout, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-
-
-def lab(*args, timeout=300):
-    p = run([str(LAB), *args], timeout)
-    if p.returncode != 0:
-        raise RuntimeError(f"libvirt-lab.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
-
-
-def lab_ok(lab_env):
-    """libvirtd answers and every lab domain is defined."""
-    try:
-        p = run(["virsh", "-c", lab_env["LAB_URI"], "list", "--all", "--name"], 20)
-    except subprocess.TimeoutExpired:
-        return False
-    return p.returncode == 0 and set(lab_env["LAB_DOMAINS"].split()) <= set(p.stdout.split())
-
-
-def ensure_lab():
-    """Brings the lab up unless it answers already. True when this call started it from
-    nothing, so the caller's teardown takes it down; a lab that was up but broken is mended
-    and left up for whoever started it."""
-    lab_env = STATE / "lab.env"
-    if lab_env.exists() and lab_ok(read_env(lab_env)):
-        return False
-    started = not lab_env.exists()
-    lab("up", timeout=600)
-    return started
-
-
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if ensure_lab():
-        _started.append(LAB)
-    if not (STATE / "ssh.env").exists():
-        p = run([str(SSHD), "up"], 120)
-        if p.returncode != 0:
-            raise RuntimeError(f"sshd.sh up failed:\n{p.stderr}")
-        _started.append(SSHD)
+    _started.extend(require_lab(ssh=True))
 
 
 def tearDownModule():
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300)
-    _started.clear()
-
-
-def sensor_env(**settings):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_BOOTSTRAP", "KAFKA_TOPIC", "DEBUG", "PAUSE",
-                        "GATHER_HOST_STATS", "KVM_HOST")}
-    env.update({k: str(v) for k, v in settings.items()})
-    return env
-
-
-def bad_stderr_lines(text):
-    return [line for line in text.splitlines() if any(b in line for b in BAD_STDERR)]
+    release(_started)
 
 
 class LibvirtLab(unittest.TestCase):
@@ -133,7 +51,7 @@ class LibvirtLab(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lab = read_env(STATE / "lab.env")
+        cls.lab = read_env_file(STATE / "lab.env")
         cls.uri = cls.lab["LAB_URI"]
         cls.lab_json = cls.lab["LAB_JSON"]
 
@@ -141,8 +59,7 @@ class LibvirtLab(unittest.TestCase):
         """Run --once between two virsh snapshots; return problems (and the run)."""
         before = pulse_check.snapshot(self.uri)
         t0 = time.time()
-        p = run([str(SENSOR), "--once"], 120,
-                env=sensor_env(KVM_HOST=kvm_host, GATHER_HOST_STATS=host_stats))
+        p = run_sensor(["--once"], sensor_env(KVM_HOST=kvm_host, GATHER_HOST_STATS=host_stats), 120)
         took = time.time() - t0
         after = pulse_check.snapshot(self.uri)
         problems = []
@@ -179,15 +96,14 @@ class LibvirtLab(unittest.TestCase):
 
     # (b)
     def test_b_once_over_ssh(self):
-        ssh_uri = read_env(STATE / "ssh.env")["SSH_URI"]
+        ssh_uri = read_env_file(STATE / "ssh.env")["SSH_URI"]
         problems, p, _ = self.once(ssh_uri, "true")
         self.assertNoProblems(problems, p)
 
     def test_a_checker_catches_broken_output(self):
         """pulse_check itself: a real poll, broken on purpose, must be caught."""
         before = pulse_check.snapshot(self.uri)
-        p = run([str(SENSOR), "--once"], 120,
-                env=sensor_env(KVM_HOST=self.uri, GATHER_HOST_STATS="true"))
+        p = run_sensor(["--once"], sensor_env(KVM_HOST=self.uri, GATHER_HOST_STATS="true"), 120)
         after = pulse_check.snapshot(self.uri)
         msgs, _, _ = pulse_check.parse_lines(p.stdout)
         dom = next((i for i, m in enumerate(msgs)
@@ -253,23 +169,12 @@ class LibvirtLab(unittest.TestCase):
         if new in states:
             lab("destroy-domain", new)
 
-        lines, err = [], []
-        proc = subprocess.Popen(
-            [str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=sensor_env(KVM_HOST=self.uri, PAUSE=1, GATHER_HOST_STATS="false"))
-        def drain(stream, into):
-            for line in stream:
-                into.append(line)
-
-        readers = [threading.Thread(target=drain, args=(proc.stdout, lines), daemon=True),
-                   threading.Thread(target=drain, args=(proc.stderr, err), daemon=True)]
-        for r in readers:
-            r.start()
+        sensor = Sensor(sensor_env(KVM_HOST=self.uri, PAUSE=1, GATHER_HOST_STATS="false"))
         try:
             t_start = time.time()
             # first poll out (bounded, in case stdout is not flushed per line),
             # then long enough that a poll stamped before the change completes
-            while not lines and time.time() < t_start + 10:
+            while not sensor.out_text() and time.time() < t_start + 10:
                 time.sleep(0.1)
             time.sleep(2.2)
             t_destroy0 = time.time()
@@ -279,18 +184,14 @@ class LibvirtLab(unittest.TestCase):
             lab("start-domain", new, timeout=120)
             t_new1 = time.time()
             time.sleep(3.5)
-            proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(timeout=15)
-            t_end = time.time()
+            t_sigterm = time.time()
+            rc, stop_s = sensor.stop(timeout=15)
+            t_end = t_sigterm + stop_s   # when it exited
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-            for r in readers:
-                r.join(timeout=5)
+            sensor.close()
         after = pulse_check.snapshot(self.uri)
         try:
-            self._check_lifecycle(rc, "".join(lines), "".join(err), after, gone, new,
+            self._check_lifecycle(rc, sensor.out_text(), sensor.err_text(), after, gone, new,
                                   t_start, t_destroy0, t_destroy1, t_new0, t_new1, t_end)
         finally:
             lab("destroy-domain", new, timeout=60)
@@ -354,7 +255,7 @@ class BulkPath(unittest.TestCase):
     groups, see bench/README.md), and no more: the sensor's DEBUG line counts its calls."""
 
     def test_steady_state_poll_is_the_bulk_call_and_one_info_per_domain(self):
-        uri = read_env(STATE / "lab.env")["LAB_URI"]
+        uri = read_env_file(STATE / "lab.env")["LAB_URI"]
         domains = len(pulse_check.snapshot(uri).active())
         proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True, env=sensor_env(KVM_HOST=uri, PAUSE=1, DEBUG="true"))

@@ -24,29 +24,23 @@ Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 
 import json
 import math
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (helpers: consume, live_domains, read_env_file, ...)
+from lib.common import STATE, free_port, read_env_file
+from lib.kafka import Broker, consume
+from lib.lab import TEST_URI, live_domains
+from lib.sensor import SENSOR, Sensor, run_sensor, sensor_env
 
-STATE = tk.STATE
-KAFKA_STATE = STATE / "metrics-kafka"
-SENSOR_VARS = tk.SENSOR_VARS + ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
+BROKER = Broker(STATE / "metrics-kafka")   # this module's own: it stops it
+# Settings of the sensor this module sets itself, besides lib.sensor's SENSOR_VARS.
+METRICS_VARS = ("SPOOL_DIR", "METRICS_ADDR", "HEALTH_DELIVERY_TIMEOUT")
 
 BOOTSTRAP = None
 URI = None
@@ -54,40 +48,26 @@ _tmp = None
 _sensors = []
 
 
-def kafka_sh(*args, timeout=120):
-    res = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
-    if res.returncode != 0:
-        raise AssertionError(f"kafka.sh {' '.join(args)} failed:\n{res.stderr[-2000:]}")
-    return res
-
-
 def setUpModule():
     global BOOTSTRAP, URI, _tmp
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR}")
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     if not (STATE / "lab.env").exists():
         raise unittest.SkipTest("libvirt lab is not up (libvirt-lab.sh up)")
-    URI = tk.read_env_file(STATE / "lab.env")["LAB_URI"]
-    KAFKA_STATE.mkdir(parents=True, exist_ok=True)
-    kafka_sh("up")
-    BOOTSTRAP = tk.read_env_file(KAFKA_STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+    URI = read_env_file(STATE / "lab.env")["LAB_URI"]
+    BROKER.state.mkdir(parents=True, exist_ok=True)
+    BROKER.sh("up", timeout=120)
+    BOOTSTRAP = BROKER.env()["KAFKA_BOOTSTRAP"]
     _tmp = Path(tempfile.mkdtemp(prefix="pulse-it-metrics-"))
 
 
 def tearDownModule():
     for sensor in _sensors:
         sensor.stop()
-    subprocess.run([str(tk.KAFKA_SH), "down"], timeout=60,
-                   env={**os.environ, "PULSE_IT_STATE": str(KAFKA_STATE)})
+        sensor.close()
+    BROKER.sh("down", timeout=60, check=False)
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
-
-
-def new_topic():
-    name = f"pulse-it-{uuid.uuid4().hex[:12]}"
-    kafka_sh("create-topic", name, "1", timeout=90)
-    return name
 
 
 # ------------------------------------------------------------------ the exposition format
@@ -173,89 +153,47 @@ class Exposition:
 
 
 # ------------------------------------------------------------------ a sensor with a listener
-class Sensor:
-    def __init__(self, uri, topic=None, **settings):
-        self.port = tk.free_port()
-        self.spool = tempfile.mkdtemp(prefix="spool-", dir=_tmp)
-        env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
-        env.update({"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{self.port}",
-                    "SPOOL_DIR": self.spool})
-        if topic:
-            env.update({"KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic})
-        env.update({k: str(v) for k, v in settings.items()})
-        self.err_path = Path(self.spool + ".err")
-        self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen([str(tk.SENSOR)], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=self._err)
-        _sensors.append(self)
+def start(uri, topic=None, **settings):
+    """A sensor at PAUSE=1 on `uri` with METRICS_ADDR on a free loopback port and a spool of its
+    own; with a topic, into this module's broker."""
+    values = {"KVM_HOST": uri, "PAUSE": "1", "METRICS_ADDR": f"127.0.0.1:{free_port()}",
+              "SPOOL_DIR": tempfile.mkdtemp(prefix="spool-", dir=_tmp)}
+    if topic:
+        values.update({"KAFKA_BOOTSTRAP": BOOTSTRAP, "KAFKA_TOPIC": topic})
+    values.update(settings)
+    sensor = Sensor(sensor_env(drop=METRICS_VARS, **values))
+    _sensors.append(sensor)
+    return sensor
 
-    def get(self, path):
-        """(status, body); (None, reason) when nothing answers."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return None, str(e)
 
-    def metrics(self):
-        status, body = self.get("/metrics")
-        if status != 200:
-            raise AssertionError(f"/metrics answered {status}: {body}\n{self.err_tail()}")
-        return Exposition(body)
+def scrape(sensor):
+    status, body = sensor.get("/metrics")
+    if status != 200:
+        raise AssertionError(f"/metrics answered {status}: {body}\n{sensor.err_tail()}")
+    return Exposition(body)
 
-    def wait_for(self, what, cond, timeout):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"sensor exited ({self.proc.returncode}) waiting for "
-                                     f"{what}\n{self.err_tail()}")
-            last = cond()
-            if last:
-                return last
-            time.sleep(0.2)
-        raise AssertionError(f"no {what} within {timeout} s (last: {last!r})\n{self.err_tail()}")
 
-    def metrics_if_up(self):
-        """The exposition, or None while the listener is not up yet."""
-        status, body = self.get("/metrics")
-        return Exposition(body) if status == 200 else None
-
-    def health(self):
-        return self.get("/healthz")
-
-    def err_tail(self, n=30):
-        return "\n".join(self.err_path.read_text().splitlines()[-n:])
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._err.close()
-        return self.proc.returncode
+def scrape_if_up(sensor):
+    """The exposition, or None while the listener is not up yet."""
+    status, body = sensor.get("/metrics")
+    return Exposition(body) if status == 200 else None
 
 
 class TestMetricsEndpoint(unittest.TestCase):
     def test_1_counters_grow_and_agree_with_kafka_and_the_lab(self):
-        topic = new_topic()
-        sensor = Sensor(URI, topic, GATHER_HOST_STATS="true")
+        topic = BROKER.new_topic()
+        sensor = start(URI, topic, GATHER_HOST_STATS="true")
         self.addCleanup(sensor.stop)
         host = {"host": URI}
         sink = {"sink": "kafka"}
         m1 = sensor.wait_for("two polls on /metrics", lambda: (
-            (m := sensor.metrics_if_up()) and m.get("pulse_polls_total", **host) >= 2 and m),
+            (m := scrape_if_up(sensor)) and m.get("pulse_polls_total", **host) >= 2 and m),
             timeout=30)
-        self.assertEqual(sensor.health(), (200, "ok\n"))
+        self.assertEqual(sensor.get("/healthz"), (200, "ok\n"))
         time.sleep(2.5)
-        before = tk.live_domains(URI)
-        m2 = sensor.metrics()
-        after = tk.live_domains(URI)
+        before = live_domains(URI)
+        m2 = scrape(sensor)
+        after = live_domains(URI)
 
         for name in ("pulse_polls_total", "pulse_points_total", "pulse_messages_total"):
             self.assertGreater(m2.get(name, **host), m1.get(name, **host), name)
@@ -282,16 +220,16 @@ class TestMetricsEndpoint(unittest.TestCase):
         # scrape taken once delivery had caught up (everything counted by then is on the
         # topic) and one taken after the read (everything on the topic is counted by then).
         def caught_up():
-            m = sensor.metrics()
+            m = scrape(sensor)
             produced = m.get("pulse_sink_messages_produced_total", **sink)
             return (m.get("pulse_messages_total", **host) == produced
                     and m.get("pulse_sink_messages_delivered_total", **sink) == produced
                     and m.get("pulse_sink_messages_pending", **sink) == 0 and m)
 
         m3 = sensor.wait_for("delivery to catch up", caught_up, timeout=30)
-        messages = tk.consume(topic, BOOTSTRAP)
+        messages = consume(topic, BOOTSTRAP)
         time.sleep(1.5)   # acknowledgements of what the read saw reach the sensor
-        m4 = sensor.metrics()
+        m4 = scrape(sensor)
         points = sum(len(json.loads(m[3])) for m in messages)
         self.assertLessEqual(m3.get("pulse_sink_messages_delivered_total", **sink), len(messages))
         self.assertLessEqual(len(messages), m4.get("pulse_sink_messages_delivered_total", **sink))
@@ -301,44 +239,44 @@ class TestMetricsEndpoint(unittest.TestCase):
                          f"{len(messages)} messages and {points} points on the topic, "
                          f"scrapes {m3.get('pulse_points_total', **host):.0f}.."
                          f"{m4.get('pulse_points_total', **host):.0f} points\n")
-        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
+        self.assertEqual(sensor.stop()[0], 0, sensor.err_tail())
 
     def test_2_healthz_fails_while_the_broker_is_down_and_recovers(self):
-        topic = new_topic()
-        sensor = Sensor(URI, topic, HEALTH_DELIVERY_TIMEOUT=3)
+        topic = BROKER.new_topic()
+        sensor = start(URI, topic, HEALTH_DELIVERY_TIMEOUT=3)
         self.addCleanup(sensor.stop)
-        self.addCleanup(lambda: kafka_sh("start", timeout=180))   # whatever happens below
-        sensor.wait_for("a delivery", lambda: (m := sensor.metrics_if_up()) and m.has(
+        self.addCleanup(lambda: BROKER.sh("start", timeout=180))   # whatever happens below
+        sensor.wait_for("a delivery", lambda: (m := scrape_if_up(sensor)) and m.has(
             "pulse_sink_messages_delivered_total") and m.get(
             "pulse_sink_messages_delivered_total", sink="kafka") > 0, timeout=30)
-        self.assertEqual(sensor.health(), (200, "ok\n"))
+        self.assertEqual(sensor.get("/healthz"), (200, "ok\n"))
         t0 = time.monotonic()
-        kafka_sh("stop", timeout=60)
+        BROKER.sh("stop", timeout=60)
         status, reason = sensor.wait_for(
-            "/healthz 503", lambda: (h := sensor.health())[0] == 503 and h, timeout=60)
+            "/healthz 503", lambda: (h := sensor.get("/healthz"))[0] == 503 and h, timeout=60)
         took = time.monotonic() - t0
         self.assertRegex(reason, r"^kafka: nothing delivered for \d+ s with \d+ message\(s\) "
                                  r"outstanding \(HEALTH_DELIVERY_TIMEOUT 3 s\)\n$")
-        m = sensor.metrics()
+        m = scrape(sensor)
         self.assertGreater(m.get("pulse_spool_records", sink="kafka"), 0)
         self.assertGreater(m.get("pulse_spool_bytes", sink="kafka"), 0)
         self.assertEqual(m.get("pulse_host_up", host=URI), 1, "libvirt is fine all along")
         t1 = time.monotonic()
-        kafka_sh("start", timeout=180)
+        BROKER.sh("start", timeout=180)
         sensor.wait_for("/healthz 200 after the broker came back",
-                        lambda: sensor.health() == (200, "ok\n"), timeout=90)
+                        lambda: sensor.get("/healthz") == (200, "ok\n"), timeout=90)
         sys.stderr.write(f"\n  broker stopped: 503 after {took:.1f} s; "
                          f"200 again {time.monotonic() - t1:.1f} s after kafka.sh start began\n")
-        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
+        self.assertEqual(sensor.stop()[0], 0, sensor.err_tail())
 
     def test_3_a_sensor_whose_only_hypervisor_is_dead_is_unhealthy(self):
         secret = "Zq9-metrics-S3CRET"
-        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{tk.free_port()}/system"
+        uri = f"qemu+tcp://pulse:{secret}@127.0.0.1:{free_port()}/system"
         shown = f"qemu+tcp://pulse@127.0.0.1:{uri.rsplit(':', 1)[1]}"
-        sensor = Sensor(uri)   # no Kafka: stdout
+        sensor = start(uri)   # no Kafka: stdout
         self.addCleanup(sensor.stop)
         status, reason = sensor.wait_for(
-            "/healthz 503", lambda: (h := sensor.health())[0] == 503 and h, timeout=20)
+            "/healthz 503", lambda: (h := sensor.get("/healthz"))[0] == 503 and h, timeout=20)
         self.assertEqual(reason, f"hypervisor unreachable: {shown}\n")
         status, body = sensor.get("/metrics")
         self.assertEqual(status, 200)
@@ -347,8 +285,8 @@ class TestMetricsEndpoint(unittest.TestCase):
         self.assertEqual(m.get("pulse_host_up", host=shown), 0)
         self.assertGreater(m.get("pulse_missed_polls_total", host=shown, reason="libvirt"), 0)
         self.assertFalse(m.has("pulse_last_successful_poll_timestamp_seconds"))
-        self.assertEqual(sensor.stop(), 0, sensor.err_tail())
-        self.assertNotIn(secret, sensor.err_path.read_text().replace(uri, ""),
+        self.assertEqual(sensor.stop()[0], 0, sensor.err_tail())
+        self.assertNotIn(secret, sensor.err_text().replace(uri, ""),
                          "the password outside the configured URI")
 
     def test_4_a_port_in_use_stops_the_sensor_at_start(self):
@@ -356,11 +294,9 @@ class TestMetricsEndpoint(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            env = {k: v for k, v in os.environ.items() if k not in SENSOR_VARS}
-            env.update({"KVM_HOST": tk.TEST_URI, "METRICS_ADDR": f"127.0.0.1:{port}",
-                        "SPOOL_DIR": "off"})
-            res = subprocess.run([str(tk.SENSOR)], env=env, capture_output=True, text=True,
-                                 timeout=30)
+            env = sensor_env(drop=METRICS_VARS, KVM_HOST=TEST_URI,
+                             METRICS_ADDR=f"127.0.0.1:{port}", SPOOL_DIR="off")
+            res = run_sensor([], env, 30)
         self.assertEqual(res.returncode, 2, res.stderr)
         lines = res.stderr.splitlines()
         self.assertEqual(len(lines), 1, res.stderr)

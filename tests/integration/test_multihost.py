@@ -1,7 +1,7 @@
 """Integration test: one sensor process watching three hypervisors at once.
 
 Needs root, the lab from libvirt-lab.sh and the sshd from sshd.sh (brought up
-and taken down as test_libvirt.py does, whose module set-up this one reuses).
+and taken down as test_libvirt.py does, with the same module set-up).
 
 The three URIs, with PAUSE=2 for about 12 s, output on stdout:
   local  qemu:///system, the lab
@@ -16,34 +16,29 @@ stops on SIGTERM.
 A comma-separated KVM_HOST with a bad item exits 2 naming the variable.
 """
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import unittest
 from collections import defaultdict
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import pulse_check  # noqa: E402
-import test_libvirt  # noqa: E402
-from test_libvirt import SENSOR, STATE, bad_stderr_lines, read_env, run, sensor_env  # noqa: E402
+from lib import pulse_check
+from lib.common import STATE, read_env_file
+from lib.lab import release, require_lab
+from lib.sensor import Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 PAUSE = 2
 RUN_SECONDS = 12
 
+_started = []
+
 
 def setUpModule():
-    test_libvirt.setUpModule()
+    _started.extend(require_lab(ssh=True))
 
 
 def tearDownModule():
-    test_libvirt.tearDownModule()
+    release(_started)
 
 
 class SilentServer:
@@ -77,8 +72,8 @@ class MultiHost(unittest.TestCase):
     maxDiff = None
 
     def test_live_hosts_keep_every_tick_while_a_dead_one_hangs(self):
-        lab = read_env(STATE / "lab.env")
-        ssh = read_env(STATE / "ssh.env")
+        lab = read_env_file(STATE / "lab.env")
+        ssh = read_env_file(STATE / "ssh.env")
         local_uri, ssh_uri = lab["LAB_URI"], ssh["SSH_URI"]
         dead = SilentServer()
         self.addCleanup(dead.close)
@@ -90,39 +85,26 @@ class MultiHost(unittest.TestCase):
         lab_domains = lab["LAB_DOMAINS"].split()
         before = pulse_check.snapshot(local_uri, lab_domains)
         t_start = time.time()
-        proc = subprocess.Popen(
-            [str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=sensor_env(KVM_HOST=f"{local_uri}, {ssh_uri}, {dead_uri}", PAUSE=PAUSE,
-                           GATHER_HOST_STATS="true", SPOOL_DIR="off"))
-        out, err = [], []
-        readers = [threading.Thread(target=lambda s=s, into=into: into.extend(s), daemon=True)
-                   for s, into in ((proc.stdout, out), (proc.stderr, err))]
-        for r in readers:
-            r.start()
+        sensor = Sensor(sensor_env(KVM_HOST=f"{local_uri}, {ssh_uri}, {dead_uri}", PAUSE=PAUSE,
+                                   GATHER_HOST_STATS="true", SPOOL_DIR="off"))
         try:
             time.sleep(RUN_SECONDS)
             t_stop = time.time()
-            proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(timeout=30)
-            t_end = time.time()
+            rc, stop_s = sensor.stop(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-            for r in readers:
-                r.join(timeout=5)
+            sensor.close()
         after = pulse_check.snapshot(local_uri, lab_domains)
-        stderr = "".join(err)
+        stderr = sensor.err_text()
 
         problems = []
         if rc != 0:
             problems.append(f"exit status {rc} after SIGTERM, expected 0")
-        if t_end - t_stop > 15:
-            problems.append(f"SIGTERM took {t_end - t_stop:.1f} s with a host stuck in ssh")
+        if stop_s > 15:
+            problems.append(f"SIGTERM took {stop_s:.1f} s with a host stuck in ssh")
         problems += [f"stderr: {line}" for line in bad_stderr_lines(stderr)
                      if dead_uri not in line]
 
-        msgs, keys, parse_problems = pulse_check.parse_lines("".join(out))
+        msgs, keys, parse_problems = pulse_check.parse_lines(sensor.out_text())
         problems += parse_problems
         by_host = defaultdict(lambda: defaultdict(list))   # vmHost -> time -> messages
         for msg in msgs:
@@ -188,7 +170,7 @@ class MultiHost(unittest.TestCase):
         for value in ("qemu:///system,,qemu:///session", "qemu:///system, qemu:///system",
                       "qemu:///system,not-a-uri"):
             with self.subTest(value=value):
-                p = run([str(SENSOR), "--once"], 30, env=sensor_env(KVM_HOST=value))
+                p = run_sensor(["--once"], sensor_env(KVM_HOST=value), 30)
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
                 self.assertIn("KVM_HOST (--kvm-host)", p.stderr)

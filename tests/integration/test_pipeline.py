@@ -37,30 +37,26 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
-import urllib.request
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
-from test_kafka import (KAFKA_SH, SENSOR, STATE, live_domains, new_topic,  # noqa: E402
-                        read_env_file, sensor_env)
+from lib import kafka
+from lib.common import FIXTURES, HERE, STATE, bring_up, read_env_file, take_down, terminate
+from lib.influx import INFLUXDB_SH, InfluxDB
+from lib.kafka import KAFKA_SH, new_topic
+from lib.lab import LAB_SH, ensure_lab, live_domains
+from lib.sensor import SENSOR, sensor_env
 
 OLD_IMPORTER_SH = HERE / "old-importer.sh"
 OLD_IMPORTER = HERE / "old_importer.py"
-INFLUXDB_SH = HERE / "influxdb.sh"
-DASHBOARD = HERE / "fixtures" / "grafana-dashboard-libvirt.json"
-PULSE_SERVER = HERE / "fixtures" / "cs-pulse-server-queries.json"
+DASHBOARD = FIXTURES / "grafana-dashboard-libvirt.json"
+PULSE_SERVER = FIXTURES / "cs-pulse-server-queries.json"
 
 PAUSE_S = 2
 POLLS = 5  # per hypervisor; the derivative queries need two
@@ -117,30 +113,27 @@ NODE_XML = """<node>
 _started = []
 _tmp = None
 BOOTSTRAP = ""
-INFLUXDB_URL = ""
+INFLUX = None
 
 
 def setUpModule():
-    global BOOTSTRAP, INFLUXDB_URL, _tmp
+    global BOOTSTRAP, INFLUX, _tmp
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    if ensure_lab():
+        _started.append(LAB_SH)
     for script, env_name in ((KAFKA_SH, "kafka.env"), (INFLUXDB_SH, "influxdb.env")):
-        if not (STATE / env_name).exists():
-            _started.append(script)
-        subprocess.run([str(script), "up"], check=True, timeout=120)
+        bring_up(script, env_name, _started)
     subprocess.run([str(OLD_IMPORTER_SH), "install"], check=True, timeout=300)
     BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
-    INFLUXDB_URL = read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"]
+    INFLUX = InfluxDB(read_env_file(STATE / "influxdb.env")["INFLUXDB_URL"])
     _tmp = Path(tempfile.mkdtemp(prefix="pulse-it-old-pipeline-"))
 
 
 def tearDownModule():
     if _tmp:
         shutil.rmtree(_tmp, ignore_errors=True)
-    for script in reversed(_started):
-        subprocess.run([str(script), "down"], timeout=300)
+    take_down(_started)
 
 
 def venv_python():
@@ -149,32 +142,11 @@ def venv_python():
     return res.stdout.strip()
 
 
-# ------------------------------------------------------------------ InfluxDB
-def influx(q, db=None, method="GET"):
-    params = {"q": q, "epoch": "s", **({"db": db} if db else {})}
-    url, data = f"{INFLUXDB_URL}/query", None
-    if method == "POST":
-        data = urllib.parse.urlencode(params).encode()
-    else:
-        url += "?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as res:
-        result = json.load(res)["results"][0]
-    if "error" in result:
-        raise AssertionError(f"InfluxDB: {q}: {result['error']}")
-    return result.get("series", [])
-
-
 # ------------------------------------------------------------------ the topic
-def read_topic(topic):
-    """[(key, offset, points)] as kcat reads them (-J keeps any payload whole)."""
-    res = subprocess.run(["kcat", "-C", "-b", BOOTSTRAP, "-t", topic, "-o", "beginning", "-e",
-                          "-q", "-J"], capture_output=True, text=True, timeout=60, check=True)
-    out = []
-    for line in res.stdout.splitlines():
-        if line.strip():
-            m = json.loads(line)
-            out.append((m["key"], m["offset"], json.loads(m["payload"])))
-    return out
+def topic_messages(topic):
+    """[(key, offset, points)] of every message."""
+    return [(m["key"], m["offset"], json.loads(m["payload"]))
+            for m in kafka.read_topic(topic, BOOTSTRAP)]
 
 
 def poll_times(messages):
@@ -230,15 +202,8 @@ class LineReader:
 
 
 def sigterm(proc, timeout=STOP_TIMEOUT_S):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-            return f"ignored SIGTERM for {timeout} s"
-    return proc.returncode
+    """The exit status after SIGTERM, or what went wrong."""
+    return proc.returncode if terminate(proc, timeout) else f"ignored SIGTERM for {timeout} s"
 
 
 def last_exception(stderr_text):
@@ -268,8 +233,8 @@ class Pipeline:
         self.lab_uri = lab["LAB_URI"]
         self.lab_domains = live_domains(self.lab_uri)
         topic = new_topic()
-        influx(f'CREATE DATABASE "{self.db}"', method="POST")
-        host, port = urllib.parse.urlsplit(INFLUXDB_URL).netloc.rsplit(":", 1)
+        INFLUX.query(f'CREATE DATABASE "{self.db}"', method="POST")
+        host, port = urllib.parse.urlsplit(INFLUX.url).netloc.rsplit(":", 1)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "INFLUX"))}
         env.update(KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
                    KAFKA_GROUP=f"old-importer-{uuid.uuid4().hex[:8]}",
@@ -297,13 +262,13 @@ class Pipeline:
         with open(sensor_err, "w") as err_file:
             sensor = subprocess.Popen(
                 [str(SENSOR), *SENSOR_ARGS], stdout=subprocess.DEVNULL, stderr=err_file,
-                env=sensor_env(KVM_HOST=f"{self.lab_uri},{self.node_uri}", PAUSE=PAUSE_S,
-                               KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
+                env=sensor_env(own_spool=True, KVM_HOST=f"{self.lab_uri},{self.node_uri}",
+                               PAUSE=PAUSE_S, KAFKA_BOOTSTRAP=BOOTSTRAP, KAFKA_TOPIC=topic,
                                GATHER_HOST_STATS="true"))
             try:
                 deadline = time.monotonic() + POLLS_TIMEOUT_S
                 while time.monotonic() < deadline and sensor.poll() is None:
-                    times = poll_times(read_topic(topic))
+                    times = poll_times(topic_messages(topic))
                     if len(times) == 2 and all(len(t) >= POLLS for t in times.values()):
                         break
                     time.sleep(1)
@@ -312,7 +277,7 @@ class Pipeline:
         if rc != 0:
             self.problem = f"the sensor stopped with {rc}: {sensor_err.read_text()[-2000:]}"
             return
-        self.messages = read_topic(topic)
+        self.messages = topic_messages(topic)
         times = poll_times(self.messages)
         if len(times) != 2 or any(len(t) < POLLS for t in times.values()):
             self.problem = f"fewer than {POLLS} polls per hypervisor on the topic: {times}"
@@ -395,7 +360,7 @@ class TestOldPipeline(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        influx(f'DROP DATABASE "{cls.pipeline.db}"', method="POST")
+        INFLUX.query(f'DROP DATABASE "{cls.pipeline.db}"', method="POST")
 
     def setUp(self):
         p = self.pipeline
@@ -439,15 +404,15 @@ class TestOldPipeline(unittest.TestCase):
         self.assertEqual(measurements, ["cpuTime", "disk", "networkInterface", "nodeInfo", "rss"])
         actual = {}
         for m in measurements:
-            tag_keys = {row[0] for s in influx(f'SHOW TAG KEYS FROM "{m}"', p.db)
+            tag_keys = {row[0] for s in INFLUX.query(f'SHOW TAG KEYS FROM "{m}"', p.db)
                         for row in s["values"]}
-            types = {row[0]: row[1] for s in influx(f'SHOW FIELD KEYS FROM "{m}"', p.db)
+            types = {row[0]: row[1] for s in INFLUX.query(f'SHOW FIELD KEYS FROM "{m}"', p.db)
                      for row in s["values"]}
             self.assertEqual(set(types.values()), {"float", "integer"} if m == "cpuTime"
                              else {"integer"}, f"field types of {m}: {types}")
             if m == "cpuTime":
                 self.assertEqual(types["cpuTime"], "float")
-            for series in influx(f'SELECT * FROM "{m}"', p.db):
+            for series in INFLUX.query(f'SELECT * FROM "{m}"', p.db):
                 for row in series["values"]:
                     record = dict(zip(series["columns"], row))
                     tags = tuple(sorted((k, v) for k, v in record.items()
@@ -466,7 +431,7 @@ class TestOldPipeline(unittest.TestCase):
         self.assertEqual(len(queries), 12)
         for title, ref, q in queries:
             with self.subTest(panel=title, target=ref, query=q):
-                series = influx(q, self.pipeline.db)
+                series = INFLUX.query(q, self.pipeline.db)
                 self.assertTrue(series, "no data")
                 by_vm = "GROUP BY" in q and '"vmId"' in q.split("GROUP BY", 1)[1]
                 if by_vm:
@@ -491,7 +456,7 @@ class TestOldPipeline(unittest.TestCase):
         for kind, params, tags, measurement in asked:
             q = templates[kind].format(**scale, **params)
             with self.subTest(kind=kind, **params):
-                series = influx(q, self.pipeline.db)
+                series = INFLUX.query(q, self.pipeline.db)
                 self.assertEqual(len(series), 1, f"no data: {q}")
                 rows = [dict(zip(series[0]["columns"], row)) for row in series[0]["values"]]
                 self.assertTrue(rows, q)
@@ -510,7 +475,7 @@ class TestOldPipeline(unittest.TestCase):
         nobody = {"uuid": "00000000-0000-4000-8000-000000000000", "diskUuid": "nothing",
                   "mac": "06:00:00:00:00:00"}
         for kind, template in templates.items():
-            self.assertEqual(influx(template.format(**scale, **nobody), self.pipeline.db), [],
+            self.assertEqual(INFLUX.query(template.format(**scale, **nobody), self.pipeline.db), [],
                              kind)
 
 

@@ -24,31 +24,28 @@ $PULSE_IT_STATE/rates-summary.log.
         /usr/bin/python3 -m pytest -v tests/integration/test_rates.py
 """
 
-import json
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import unittest
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_libvirt as tl  # noqa: E402  (ensure_lab, lab, read_env, sensor_env, bad_stderr_lines)
+from lib.common import STATE, wait_for
+from lib.lab import boot_image, domain_xml, lab_env, release, require_lab, virsh
+from lib.lab import disk as disk_xml
+from lib.sensor import Sensor, bad_stderr_lines, sensor_env
 
-SENSOR = tl.SENSOR
-STATE = tl.STATE
 DOMAIN = "rates-io"
 TAP = "ratestap0"
 MAC = "06:5e:07:00:00:01"
 IMAGES = Path("/var/lib/libvirt/images/rates-it")
-IMAGE = IMAGES / "rates-io.qcow2"
+IMAGE = IMAGES / f"{DOMAIN}.qcow2"
+# An rtl8139, which QEMU drains and drops from while no guest driver runs it.
+NIC = (f"<interface type='ethernet'><mac address='{MAC}'/><target dev='{TAP}'/>"
+       "<model type='rtl8139'/><rom bar='off'/></interface>")
 PAUSE = 2
 
 TICK_HZ = 1193182 / 65536             # the PC timer's BIOS tick, 18.2065 Hz
@@ -69,73 +66,16 @@ CPU_POINTS_TOLERANCE = 2.0            # percentage points, against virsh over a 
 _started = []
 
 
-def run(cmd, timeout=60, check=True):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({p.returncode}): {p.stderr}")
-    return p
-
-
-def virsh(*args, timeout=60, check=True):
-    return run(["virsh", "-q", "-c", "qemu:///system", *args], timeout, check)
-
-
 def setUpModule():
-    if not SENSOR.exists():
-        raise unittest.SkipTest(f"sensor binary {SENSOR} not built")
-    if os.geteuid() != 0:
-        raise unittest.SkipTest("the libvirt lab needs root")
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
+    _started.extend(require_lab())
 
 
 def tearDownModule():
     remove_domain()
-    if os.environ.get("PULSE_IT_KEEP") == "1":
-        return
-    for script in reversed(_started):
-        run([str(script), "down"], 300, check=False)
-    _started.clear()
+    release(_started)
 
 
 # ------------------------------------------------------------------ the extra domain
-
-def build_image():
-    obj, boot = STATE / "rates-bootsector.o", STATE / "rates-bootsector.bin"
-    run(["as", "--32", "-o", str(obj), str(HERE / "fixtures" / "rates-bootsector.S")])
-    run(["ld", "-m", "elf_i386", "-Ttext", "0x7c00", "--oformat", "binary", "-o", str(boot),
-         str(obj)])
-    obj.unlink()
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    IMAGE.unlink(missing_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", str(IMAGE), "64M"])
-    run(["qemu-io", "-f", "qcow2", "-c", f"write -s {boot} 0 512", str(IMAGE)], 30)
-
-
-def domain_xml(virt_type):
-    return f"""<domain type='{virt_type}'>
-  <name>{DOMAIN}</name>
-  <memory unit='KiB'>32768</memory>
-  <vcpu>2</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <devices>
-    <emulator>{shutil.which("qemu-system-x86_64")}</emulator>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{IMAGE}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='ethernet'>
-      <mac address='{MAC}'/>
-      <target dev='{TAP}'/>
-      <model type='rtl8139'/>
-      <rom bar='off'/>
-    </interface>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-"""
-
 
 def counters(domain):
     """(monotonic time of the read, {"cpu.time": …, "block.0.rd.reqs": …, "vcpu.current": …})."""
@@ -146,14 +86,6 @@ def counters(domain):
     return (t0 + t1) / 2, {k: int(v) for k, v in re.findall(r"^\s*([\w.]+)=(\d+)$", out, re.M)}
 
 
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
-
 def start_domain(xml_path):
     virsh("create", str(xml_path))   # transient: gone for good once destroyed
     # Host-side IPv6 (router solicitations, MLD) would add frames of its own to the tap.
@@ -162,7 +94,7 @@ def start_domain(xml_path):
     except OSError:
         pass   # no IPv6 on this host: nothing to silence
     wait_for(f"disk IO in {DOMAIN}",
-             lambda: counters(DOMAIN)[1].get("block.0.rd.reqs", 0) > 2, 60)
+             lambda: counters(DOMAIN)[1].get("block.0.rd.reqs", 0) > 2, 60, step=0.2)
 
 
 def remove_domain():
@@ -204,24 +136,10 @@ class FrameInjector(threading.Thread):
         self.join(timeout=10)
 
 
-class SensorOutput(threading.Thread):
-    """The sensor's stdout, one message (a JSON array) per line, as it arrives."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream = stream
-        self.messages = []   # (monotonic arrival, message)
-        self.lock = threading.Lock()
-
-    def run(self):
-        for line in self.stream:
-            if line.strip():
-                with self.lock:
-                    self.messages.append((time.monotonic(), json.loads(line)))
-
-    def of(self, domain, since=0.0):
-        with self.lock:
-            return [m for t, m in self.messages if t >= since and vm_id(m) == domain]
+def messages_of(sensor, domain, since=0.0):
+    """The domain's messages on the sensor's stdout that arrived at `since` (time.time()) or
+    later."""
+    return [m for t, m in sensor.messages() if t >= since and vm_id(m) == domain]
 
 
 def vm_id(message):
@@ -256,13 +174,15 @@ class Rates(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.summary = []
-        lab = tl.read_env(STATE / "lab.env")
+        lab = lab_env()
         cls.running = [d for d in lab["LAB_ACTIVE"].split() if d != "i-2-18-VM"]
         cls.paused = "i-2-18-VM"
         remove_domain()
-        build_image()
+        boot_image(IMAGES, DOMAIN, "rates-bootsector.S")
         xml = STATE / f"{DOMAIN}.xml"
-        xml.write_text(domain_xml(lab.get("LAB_VIRT_TYPE", "kvm")))
+        xml.write_text(domain_xml(DOMAIN, lab.get("LAB_VIRT_TYPE", "kvm"),
+                                  [disk_xml("file", "qcow2", IMAGE, "vda"), NIC],
+                                  vcpu="<vcpu>2</vcpu>"))
         start_domain(xml)
 
         cls.injector = FrameInjector()
@@ -270,15 +190,11 @@ class Rates(unittest.TestCase):
         time.sleep(0.5)
         domains = [DOMAIN, cls.paused, *cls.running]
         cls.ref_a = {d: counters(d) for d in domains}
-        proc = subprocess.Popen(
-            [str(SENSOR)],
-            env=tl.sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
-                              SPOOL_DIR="off"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        output = SensorOutput(proc.stdout)
-        output.start()
+        sensor = Sensor(sensor_env(KVM_HOST="qemu:///system", PAUSE=PAUSE, RATES="true",
+                                   SPOOL_DIR="off"))
         try:
-            wait_for("five polls of rates-io", lambda: len(output.of(DOMAIN)) >= 5, 60)
+            wait_for("five polls of rates-io", lambda: len(messages_of(sensor, DOMAIN)) >= 5, 60,
+                     step=0.2)
             cls.ref_b = {d: counters(d) for d in domains}
             cls.injector.stop()
 
@@ -287,22 +203,15 @@ class Rates(unittest.TestCase):
             # The BIOS takes a few seconds before the boot sector runs, and then the guest
             # gets the timer ticks it missed meanwhile in a burst (KVM's PIT catches up):
             # wait for IO, then for three polls, the last of which is steady.
-            io_again = time.monotonic()
+            io_again = time.time()
             wait_for("three polls of rates-io after its restart",
-                     lambda: len(output.of(DOMAIN, since=io_again)) >= 3, 60)
+                     lambda: len(messages_of(sensor, DOMAIN, since=io_again)) >= 3, 60, step=0.2)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            output.join(timeout=10)
-            cls.stderr = proc.stderr.read()
-            proc.stderr.close()
+            cls.returncode, _ = sensor.stop(timeout=30)
+            sensor.close()
+            cls.stderr = sensor.err_text()
             cls.injector.stop()
-        cls.returncode = proc.returncode
-        cls.messages = [m for _, m in output.messages]
+        cls.messages = [m for _, m in sensor.messages()]
         cls.by_domain = {}
         for m in cls.messages:
             cls.by_domain.setdefault(vm_id(m), []).append(m)
@@ -350,7 +259,7 @@ class Rates(unittest.TestCase):
     def test_the_sensor_ran_cleanly(self):
         self.assertIsNone(self.injector.error)
         self.assertEqual(self.returncode, 0, self.stderr)
-        self.assertEqual(tl.bad_stderr_lines(self.stderr), [])
+        self.assertEqual(bad_stderr_lines(self.stderr), [])
 
     def test_a_domains_first_poll_has_no_rates_and_later_ones_append_them_after_its_points(self):
         for domain, messages in self.by_domain.items():

@@ -33,71 +33,33 @@ What is checked:
 Environment: PULSE_SENSOR, PULSE_IT_STATE (as for the other modules).
 """
 
-import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.dont_write_bytecode = True   # keep the source tree clean
-import test_kafka as tk  # noqa: E402  (helpers: sensor_env, consume, live_domains, ContractChecks)
-
-STATE = tk.STATE
-SECURE_STATE = STATE / "secure-kafka"     # this module's broker (kafka.sh state directory)
-TEST_URI = tk.TEST_URI
-SENSOR_VARS = tk.SENSOR_VARS + ("KAFKA_PROPERTIES_FILE", "SHUTDOWN_TIMEOUT")
+from lib.common import free_port
+from lib.contract import ContractChecks
+from lib.kafka import (SECURE, consume, no_core_file, properties_file, property_flags,
+                       run_secured, sasl_properties, secure_broker_down, secure_broker_up,
+                       secured_env)
+from lib.lab import TEST_URI, lab_env, lab_uri, live_domains
+from lib.sensor import SENSOR, assert_no_crash, http_get
 
 KAFKA = {}            # the secured broker's kafka.env
 TMP = None
 _started_broker = False
 
 
-# ------------------------------------------------------------------ the secured broker
-def kafka_sh(*args, timeout=180):
-    """kafka.sh on this module's broker; raises with its stderr when it fails."""
-    env = {**os.environ, "PULSE_IT_STATE": str(SECURE_STATE)}
-    p = subprocess.run([str(tk.KAFKA_SH), *args], capture_output=True, text=True,
-                       timeout=timeout, env=env)
-    if p.returncode != 0:
-        raise RuntimeError(f"kafka.sh {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
-    return p
-
-
-def secure_broker_up():
-    """Start the secured broker unless it runs; returns (its kafka.env, whether we started it)."""
-    env_file = SECURE_STATE / "kafka.env"
-    started = not env_file.exists()
-    SECURE_STATE.mkdir(parents=True, exist_ok=True)
-    kafka_sh("up", "--sasl-ssl", "--no-auto-create")
-    return tk.read_env_file(env_file), started
-
-
-def secure_broker_down():
-    kafka_sh("down", timeout=120)
-    shutil.rmtree(SECURE_STATE, ignore_errors=True)
-
-
-def create_topic(partitions=1):
-    name = f"pulse-secure-{uuid.uuid4().hex[:12]}"
-    kafka_sh("create-topic", name, str(partitions), timeout=90)
-    return name
-
-
 def setUpModule():
     global KAFKA, TMP, _started_broker
-    if not tk.SENSOR.exists():
-        raise unittest.SkipTest(f"no sensor binary at {tk.SENSOR} (build it or set PULSE_SENSOR)")
+    if not SENSOR.exists():
+        raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
     KAFKA, _started_broker = secure_broker_up()
     TMP = Path(tempfile.mkdtemp(prefix="pulse-secure-"))
 
@@ -110,48 +72,21 @@ def tearDownModule():
 
 
 # ------------------------------------------------------------------ running the sensor
-def sasl_properties(mechanism, user=None, password=None, ca=None):
-    """librdkafka properties for the secured broker."""
-    if user is None:
-        prefix = "KAFKA_PLAIN" if mechanism == "PLAIN" else "KAFKA_SCRAM"
-        user, password = KAFKA[f"{prefix}_USER"], KAFKA[f"{prefix}_PASSWORD"]
-    return {"security.protocol": "SASL_SSL", "ssl.ca.location": ca or KAFKA["KAFKA_CA"],
-            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
-
-
-def property_flags(properties):
-    return [a for k, v in properties.items() for a in ("--kafka-property", f"{k}={v}")]
-
-
-def properties_file(properties):
-    path = Path(tempfile.mkstemp(dir=TMP, suffix=".properties")[1])
-    path.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
-    path.chmod(0o600)
-    return path
-
-
-def no_core_file():
-    # A core file would hold the password; the test is about what the process prints.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def sensor_env(**settings):
-    """tk.sensor_env (own spool) with this broker and none of the caller's Kafka settings."""
+def secure_env(**settings):
+    """secured_env, for this broker unless the settings name another."""
     settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
-    return {k: v for k, v in tk.sensor_env(**settings).items()
-            if k in settings or k not in SENSOR_VARS}
+    return secured_env(**settings)
 
 
 def run_sensor(args, timeout=60, **settings):
     """The sensor with `args`, run to its end in TMP; returns the CompletedProcess."""
-    return subprocess.run([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
-                          timeout=timeout, capture_output=True, text=True,
-                          preexec_fn=no_core_file)
+    settings.setdefault("KAFKA_BOOTSTRAP", KAFKA["KAFKA_BOOTSTRAP"])
+    return run_secured(args, TMP, timeout, **settings)
 
 
 def crash_output(sig, seconds, args, **settings):
     """Start the sensor, let it run `seconds`, send `sig`; returns (returncode, stdout, stderr)."""
-    proc = subprocess.Popen([str(tk.SENSOR), *args], env=sensor_env(**settings), cwd=TMP,
+    proc = subprocess.Popen([str(SENSOR), *args], env=secure_env(**settings), cwd=TMP,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=no_core_file)
     try:
@@ -165,25 +100,20 @@ def crash_output(sig, seconds, args, **settings):
     return proc.returncode, out, err
 
 
-def lab_uri():
-    lab_env = STATE / "lab.env"
-    return tk.read_env_file(lab_env)["LAB_URI"] if lab_env.exists() else None
-
-
 # ------------------------------------------------------------------ tests
-class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
+class TestDeliveryOverSaslSsl(ContractChecks, unittest.TestCase):
 
     @unittest.skipUnless(lab_uri(), "libvirt lab is not up (libvirt-lab.sh up)")
     def test_plain_over_tls_from_command_line_properties_delivers_the_labs_poll(self):
         uri = lab_uri()
-        topic = create_topic()
-        before = tk.live_domains(uri)
-        res = run_sensor(["--once", *property_flags(sasl_properties("PLAIN"))], timeout=120,
+        topic = SECURE.new_topic()
+        before = live_domains(uri)
+        res = run_sensor(["--once", *property_flags(sasl_properties(KAFKA, "PLAIN"))], timeout=120,
                          KVM_HOST=uri, KAFKA_TOPIC=topic, GATHER_HOST_STATS="true")
-        after = tk.live_domains(uri)
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        after = live_domains(uri)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
         # Others may start or stop domains on the shared libvirtd meanwhile: the full checks
         # are for the domains that were there before and after the poll.
         stable = {k: v for k, v in after.items() if before.get(k) == v}
@@ -196,20 +126,20 @@ class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
         self.assertEqual(keys.count(uri), 1, f"one host message, keys {keys}")
         for key, dom in stable.items():
             self.assertEqual(keys.count(key), 1, f"messages for {dom['name']}")
-        lab_active = set(tk.read_env_file(STATE / "lab.env")["LAB_ACTIVE"].split())
+        lab_active = set(lab_env()["LAB_ACTIVE"].split())
         self.assertLessEqual(lab_active, {d["name"] for d in stable.values()},
                              "the lab's active domains")
 
     def test_scram_sha_512_from_a_properties_file_delivers_the_test_drivers_poll(self):
-        topic = create_topic()
-        props = properties_file(sasl_properties("SCRAM-SHA-512"))
+        topic = SECURE.new_topic()
+        props = properties_file(TMP, sasl_properties(KAFKA, "SCRAM-SHA-512"))
         res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=topic,
                          GATHER_HOST_STATS="true", KAFKA_PROPERTIES_FILE=str(props))
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("sasl.mechanism=SCRAM-SHA-512", res.stderr, "start-up line lists it")
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
-        domains = tk.live_domains(TEST_URI)
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        domains = live_domains(TEST_URI)
         self.assertEqual(len(messages), len(domains) + 1, messages)
         self.assertEqual(len(self.check_polls(messages, TEST_URI, domains)), 1)
 
@@ -217,14 +147,14 @@ class TestDeliveryOverSaslSsl(tk.ContractChecks, unittest.TestCase):
 class TestRefusedConnections(unittest.TestCase):
 
     def wrong_password_properties(self):
-        return sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], "wrong-" + uuid.uuid4().hex)
+        return sasl_properties(KAFKA, "PLAIN", KAFKA["KAFKA_PLAIN_USER"], "wrong-" + uuid.uuid4().hex)
 
     def test_a_wrong_password_is_logged_as_an_authentication_failure_and_once_exits_1(self):
         props = self.wrong_password_properties()
         t0 = time.monotonic()
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+                         KAFKA_TOPIC=SECURE.new_topic(), SHUTDOWN_TIMEOUT="3")
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertLess(time.monotonic() - t0, 30)
         auth = [line for line in res.stderr.splitlines()
@@ -257,7 +187,7 @@ class TestRefusedConnections(unittest.TestCase):
         return ca
 
     def test_check_with_a_ca_that_did_not_sign_the_broker_fails_with_the_tls_hint(self):
-        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        props = sasl_properties(KAFKA, "PLAIN", ca=str(self.untrusted_ca()))
         res = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI)
         self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
         kafka_line = res.stdout.splitlines()[-1]
@@ -267,10 +197,10 @@ class TestRefusedConnections(unittest.TestCase):
                       "ssl.ca.location hold the CA", kafka_line)
 
     def test_a_run_with_a_ca_that_did_not_sign_the_broker_logs_the_verification_failure(self):
-        props = sasl_properties("PLAIN", ca=str(self.untrusted_ca()))
+        props = sasl_properties(KAFKA, "PLAIN", ca=str(self.untrusted_ca()))
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), SHUTDOWN_TIMEOUT="3")
-        tk.assert_no_crash(self, res.returncode, res.stderr)
+                         KAFKA_TOPIC=SECURE.new_topic(), SHUTDOWN_TIMEOUT="3")
+        assert_no_crash(self, res.returncode, res.stderr)
         self.assertEqual(res.returncode, 1, res.stderr)
         self.assertRegex(res.stderr, r"\[warning\] kafka: .*certificate verify failed")
 
@@ -281,10 +211,10 @@ class TestFixableRefusals(unittest.TestCase):
     def start(self, topic, spool, port, **extra_properties):
         err = open(spool.with_suffix(".err"), "a")
         self.addCleanup(err.close)
-        properties = {**sasl_properties("PLAIN"), **extra_properties}
+        properties = {**sasl_properties(KAFKA, "PLAIN"), **extra_properties}
         proc = subprocess.Popen(
-            [str(tk.SENSOR), *property_flags(properties)],
-            env=sensor_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
+            [str(SENSOR), *property_flags(properties)],
+            env=secure_env(KVM_HOST=TEST_URI, KAFKA_TOPIC=topic, PAUSE="1",
                            GATHER_HOST_STATS="true", SPOOL_DIR=str(spool),
                            METRICS_ADDR=f"127.0.0.1:{port}", HEALTH_DELIVERY_TIMEOUT="4",
                            SHUTDOWN_TIMEOUT="2"),
@@ -294,13 +224,7 @@ class TestFixableRefusals(unittest.TestCase):
 
     @staticmethod
     def get(port, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return None, str(e)
+        return http_get(f"127.0.0.1:{port}", path)
 
     @classmethod
     def metric(cls, port, name):
@@ -327,14 +251,14 @@ class TestFixableRefusals(unittest.TestCase):
         return proc.wait(timeout=30)
 
     def test_records_stay_in_the_spool_while_write_is_denied_and_go_once_it_is_allowed(self):
-        topic = create_topic()
+        topic = SECURE.new_topic()
         user = KAFKA["KAFKA_PLAIN_USER"]
         acl = ["--deny-principal", f"User:{user}", "--operation", "Write", "--topic", topic]
-        kafka_sh("acls", "--add", *acl, timeout=90)
-        self.addCleanup(lambda: kafka_sh("acls", "--remove", "--force", *acl, timeout=90))
+        SECURE.sh("acls", "--add", *acl, timeout=90)
+        self.addCleanup(lambda: SECURE.sh("acls", "--remove", "--force", *acl, timeout=90))
         spool = TMP / f"spool-{topic}"
         log = spool.with_suffix(".err")
-        port = tk.free_port()
+        port = free_port()
 
         proc = self.start(topic, spool, port)
         refused = self.wait_for(
@@ -355,13 +279,13 @@ class TestFixableRefusals(unittest.TestCase):
         self.assertEqual(len(refusal_lines), 1, text[-3000:])
         self.assertIn("Topic authorization failed", refusal_lines[0])
 
-        kafka_sh("acls", "--remove", "--force", *acl, timeout=90)
+        SECURE.sh("acls", "--remove", "--force", *acl, timeout=90)
         proc = self.start(topic, spool, port)
         self.wait_for("an empty spool and /healthz 200",
                       lambda: self.metric(port, "pulse_spool_records") == 0
                       and self.get(port, "/healthz")[0] == 200, proc, log)
         self.assertEqual(self.stop(proc), 0)
-        messages = tk.consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
+        messages = consume(topic, KAFKA["KAFKA_BOOTSTRAP"], KAFKA["KAFKA_CLIENT_PROPERTIES"])
         # Each poll's messages differ (the time); the first run's are all there, each once.
         payloads = [m[3] for m in messages]
         self.assertEqual(len(payloads), len(set(payloads)), "a message delivered twice")
@@ -373,7 +297,7 @@ class TestFixableRefusals(unittest.TestCase):
         topic = f"pulse-secure-{uuid.uuid4().hex[:12]}"
         spool = TMP / f"spool-{topic}"
         log = spool.with_suffix(".err")
-        port = tk.free_port()
+        port = free_port()
         proc = self.start(topic, spool, port, **{"topic.metadata.propagation.max.ms": "1000"})
         self.wait_for(
             "refusals kept in the spool",
@@ -383,7 +307,7 @@ class TestFixableRefusals(unittest.TestCase):
             "/healthz 503", lambda: (h := self.get(port, "/healthz"))[0] == 503 and h, proc, log)
         self.assertIn(topic, reason)
         self.assertEqual(self.metric(port, "pulse_sink_messages_failed_total"), 0)
-        kafka_sh("create-topic", topic, "1", timeout=90)
+        SECURE.sh("create-topic", topic, "1", timeout=90)
         self.wait_for("delivery once the topic exists, and /healthz 200",
                       lambda: (self.metric(port, "pulse_sink_messages_delivered_total") or 0) > 0
                       and self.get(port, "/healthz")[0] == 200, proc, log, timeout=60)
@@ -407,9 +331,9 @@ class TestSecretsNeverPrinted(unittest.TestCase):
                                          f"...{text[max(0, at - 200):at]}<the password>...")
 
     def test_a_debug_run_with_librdkafkas_debug_all_prints_no_password(self):
-        props = {**sasl_properties("PLAIN"), "debug": "all"}
+        props = {**sasl_properties(KAFKA, "PLAIN"), "debug": "all"}
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), DEBUG="true", GATHER_HOST_STATS="true")
+                         KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true", GATHER_HOST_STATS="true")
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         # Not vacuous: librdkafka's own log, SASL included, went through the sensor's log.
         self.assertIn("[debug] librdkafka", res.stderr)
@@ -417,8 +341,8 @@ class TestSecretsNeverPrinted(unittest.TestCase):
         self.assert_no_secret("DEBUG=true, debug=all", res.stdout, res.stderr)
 
     def test_a_scram_debug_run_from_a_properties_file_prints_no_password(self):
-        props = properties_file({**sasl_properties("SCRAM-SHA-512"), "debug": "security,broker"})
-        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=create_topic(),
+        props = properties_file(TMP, {**sasl_properties(KAFKA, "SCRAM-SHA-512"), "debug": "security,broker"})
+        res = run_sensor(["--once"], KVM_HOST=TEST_URI, KAFKA_TOPIC=SECURE.new_topic(),
                          DEBUG="true", KAFKA_PROPERTIES_FILE=str(props))
         self.assertEqual(res.returncode, 0, res.stderr[-3000:])
         self.assertRegex(res.stderr, r"librdkafka \w+: .*SCRAM")
@@ -427,16 +351,16 @@ class TestSecretsNeverPrinted(unittest.TestCase):
     def test_a_wrong_password_run_prints_neither_password(self):
         wrong = "wrong-" + uuid.uuid4().hex
         self.extra_secrets = (wrong,)
-        props = {**sasl_properties("PLAIN", KAFKA["KAFKA_PLAIN_USER"], wrong),
+        props = {**sasl_properties(KAFKA, "PLAIN", KAFKA["KAFKA_PLAIN_USER"], wrong),
                  "debug": "security,broker"}
         res = run_sensor(["--once", *property_flags(props)], KVM_HOST=TEST_URI,
-                         KAFKA_TOPIC=create_topic(), DEBUG="true", SHUTDOWN_TIMEOUT="3")
+                         KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true", SHUTDOWN_TIMEOUT="3")
         self.assertEqual(res.returncode, 1, res.stderr[-3000:])
         self.assertIn("Authentication failure", res.stderr)
         self.assert_no_secret("wrong password", res.stdout, res.stderr)
 
     def test_help_and_a_mistyped_command_line_print_no_password(self):
-        flags = property_flags(sasl_properties("PLAIN"))
+        flags = property_flags(sasl_properties(KAFKA, "PLAIN"))
         res = run_sensor(["--help", *flags])
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertIn("KAFKA_PROPERTIES_FILE", res.stdout)
@@ -448,24 +372,24 @@ class TestSecretsNeverPrinted(unittest.TestCase):
         self.assert_no_secret("mistyped command line", res.stdout, res.stderr)
 
     def test_check_prints_no_password_whether_ok_or_failed(self):
-        ok = run_sensor(["--check", *property_flags(sasl_properties("PLAIN"))], KVM_HOST=TEST_URI,
-                        KAFKA_TOPIC=create_topic(), DEBUG="true")
+        ok = run_sensor(["--check", *property_flags(sasl_properties(KAFKA, "PLAIN"))], KVM_HOST=TEST_URI,
+                        KAFKA_TOPIC=SECURE.new_topic(), DEBUG="true")
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
         self.assertRegex(ok.stdout, r"(?m)^ok   kafka .*: topic .*: 1 partitions, 1 brokers$")
         self.assert_no_secret("--check ok", ok.stdout, ok.stderr)
         # Right password, wrong mechanism for it: FAIL, and the password is still not shown.
-        props = sasl_properties("SCRAM-SHA-512", KAFKA["KAFKA_PLAIN_USER"],
+        props = sasl_properties(KAFKA, "SCRAM-SHA-512", KAFKA["KAFKA_PLAIN_USER"],
                                 KAFKA["KAFKA_PLAIN_PASSWORD"])
         failed = run_sensor(["--check", *property_flags(props)], KVM_HOST=TEST_URI, DEBUG="true")
         self.assertEqual(failed.returncode, 1, failed.stdout + failed.stderr)
         self.assert_no_secret("--check FAIL", failed.stdout, failed.stderr)
 
     def test_a_sensor_killed_by_sigsegv_or_sigabrt_prints_no_password(self):
-        props = {**sasl_properties("PLAIN"), "debug": "security,broker"}
+        props = {**sasl_properties(KAFKA, "PLAIN"), "debug": "security,broker"}
         for sig in (signal.SIGSEGV, signal.SIGABRT):
             with self.subTest(signal=sig.name):
                 rc, out, err = crash_output(sig, 3, property_flags(props), KVM_HOST=TEST_URI,
-                                            KAFKA_TOPIC=create_topic(), PAUSE="1", DEBUG="true")
+                                            KAFKA_TOPIC=SECURE.new_topic(), PAUSE="1", DEBUG="true")
                 self.assertEqual(rc, -sig, f"exit status after {sig.name}:\n{err[-2000:]}")
                 self.assertIn("[debug] librdkafka", err, "it ran and logged before the signal")
                 self.assert_no_secret(sig.name, out, err)

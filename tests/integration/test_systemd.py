@@ -15,18 +15,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_kafka as tk  # noqa: E402  (helpers and contract checks; its tests are not re-run)
-from test_container import children  # noqa: E402
+from lib.common import HERE, ROOT, STATE, free_port, read_env_file
+from lib.kafka import consume, new_topic
+from lib.proc import children, status_field
+from lib.sensor import SENSOR, assert_no_crash, sensor_env
 
-HERE = tk.HERE
-UNIT = tk.ROOT / "packaging" / "pulse-sensor.service"
+UNIT = ROOT / "packaging" / "pulse-sensor.service"
 CONFINE = HERE / "confine.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 CAP_SETPCAP = 8
@@ -54,13 +53,6 @@ def confined(command, bounding_set=None):
     return [*prefix, "--", SYSTEM_PYTHON, str(CONFINE), str(UNIT), "--", *command]
 
 
-def status_field(pid, name):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"no {name} in /proc/{pid}/status")
-
-
 def _ready():
     if os.geteuid() != 0:
         return "needs root"
@@ -70,7 +62,7 @@ def _ready():
     if subprocess.run([SYSTEM_PYTHON, "-c", "import seccomp"], capture_output=True).returncode:
         return "python3-seccomp is not installed"
     for env in ("lab.env", "ssh.env", "kafka.env"):
-        if not (tk.STATE / env).exists():
+        if not (STATE / env).exists():
             return f"no {env}: the lab, its sshd or the broker is not up"
     return None
 
@@ -78,32 +70,30 @@ def _ready():
 @unittest.skipIf(_ready(), _ready())
 class TestConfinedAsTheUnitSays(unittest.TestCase):
     def setUp(self):
-        self.ssh_uri = tk.read_env_file(tk.STATE / "ssh.env")["SSH_URI"]
-        self.lab_uri = tk.read_env_file(tk.STATE / "lab.env")["LAB_URI"]
-        self.bootstrap = tk.read_env_file(tk.STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
+        self.ssh_uri = read_env_file(STATE / "ssh.env")["SSH_URI"]
+        self.lab_uri = read_env_file(STATE / "lab.env")["LAB_URI"]
+        self.bootstrap = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
         self.tmp = Path(tempfile.mkdtemp(prefix="pulse-it-systemd-"))
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
     def env(self, **settings):
-        env = {k: v for k, v in os.environ.items() if k not in tk.SENSOR_VARS}
-        env.update(settings)
-        return env
+        return sensor_env(**settings)
 
     def test_the_confined_sensor_polls_local_libvirt_and_qemu_ssh_into_kafka(self):
-        topic = tk.new_topic()
-        port = tk.free_port()
+        topic = new_topic()
+        port = free_port()
         spool = self.tmp / "spool"
         env = self.env(KVM_HOST=f"{self.lab_uri},{self.ssh_uri}", KAFKA_BOOTSTRAP=self.bootstrap,
                        KAFKA_TOPIC=topic, GATHER_HOST_STATS="true", PAUSE="1",
                        METRICS_ADDR=f"127.0.0.1:{port}", SPOOL_DIR=str(spool))
-        proc = subprocess.Popen(confined([str(tk.SENSOR)]), env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(confined([str(SENSOR)]), env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         try:
             ssh, hosts, health = [], set(), None
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and proc.poll() is None:
                 ssh = ssh or children(proc.pid, "ssh")
-                hosts = {m[0] for m in tk.consume(topic, self.bootstrap)} & {
+                hosts = {m[0] for m in consume(topic, self.bootstrap)} & {
                     self.lab_uri, self.ssh_uri}
                 if len(hosts) == 2 and ssh:
                     break
@@ -116,7 +106,7 @@ class TestConfinedAsTheUnitSays(unittest.TestCase):
             self.assertTrue(ssh, "libvirt started no ssh")
             self.assertEqual(int(status_field(ssh[0], "CapEff"), 16), 0)
             self.assertEqual(hosts, {self.lab_uri, self.ssh_uri}, "nodeInfo from both hypervisors")
-            health = subprocess.run([str(tk.SENSOR), "--healthcheck", "--metrics-addr",
+            health = subprocess.run([str(SENSOR), "--healthcheck", "--metrics-addr",
                                      f"127.0.0.1:{port}"], capture_output=True, text=True,
                                     timeout=30)
             self.assertEqual((health.returncode, health.stdout), (0, "ok: 200 ok\n"),
@@ -127,14 +117,14 @@ class TestConfinedAsTheUnitSays(unittest.TestCase):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=10)
-        tk.assert_no_crash(self, proc.returncode, err)
+        assert_no_crash(self, proc.returncode, err)
         self.assertEqual(proc.returncode, 0, err)
         self.assertNotRegex(err, re.compile("operation not permitted|cannot apply", re.I))
         self.assertTrue(any(spool.iterdir()), "nothing in the spool")
 
     def test_an_empty_bounding_set_would_break_qemu_ssh(self):
         # Why the unit keeps CAP_SETPCAP, and proof that the emulation is applied at all.
-        res = subprocess.run(confined([str(tk.SENSOR), "--once"], bounding_set=""),
+        res = subprocess.run(confined([str(SENSOR), "--once"], bounding_set=""),
                              env=self.env(KVM_HOST=self.ssh_uri, SPOOL_DIR="off"),
                              capture_output=True, text=True, timeout=120)
         # libvirt's child fails "cannot apply process capabilities" before it runs ssh; the

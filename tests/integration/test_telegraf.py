@@ -27,29 +27,22 @@ file once: same measurement and tags, same time to the second, same field names,
 Environment: PULSE_SENSOR (default build/pulse-sensor), PULSE_IT_STATE (default /tmp/pulse-it).
 """
 
-import calendar
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.parse
 import uuid
 from collections import Counter
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-sys.path.insert(0, str(HERE))
-
-import test_libvirt as tl  # noqa: E402  (ensure_lab)
-from test_kafka import KAFKA_SH, SENSOR, STATE, new_topic, read_env_file, sensor_env  # noqa: E402
-from test_influx import parse_lp_token  # noqa: E402
+from lib.common import HERE, ROOT, STATE, bring_up, read_env_file, take_down, terminate
+from lib.influx import parse_lp_line, series_key, topic_points
+from lib.kafka import KAFKA_SH, fill_topic, new_topic, odd_node_uri
+from lib.lab import LAB_SH, ensure_lab, lab_env
+from lib.sensor import SENSOR
 
 TELEGRAF_SH = HERE / "telegraf.sh"
 README = ROOT / "docs" / "influxdb.md"
@@ -60,8 +53,6 @@ WORK = STATE / "telegraf"
 PLACEHOLDERS = ('"kafka1:9092"', '"kvm-metrics"', '"telegraf-kvm"')
 CONTRACT = {"cpuTime", "rss", "networkInterface", "disk", "nodeInfo"}
 RATE_MEASUREMENTS = {"cpuRate", "networkInterfaceRate", "diskRate"}
-LAB_POLLS = 3              # the first poll has no rates; three give two of them
-LAB_WAIT_S = 60            # for those polls at PAUSE=2, with room for a slow start
 TELEGRAF_WAIT_S = 90       # start, join the group, consume, flush
 STOP_TIMEOUT_S = 30
 
@@ -80,19 +71,16 @@ def setUpModule():
     if res.returncode != 0:
         raise unittest.SkipTest(f"no Telegraf: {res.stderr.strip()}")
     TELEGRAF = res.stdout.strip()
-    if tl.ensure_lab():
-        _started.append(tl.LAB)
-    if not (STATE / "kafka.env").exists():
-        _started.append(KAFKA_SH)
-    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    if ensure_lab():
+        _started.append(LAB_SH)
+    bring_up(KAFKA_SH, "kafka.env", _started)
     BOOTSTRAP = read_env_file(STATE / "kafka.env")["KAFKA_BOOTSTRAP"]
     WORK.mkdir(parents=True, exist_ok=True)
 
 
 def tearDownModule():
     shutil.rmtree(WORK, ignore_errors=True)
-    for script in reversed(_started):
-        subprocess.run([str(script), "down"], timeout=300)
+    take_down(_started)
 
 
 # ------------------------------------------------------------------ README
@@ -127,112 +115,6 @@ def telegraf_config(fmt, topic, group, out_path):
     return f"{agent}\n{inputs}\n{output}"
 
 
-# ------------------------------------------------------------------ topic
-def read_topic(bootstrap, topic):
-    """Every message's payload as kcat reads it (-J keeps multi-line payloads whole)."""
-    res = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
-                          "-q", "-J"], capture_output=True, text=True, timeout=60, check=True)
-    return [json.loads(line)["payload"] for line in res.stdout.splitlines() if line.strip()]
-
-
-def parse_lp_value(text):
-    """A field value of line protocol -> (value, rest); strings stay strings, so a number that
-    turned into a string shows up as a type difference."""
-    if text.startswith('"'):
-        out, i = [], 1
-        while text[i] != '"':
-            if text[i] == "\\" and text[i + 1] in '"\\':
-                i += 1
-            out.append(text[i])
-            i += 1
-        return "".join(out), text[i + 1:]
-    raw, rest = parse_lp_token(text, ", ", "")
-    if raw.endswith("i"):
-        return int(raw[:-1]), rest
-    if raw in ("true", "false"):
-        return raw == "true", rest
-    return float(raw), rest
-
-
-def parse_lp(line):
-    """One line of InfluxDB 1.x line protocol -> (measurement, tags, fields, timestamp)."""
-    measurement, rest = parse_lp_token(line, ", ", ", ")
-    tags = {}
-    while rest.startswith(","):
-        key, rest = parse_lp_token(rest[1:], "=", ",= ")
-        value, rest = parse_lp_token(rest[1:], ", ", ",= ")
-        tags[key] = value
-    fields = {}
-    rest = rest[1:]
-    while True:
-        key, rest = parse_lp_token(rest, "=", ",= ")
-        fields[key], rest = parse_lp_value(rest[1:])
-        if not rest.startswith(","):
-            break
-        rest = rest[1:]
-    return measurement, tags, fields, int(rest.strip())
-
-
-def topic_points(payloads):
-    """(measurement, tags, fields, unix seconds) of every point on the topic."""
-    points = []
-    for payload in payloads:
-        if payload.lstrip().startswith("["):
-            for p in json.loads(payload):
-                t = calendar.timegm(time.strptime(p["time"], "%Y-%m-%dT%H:%M:%SZ"))
-                points.append((p["measurement"], p["tags"], p["fields"], t))
-        else:
-            points += [parse_lp(line) for line in payload.split("\n") if line.strip()]
-    return points
-
-
-def series_key(measurement, tags, t):
-    # Line protocol has no empty tag values: an empty tag is left out on either side.
-    return measurement, tuple(sorted((k, v) for k, v in tags.items() if v != "")), t
-
-
-def odd_node_uri():
-    """The odd-names fixture under a directory whose name puts a space (URI-escaped) and an
-    equals sign into vmHost."""
-    directory = WORK / "odd dir a=b"
-    directory.mkdir(parents=True, exist_ok=True)
-    node = directory / ODD_NODE.name
-    shutil.copyfile(ODD_NODE, node)
-    return "test://" + urllib.parse.quote(str(node), safe="/=")
-
-
-def fill_topic(topic, fmt, bootstrap, polls=LAB_POLLS):
-    """One sensor on the lab and the odd-names host at PAUSE=2 (GATHER_HOST_STATS, RATES)
-    until both have `polls` polls on the topic. Returns the topic's payloads."""
-    hosts = [read_env_file(STATE / "lab.env")["LAB_URI"], odd_node_uri()]
-    proc = subprocess.Popen([str(SENSOR)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=sensor_env(
-                                KVM_HOST=",".join(hosts), PAUSE="2", RATES="true",
-                                GATHER_HOST_STATS="true", FORMAT=fmt,
-                                KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic))
-    polled = {}
-    try:
-        deadline = time.monotonic() + LAB_WAIT_S
-        while (min((len(polled.get(h, ())) for h in hosts)) < polls
-               and time.monotonic() < deadline and proc.poll() is None):
-            time.sleep(1)
-            polled = {}
-            for _, tags, _, t in topic_points(read_topic(bootstrap, topic)):
-                polled.setdefault(tags["vmHost"], set()).add(t)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
-    counts = {h: len(polled.get(h, ())) for h in hosts}
-    if proc.returncode != 0 or min(counts.values()) < polls:
-        raise AssertionError(f"polls on the topic after {LAB_WAIT_S} s: {counts}, want {polls} "
-                             f"each (sensor exit {proc.returncode}):\n{err[-3000:]}")
-    return read_topic(bootstrap, topic)
-
-
 # ------------------------------------------------------------------ Telegraf
 def count_lines(path):
     try:
@@ -257,13 +139,7 @@ def run_telegraf(config, out_path, want_lines):
                    and proc.poll() is None):
                 time.sleep(0.5)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            if not terminate(proc, STOP_TIMEOUT_S):
                 raise AssertionError(f"Telegraf ignored SIGTERM:\n{log.read_text()[-3000:]}")
     return log.read_text()
 
@@ -271,7 +147,8 @@ def run_telegraf(config, out_path, want_lines):
 class TestTelegrafReadsTheTopic(unittest.TestCase):
     def run_format(self, fmt):
         topic = new_topic()
-        payloads = fill_topic(topic, fmt, BOOTSTRAP)
+        payloads = fill_topic(topic, fmt, BOOTSTRAP,
+                              [lab_env()["LAB_URI"], odd_node_uri(WORK, ODD_NODE)])
         for p in payloads:
             self.assertEqual(p.lstrip().startswith("["), fmt == "json", p)
         points = topic_points(payloads)
@@ -296,7 +173,7 @@ class TestTelegrafReadsTheTopic(unittest.TestCase):
         lines = [line for line in out_path.read_text().splitlines() if line.strip()] \
             if out_path.exists() else []
         for line in lines:
-            measurement, tags, fields, t_ns = parse_lp(line)
+            measurement, tags, fields, t_ns = parse_lp_line(line)
             self.assertEqual(t_ns % 1_000_000_000, 0, f"not a whole second: {line}")
             key = series_key(measurement, tags, t_ns // 1_000_000_000)
             got[key] += 1

@@ -46,7 +46,7 @@ split_polls(messages, keys=None) -> list[(messages, keys)]
 message_domains(messages) -> list[str]
     vmId of each domain message (host messages left out).
 
-Command line: python3 pulse_check.py --uri URI --vm-host HOST [--lab-json F]
+Command line: python3 lib/pulse_check.py --uri URI --vm-host HOST [--lab-json F]
     [--host-stats yes|no] < lines    (checks the last poll in the input)
 
 Rules
