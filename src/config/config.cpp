@@ -11,20 +11,19 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "pulse/base/listen_address.hpp"
-#include "pulse/base/secrets.hpp"
 #include "pulse/base/uri.hpp"
 #include "pulse/cloudstack/api.hpp"
+#include "pulse/config/command_line.hpp"
 #include "pulse/config/config_file.hpp"
+#include "pulse/config/kafka_settings.hpp"
+#include "pulse/config/properties.hpp"
+#include "pulse/config/setting_file.hpp"
+#include "pulse/config/values.hpp"
 
 namespace pulse {
 namespace {
@@ -61,10 +60,6 @@ constexpr Setting kCsSecretKeyFile{"CS_SECRET_KEY_FILE", "--cs-secret-key-file",
                                    "cs_secret_key_file"};
 constexpr Setting kVolumesInterval{"VOLUMES_UPDATE_INTERVAL", "--volumes-update-interval",
                                    "volumes_update_interval"};
-
-// A properties or configuration file is a handful of lines; anything larger is not one (or is
-// /dev/zero).
-constexpr std::uintmax_t kMaxSettingFileBytes = 1U << 20;
 
 constexpr long kMaxPauseSeconds = 86400;
 
@@ -122,15 +117,6 @@ class Layers {
     const ConfigFile* file_;
 };
 
-std::string trim(std::string_view text) {
-    auto begin = text.find_first_not_of(" \t\r\n");
-    if (begin == std::string_view::npos) {
-        return {};
-    }
-    auto end = text.find_last_not_of(" \t\r\n");
-    return std::string(text.substr(begin, end - begin + 1));
-}
-
 bool bool_setting(const std::optional<std::string>& value, const Setting& s, bool fallback) {
     if (!value) {
         return fallback;
@@ -167,71 +153,6 @@ std::uint64_t spool_max_setting(const std::optional<std::string>& value) {
         invalid(kSpoolMax, *value, "a size of at least 64K: bytes, or a number with K, M or G");
     }
     return *bytes;
-}
-
-bool valid_port(std::string_view text) {
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-    return !text.empty() && ec == std::errc{} && end == text.data() + text.size() && port >= 1 &&
-           port <= 65535;
-}
-
-// host:port, [v6addr]:port; librdkafka also takes a protocol prefix (SSL://host:port).
-bool valid_broker(std::string_view broker) {
-    if (auto scheme = broker.find("://"); scheme != std::string_view::npos) {
-        broker.remove_prefix(scheme + 3);
-    }
-    auto colon = broker.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) {
-        return false;
-    }
-    std::string_view host = broker.substr(0, colon);
-    if (host.front() == '[' ? host.back() != ']' : host.find(':') != std::string_view::npos) {
-        return false;
-    }
-    bool clean = std::none_of(host.begin(), host.end(), [](unsigned char c) {
-        return std::isspace(c) || c == ',' || c == '/';
-    });
-    return clean && valid_port(broker.substr(colon + 1));
-}
-
-std::vector<std::string> bootstrap_setting(const std::optional<std::string>& value) {
-    std::vector<std::string> brokers;
-    if (!value || trim(*value).empty()) {
-        return brokers;  // unset or empty: stdout mode
-    }
-    std::string_view rest = *value;
-    while (true) {
-        auto comma = rest.find(',');
-        std::string broker = trim(rest.substr(0, comma));
-        if (!valid_broker(broker)) {
-            invalid(
-                kBootstrap, *value,
-                "a comma-separated list of host:port (port 1-65535), e.g. kafka1:9092,kafka2:9092");
-        }
-        brokers.push_back(std::move(broker));
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        rest.remove_prefix(comma + 1);
-    }
-    return brokers;
-}
-
-std::string topic_setting(const std::optional<std::string>& value) {
-    if (!value) {
-        return "kvm-metrics";
-    }
-    // Kafka's own rule for topic names.
-    const std::string& topic = *value;
-    bool legal = !topic.empty() && topic.size() <= 249 && topic != "." && topic != ".." &&
-                 std::all_of(topic.begin(), topic.end(), [](unsigned char c) {
-                     return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-                 });
-    if (!legal) {
-        invalid(kTopic, topic, "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
-    }
-    return topic;
 }
 
 Encoding format_setting(const std::optional<std::string>& value) {
@@ -309,48 +230,35 @@ std::string kvm_host_setting(const std::string& uri) {
     return uri;
 }
 
-// A KVM_HOST list as an error message may quote it: each URI without its password.
-std::string shown_hosts(std::string_view value) {
-    std::vector<std::string> shown;
-    while (true) {
-        const auto comma = value.find(',');
-        shown.push_back(uri_without_password(value.substr(0, comma)));
-        if (comma == std::string_view::npos) {
-            return fmt::format("{}", fmt::join(shown, ","));
-        }
-        value.remove_prefix(comma + 1);
-    }
-}
-
 // One URI or a comma-separated list: spaces around items trimmed, no empty item, none twice.
-// Errors quote the whole value and name the bad item.
+// Errors quote the whole value, each URI without its password, and name the bad item.
 std::vector<std::string> kvm_hosts_setting(const std::string& value) {
+    const std::vector<std::string_view> items = split_list(value);
+    auto shown = [&] {
+        std::vector<std::string> uris;
+        for (std::string_view item : items) {
+            uris.push_back(uri_without_password(item));
+        }
+        return fmt::format("{}", fmt::join(uris, ","));
+    };
     std::vector<std::string> uris;
-    std::string_view rest = value;
-    while (true) {
-        auto comma = rest.find(',');
-        std::string uri = trim(rest.substr(0, comma));
+    for (std::string_view item : items) {
+        std::string uri = trim(item);
         if (uri.empty()) {
-            invalid(kKvmHost, shown_hosts(value),
-                    "a comma-separated list of libvirt URIs with no empty item");
+            invalid(kKvmHost, shown(), "a comma-separated list of libvirt URIs with no empty item");
         }
         if (std::find(uris.begin(), uris.end(), uri) != uris.end()) {
-            invalid(kKvmHost, shown_hosts(value),
+            invalid(kKvmHost, shown(),
                     fmt::format("each URI once ('{}' is listed twice: one connection each)",
                                 uri_without_password(uri)));
         }
         if (!valid_uri(uri)) {
-            invalid(
-                kKvmHost, shown_hosts(value),
-                comma == std::string_view::npos && uris.empty()
-                    ? std::string(kUriAccepted)
-                    : fmt::format("{} ('{}' is not one)", kUriAccepted, uri_without_password(uri)));
+            invalid(kKvmHost, shown(),
+                    items.size() == 1 ? std::string(kUriAccepted)
+                                      : fmt::format("{} ('{}' is not one)", kUriAccepted,
+                                                    uri_without_password(uri)));
         }
         uris.push_back(std::move(uri));
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        rest.remove_prefix(comma + 1);
     }
     return uris;
 }
@@ -410,37 +318,6 @@ std::string metrics_addr_setting(const std::optional<std::string>& value) {
     return text;
 }
 
-// librdkafka's property names: lower case, digits, dots, underscores and dashes.
-bool valid_property_name(std::string_view name) {
-    return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-    });
-}
-
-// One "key=value"; the errors name the key when it is one, never the value.
-void add_property(std::string_view text, const std::string& source,
-                  std::map<std::string, std::string>& properties) {
-    auto eq = text.find('=');
-    if (eq == std::string_view::npos) {
-        throw ConfigError(fmt::format(
-            "invalid {}: expected key=value, e.g. security.protocol=SASL_SSL (the text is not "
-            "shown, it may be a secret)",
-            source));
-    }
-    std::string key = trim(text.substr(0, eq));
-    if (!valid_property_name(key)) {
-        throw ConfigError(fmt::format(
-            "invalid {}: expected key=value with a librdkafka property name of a-z 0-9 . _ -",
-            source));
-    }
-    properties[key] = trim(text.substr(eq + 1));
-}
-
-std::string read_properties_file(const std::string& path) {
-    return read_setting_file(path,
-                             fmt::format("{} ({})", kPropertiesFile.env, kPropertiesFile.flag));
-}
-
 constexpr const char* kEnvironmentHelp = R"(
 Environment (a flag wins over its variable, a variable over the configuration file):
   KVM_HOST           libvirt URI to watch, or a comma-separated list of them, each
@@ -481,63 +358,6 @@ passed, 1 when --once could not poll or deliver or a --check failed, 2 for an in
 
 }  // namespace
 
-std::optional<bool> parse_bool(std::string_view text) {
-    std::string lower(text);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
-        return true;
-    }
-    if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
-        return false;
-    }
-    return std::nullopt;
-}
-
-std::optional<std::uint64_t> parse_size(std::string_view text) {
-    std::uint64_t number = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (text.empty() || ec != std::errc{} || end == text.data()) {
-        return std::nullopt;
-    }
-    std::string unit(end, text.data() + text.size());
-    std::transform(unit.begin(), unit.end(), unit.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    int shift = 0;
-    if (unit.empty() || unit == "B") {
-        shift = 0;
-    } else if (unit == "K" || unit == "KB" || unit == "KIB") {
-        shift = 10;
-    } else if (unit == "M" || unit == "MB" || unit == "MIB") {
-        shift = 20;
-    } else if (unit == "G" || unit == "GB" || unit == "GIB") {
-        shift = 30;
-    } else {
-        return std::nullopt;
-    }
-    if (shift > 0 && number > (UINT64_MAX >> shift)) {
-        return std::nullopt;
-    }
-    return number << shift;
-}
-
-void parse_properties(std::string_view text, const std::string& source,
-                      std::map<std::string, std::string>& properties) {
-    int line_number = 0;
-    while (!text.empty()) {
-        ++line_number;
-        auto newline = text.find('\n');
-        std::string line = trim(text.substr(0, newline));
-        if (!line.empty() && line.front() != '#') {
-            add_property(line, fmt::format("{} line {}", source, line_number), properties);
-        }
-        if (newline == std::string_view::npos) {
-            break;
-        }
-        text.remove_prefix(newline + 1);
-    }
-}
-
 std::string Config::bootstrap_servers() const {
     return fmt::format("{}", fmt::join(kafka_bootstrap, ","));
 }
@@ -557,26 +377,6 @@ EnvLookup process_env() {
         }
         return std::nullopt;
     };
-}
-
-std::string read_setting_file(const std::string& path, const std::string& setting) {
-    auto bad = [&](const std::string& why) {
-        return ConfigError(fmt::format("invalid {} '{}': {}", setting, path, why));
-    };
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        throw bad(ec ? ec.message() : "not a regular file");
-    }
-    if (std::filesystem::file_size(path, ec) > kMaxSettingFileBytes) {
-        throw bad("larger than 1 MiB");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!in) {
-        throw bad(std::strerror(errno));
-    }
-    return text.str();
 }
 
 ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
@@ -704,8 +504,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.pause = layers.setting(pause, kPause, [](const auto& v) {
         return seconds_setting(v, kPause, 10, 1, kMaxPauseSeconds);
     });
-    c.kafka_bootstrap = layers.setting(bootstrap, kBootstrap, bootstrap_setting);
-    c.kafka_topic = layers.setting(topic, kTopic, topic_setting);
+    c.kafka_bootstrap = layers.setting(bootstrap, kBootstrap, kafka_bootstrap_setting);
+    c.kafka_topic = layers.setting(topic, kTopic, kafka_topic_setting);
     c.gather_host_stats = layers.setting(
         host_stats, kHostStats, [](const auto& v) { return bool_setting(v, kHostStats, false); });
     c.hosts = hosts_setting(layers, kvm_host, c);
@@ -739,16 +539,8 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
                          c.kafka_properties);
         }
     }
-    if (auto path = layers.get(properties_file, kPropertiesFile); path && !trim(*path).empty()) {
-        std::string trimmed = trim(*path);
-        parse_properties(
-            read_properties_file(trimmed),
-            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, trimmed),
-            c.kafka_properties);
-    }
-    for (const std::string& property : properties) {
-        add_property(property, "--kafka-property", c.kafka_properties);
-    }
+    kafka_properties_setting(layers.get(properties_file, kPropertiesFile), properties,
+                             c.kafka_properties);
     c.check = check;
     c.metrics_addr = layers.setting(metrics_addr, kMetricsAddr, metrics_addr_setting);
     c.health_delivery_timeout = layers.setting(health_timeout, kHealthTimeout, [](const auto& v) {
@@ -774,32 +566,6 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         }
     }
     return result;
-}
-
-std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value) {
-    return bootstrap_setting(value);
-}
-
-std::string kafka_topic_setting(const std::optional<std::string>& value) {
-    return topic_setting(value);
-}
-
-void kafka_properties_setting(const std::optional<std::string>& file,
-                              const std::vector<std::string>& properties,
-                              std::map<std::string, std::string>& out) {
-    if (file && !trim(*file).empty()) {
-        std::string path = trim(*file);
-        parse_properties(
-            read_properties_file(path),
-            fmt::format("{} ({}) '{}'", kPropertiesFile.env, kPropertiesFile.flag, path), out);
-    }
-    for (const std::string& property : properties) {
-        add_property(property, "--kafka-property", out);
-    }
-}
-
-std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args) {
-    return fmt::format("{} (see --help)", mask_secret_arguments(message, args));
 }
 
 }  // namespace pulse

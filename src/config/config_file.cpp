@@ -9,13 +9,9 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
-#include "pulse/config/config.hpp"
+#include "pulse/config/error.hpp"
+#include "pulse/config/setting_file.hpp"
 
 namespace pulse {
 namespace {

@@ -2,6 +2,9 @@
 #include "pulse/import/config.hpp"
 
 #include "pulse/base/secrets.hpp"
+#include "pulse/config/command_line.hpp"
+#include "pulse/config/kafka_settings.hpp"
+#include "pulse/config/values.hpp"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
