@@ -1,9 +1,9 @@
 // Configuration from flags, environment and the configuration file; see config.hpp for the
-// precedence.
+// precedence and settings.hpp for the table of settings.
 //
-// CLI11 parses the flags into optional strings; every setting, whether it came from a flag, the
-// environment or the file, then goes through the same validator, so an error names both
-// spellings (and, for a value from the file, the file, line and key).
+// The table's rows give CLI11 its options; every setting, whether it came from a flag, the
+// environment, the file or the row's default, then goes through the same validator, so an
+// error names both spellings (and, for a value from the file, the file, line and key).
 #include "pulse/config/config.hpp"
 
 #include <fmt/format.h>
@@ -23,61 +23,55 @@
 #include "pulse/config/kafka_settings.hpp"
 #include "pulse/config/properties.hpp"
 #include "pulse/config/setting_file.hpp"
+#include "pulse/config/settings.hpp"
 #include "pulse/config/values.hpp"
 
 namespace pulse {
 namespace {
 
-struct Setting {
-    const char* env;
-    const char* flag;
-    const char* key;  // in the configuration file
-};
-
-constexpr Setting kKvmHost{"KVM_HOST", "--kvm-host", "kvm_host"};
-constexpr Setting kPause{"PAUSE", "--pause", "pause"};
-constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap", "kafka_bootstrap"};
-constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic", "kafka_topic"};
-constexpr Setting kHostStats{"GATHER_HOST_STATS", "--gather-host-stats", "gather_host_stats"};
-constexpr Setting kDebug{"DEBUG", "--debug", "debug"};
-constexpr Setting kRates{"RATES", "--rates", "rates"};
-constexpr Setting kSpoolDir{"SPOOL_DIR", "--spool-dir", "spool_dir"};
-constexpr Setting kSpoolMax{"SPOOL_MAX_BYTES", "--spool-max-bytes", "spool_max_bytes"};
-constexpr Setting kShutdown{"SHUTDOWN_TIMEOUT", "--shutdown-timeout", "shutdown_timeout"};
-constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file",
-                                  "kafka_properties_file"};
-constexpr Setting kConfigFile{"CONFIG_FILE", "--config", ""};
-constexpr Setting kMetricsAddr{"METRICS_ADDR", "--metrics-addr", "metrics_addr"};
-constexpr Setting kHealthTimeout{"HEALTH_DELIVERY_TIMEOUT", "--health-delivery-timeout",
-                                 "health_delivery_timeout"};
-constexpr Setting kFormat{"FORMAT", "--format", "format"};
-constexpr Setting kCsEndpoint{"CS_ENDPOINT", "--cs-endpoint", "cs_endpoint"};
-// The keys themselves have no flag: only their *_FILE variants do (see Config).
-constexpr Setting kCsApiKey{"CS_API_KEY", "", "cs_api_key"};
-constexpr Setting kCsSecretKey{"CS_SECRET_KEY", "", "cs_secret_key"};
-constexpr Setting kCsApiKeyFile{"CS_API_KEY_FILE", "--cs-api-key-file", "cs_api_key_file"};
-constexpr Setting kCsSecretKeyFile{"CS_SECRET_KEY_FILE", "--cs-secret-key-file",
-                                   "cs_secret_key_file"};
-constexpr Setting kVolumesInterval{"VOLUMES_UPDATE_INTERVAL", "--volumes-update-interval",
-                                   "volumes_update_interval"};
+constexpr const Setting& kKvmHost = sensor_setting("KVM_HOST");
+constexpr const Setting& kPause = sensor_setting("PAUSE");
+constexpr const Setting& kBootstrap = sensor_setting("KAFKA_BOOTSTRAP");
+constexpr const Setting& kTopic = sensor_setting("KAFKA_TOPIC");
+constexpr const Setting& kHostStats = sensor_setting("GATHER_HOST_STATS");
+constexpr const Setting& kRates = sensor_setting("RATES");
+constexpr const Setting& kDebug = sensor_setting("DEBUG");
+constexpr const Setting& kSpoolDir = sensor_setting("SPOOL_DIR");
+constexpr const Setting& kSpoolMax = sensor_setting("SPOOL_MAX_BYTES");
+constexpr const Setting& kShutdown = sensor_setting("SHUTDOWN_TIMEOUT");
+constexpr const Setting& kMetricsAddr = sensor_setting("METRICS_ADDR");
+constexpr const Setting& kHealthTimeout = sensor_setting("HEALTH_DELIVERY_TIMEOUT");
+constexpr const Setting& kFormat = sensor_setting("FORMAT");
+constexpr const Setting& kPropertiesFile = sensor_setting("KAFKA_PROPERTIES_FILE");
+constexpr const Setting& kProperty = sensor_setting("--kafka-property");
+constexpr const Setting& kCsEndpoint = sensor_setting("CS_ENDPOINT");
+constexpr const Setting& kCsApiKey = sensor_setting("CS_API_KEY");
+constexpr const Setting& kCsSecretKey = sensor_setting("CS_SECRET_KEY");
+constexpr const Setting& kCsApiKeyFile = sensor_setting("CS_API_KEY_FILE");
+constexpr const Setting& kCsSecretKeyFile = sensor_setting("CS_SECRET_KEY_FILE");
+constexpr const Setting& kVolumesInterval = sensor_setting("VOLUMES_UPDATE_INTERVAL");
+constexpr const Setting& kConfigFile = sensor_setting("CONFIG_FILE");
+constexpr const Setting& kOnce = sensor_setting("--once");
+constexpr const Setting& kCheck = sensor_setting("--check");
+constexpr const Setting& kHealthcheck = sensor_setting("--healthcheck");
 
 constexpr long kMaxPauseSeconds = 86400;
 
-[[noreturn]] void invalid(const Setting& s, const std::string& value, const std::string& accepted) {
-    throw ConfigError(
-        fmt::format("invalid {} ({}) '{}': expected {}", s.env, s.flag, value, accepted));
+std::optional<std::string> env_of(const EnvLookup& env, const Setting& s) {
+    return s.env.empty() ? std::nullopt : env(std::string(s.env));
 }
 
 // The value of a setting from the highest layer that has one: flag, environment, file.
 class Layers {
   public:
-    Layers(const EnvLookup& env, const ConfigFile* file) : env_(env), file_(file) {}
+    Layers(const Flags& flags, const EnvLookup& env, const ConfigFile* file)
+        : flags_(flags), env_(env), file_(file) {}
 
-    std::optional<std::string> get(const std::optional<std::string>& flag, const Setting& s) {
-        if (flag) {
+    std::optional<std::string> get(const Setting& s) const {
+        if (auto flag = flags_.value(s)) {
             return flag;
         }
-        if (auto value = env_(s.env)) {
+        if (auto value = env_of(env_, s)) {
             return value;
         }
         if (const FileValue* value = in_file(s)) {
@@ -86,19 +80,31 @@ class Layers {
         return std::nullopt;
     }
 
-    // `check(value)` with the setting's value; an error about a value that came from the file
-    // is prefixed with the file, line and key, where the operator has to look.
+    // `check(value)` with the setting's value, or its row's default when no layer has one
+    // (std::nullopt when the row has none); an error about a value that came from the file is
+    // prefixed with the file, line and key, where the operator has to look.
     template <class Check>
-    auto setting(const std::optional<std::string>& flag, const Setting& s, Check check) {
-        auto value = get(flag, s);
-        if (flag || env_(s.env) || !in_file(s)) {
+    auto setting(const Setting& s, Check check) const {
+        return given(s, [&](std::optional<std::string> value) {
+            if (!value && !s.default_value.empty()) {
+                value = std::string(s.default_value);
+            }
+            return check(value);
+        });
+    }
+
+    // The same without the default: `check(std::nullopt)` when no layer has a value.
+    template <class Check>
+    auto given(const Setting& s, Check check) const {
+        auto value = get(s);
+        if (flags_.value(s) || env_of(env_, s) || !in_file(s)) {
             return check(value);
         }
         return from_file(s.key, *in_file(s), [&] { return check(value); });
     }
 
     template <class Check>
-    auto from_file(std::string_view key, const FileValue& value, Check check) {
+    auto from_file(std::string_view key, const FileValue& value, Check check) const {
         try {
             return check();
         } catch (const ConfigError& e) {
@@ -110,59 +116,61 @@ class Layers {
 
   private:
     const FileValue* in_file(const Setting& s) const {
-        return file_ && *s.key ? file_->find(s.key) : nullptr;
+        return file_ && !s.key.empty() ? file_->find(s.key) : nullptr;
     }
 
+    const Flags& flags_;
     const EnvLookup& env_;
     const ConfigFile* file_;
 };
 
-bool bool_setting(const std::optional<std::string>& value, const Setting& s, bool fallback) {
-    if (!value) {
-        return fallback;
-    }
-    auto parsed = parse_bool(trim(*value));
+bool bool_setting(const std::string& value, const Setting& s) {
+    auto parsed = parse_bool(trim(value));
     if (!parsed) {
-        invalid(s, *value, "one of true/false, 1/0, yes/no, on/off (any case)");
+        invalid_setting(s, value, "one of true/false, 1/0, yes/no, on/off (any case)");
     }
     return *parsed;
 }
 
-std::chrono::seconds seconds_setting(const std::optional<std::string>& value, const Setting& s,
-                                     long fallback, long min, long max) {
-    if (!value) {
-        return std::chrono::seconds{fallback};
-    }
-    const std::string text = trim(*value);
+std::chrono::seconds seconds_setting(const std::string& value, const Setting& s, long min,
+                                     long max) {
+    const std::string text = trim(value);
     long seconds = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds < min ||
         seconds > max) {
-        invalid(s, *value, fmt::format("whole seconds from {} to {}", min, max));
+        invalid_setting(s, value, fmt::format("whole seconds from {} to {}", min, max));
     }
     return std::chrono::seconds{seconds};
 }
 
-std::uint64_t spool_max_setting(const std::optional<std::string>& value) {
+std::uint64_t spool_max_setting(const std::string& value) {
     constexpr std::uint64_t kMin = 64ULL << 10;
-    if (!value) {
-        return 256ULL << 20;
-    }
-    auto bytes = parse_size(trim(*value));
+    auto bytes = parse_size(trim(value));
     if (!bytes || *bytes < kMin) {
-        invalid(kSpoolMax, *value, "a size of at least 64K: bytes, or a number with K, M or G");
+        invalid_setting(kSpoolMax, value,
+                        "a size of at least 64K: bytes, or a number with K, M or G");
     }
     return *bytes;
 }
 
-Encoding format_setting(const std::optional<std::string>& value) {
-    if (!value || trim(*value) == "json") {
+// Empty is not a directory; "off": no spool.
+std::string spool_dir_setting(const std::string& value) {
+    std::string text = trim(value);
+    if (text.empty()) {
+        invalid_setting(kSpoolDir, value, "a directory path, or off");
+    }
+    return text == "off" ? std::string() : text;
+}
+
+Encoding format_setting(const std::string& value) {
+    if (trim(value) == "json") {
         return Encoding::json;
     }
-    if (trim(*value) == "influx") {
+    if (trim(value) == "influx") {
         return Encoding::line_protocol;
     }
-    invalid(kFormat, *value, "json (the default) or influx (InfluxDB line protocol)");
+    invalid_setting(kFormat, value, "json (the default) or influx (InfluxDB line protocol)");
 }
 
 std::string cs_endpoint_setting(const std::optional<std::string>& value) {
@@ -174,29 +182,30 @@ std::string cs_endpoint_setting(const std::optional<std::string>& value) {
     const std::string shown = text.find('@') == std::string::npos ? text : "(not shown)";
     auto endpoint = parse_cloudstack_endpoint(text);
     if (!endpoint) {
-        invalid(kCsEndpoint, shown,
-                "http://host[:port][/path] or https://…, e.g. http://cloudstack:8080/client/api");
+        invalid_setting(
+            kCsEndpoint, shown,
+            "http://host[:port][/path] or https://…, e.g. http://cloudstack:8080/client/api");
     }
     if (endpoint->https && !cloudstack_https_supported()) {
-        invalid(kCsEndpoint, shown,
-                "an http:// URL: this build's HTTP client (cpp-httplib) has no TLS support");
+        invalid_setting(
+            kCsEndpoint, shown,
+            "an http:// URL: this build's HTTP client (cpp-httplib) has no TLS support");
     }
     return text;
 }
 
 // CS_API_KEY or CS_SECRET_KEY: from the variable (or the file's key), or from the file that
 // its *_FILE variant names, not both. Errors never show the value.
-std::string cs_key_setting(Layers& layers, const Setting& key, const Setting& file,
-                           const std::optional<std::string>& file_flag) {
-    std::optional<std::string> value = layers.get(std::nullopt, key);
-    std::string source = key.env;
-    if (auto path = layers.get(file_flag, file); path && !trim(*path).empty()) {
+std::string cs_key_setting(const Layers& layers, const Setting& key, const Setting& file) {
+    std::optional<std::string> value = layers.get(key);
+    std::string source(key.env);
+    if (auto path = layers.get(file); path && !trim(*path).empty()) {
         if (value) {
-            throw ConfigError(fmt::format("{} and {} ({}) are both set: give the key one way",
-                                          key.env, file.env, file.flag));
+            throw ConfigError(fmt::format("{} and {} are both set: give the key one way", key.env,
+                                          setting_name(file)));
         }
-        source = fmt::format("{} ({}) '{}'", file.env, file.flag, trim(*path));
-        value = read_setting_file(trim(*path), fmt::format("{} ({})", file.env, file.flag));
+        source = fmt::format("{} '{}'", setting_name(file), trim(*path));
+        value = read_setting_file(trim(*path), setting_name(file));
     }
     if (!value) {
         return {};
@@ -225,7 +234,7 @@ constexpr const char* kUriAccepted =
 
 std::string kvm_host_setting(const std::string& uri) {
     if (!valid_uri(uri)) {
-        invalid(kKvmHost, uri_without_password(uri), kUriAccepted);
+        invalid_setting(kKvmHost, uri_without_password(uri), kUriAccepted);
     }
     return uri;
 }
@@ -245,18 +254,19 @@ std::vector<std::string> kvm_hosts_setting(const std::string& value) {
     for (std::string_view item : items) {
         std::string uri = trim(item);
         if (uri.empty()) {
-            invalid(kKvmHost, shown(), "a comma-separated list of libvirt URIs with no empty item");
+            invalid_setting(kKvmHost, shown(),
+                            "a comma-separated list of libvirt URIs with no empty item");
         }
         if (std::find(uris.begin(), uris.end(), uri) != uris.end()) {
-            invalid(kKvmHost, shown(),
-                    fmt::format("each URI once ('{}' is listed twice: one connection each)",
-                                uri_without_password(uri)));
+            invalid_setting(kKvmHost, shown(),
+                            fmt::format("each URI once ('{}' is listed twice: one connection each)",
+                                        uri_without_password(uri)));
         }
         if (!valid_uri(uri)) {
-            invalid(kKvmHost, shown(),
-                    items.size() == 1 ? std::string(kUriAccepted)
-                                      : fmt::format("{} ('{}' is not one)", kUriAccepted,
-                                                    uri_without_password(uri)));
+            invalid_setting(kKvmHost, shown(),
+                            items.size() == 1 ? std::string(kUriAccepted)
+                                              : fmt::format("{} ('{}' is not one)", kUriAccepted,
+                                                            uri_without_password(uri)));
         }
         uris.push_back(std::move(uri));
     }
@@ -265,10 +275,9 @@ std::vector<std::string> kvm_hosts_setting(const std::string& value) {
 
 // KVM_HOST (flag, environment or the file's kvm_host) with the global PAUSE and
 // GATHER_HOST_STATS, else the file's [[host]] tables, else the default URI.
-std::vector<HostConfig> hosts_setting(Layers& layers, const std::optional<std::string>& flag,
-                                      const Config& c) {
+std::vector<HostConfig> hosts_setting(const Layers& layers, const Config& c) {
     std::vector<HostConfig> hosts;
-    auto list = layers.setting(flag, kKvmHost, [](const std::optional<std::string>& value) {
+    auto list = layers.given(kKvmHost, [](const std::optional<std::string>& value) {
         return value ? kvm_hosts_setting(*value) : std::vector<std::string>{};
     });
     for (std::string& uri : list) {
@@ -280,26 +289,26 @@ std::vector<HostConfig> hosts_setting(Layers& layers, const std::optional<std::s
             HostConfig host{{}, c.pause, c.gather_host_stats};
             host.uri = layers.from_file("host.uri", table.uri, [&] {
                 if (!seen.insert(trim(table.uri.text)).second) {
-                    invalid(kKvmHost, uri_without_password(table.uri.text),
-                            "each URI once (one connection each)");
+                    invalid_setting(kKvmHost, uri_without_password(table.uri.text),
+                                    "each URI once (one connection each)");
                 }
                 return kvm_host_setting(trim(table.uri.text));
             });
             if (table.pause) {
                 host.pause = layers.from_file("host.pause", *table.pause, [&] {
-                    return seconds_setting(table.pause->text, kPause, 10, 1, kMaxPauseSeconds);
+                    return seconds_setting(table.pause->text, kPause, 1, kMaxPauseSeconds);
                 });
             }
             if (table.gather_host_stats) {
                 host.gather_host_stats = layers.from_file(
                     "host.gather_host_stats", *table.gather_host_stats,
-                    [&] { return bool_setting(table.gather_host_stats->text, kHostStats, false); });
+                    [&] { return bool_setting(table.gather_host_stats->text, kHostStats); });
             }
             hosts.push_back(std::move(host));
         }
     }
     if (hosts.empty()) {
-        hosts.push_back({"qemu:///system", c.pause, c.gather_host_stats});
+        hosts.push_back({std::string(kKvmHost.default_value), c.pause, c.gather_host_stats});
     }
     return hosts;
 }
@@ -311,9 +320,9 @@ std::string metrics_addr_setting(const std::optional<std::string>& value) {
         return {};
     }
     if (!parse_listen_address(text)) {
-        invalid(kMetricsAddr, *value,
-                "host:port, :port or [ipv6]:port with a port from 1 to 65535, e.g. "
-                "127.0.0.1:9464, or off");
+        invalid_setting(kMetricsAddr, *value,
+                        "host:port, :port or [ipv6]:port with a port from 1 to 65535, e.g. "
+                        "127.0.0.1:9464, or off");
     }
     return text;
 }
@@ -356,6 +365,29 @@ Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --c
 passed, 1 when --once could not poll or deliver or a --check failed, 2 for an invalid setting.
 )";
 
+// The keys have no flag, so that they never show in `ps`: a flag spelled after a variable
+// without one is refused with that reason, before CLI11 could quote the key back in its "not
+// expected" message.
+void refuse_secret_flags(const std::vector<std::string>& args) {
+    for (const Setting& key : kSensorSettings) {
+        if (key.env.empty() || !key.flag.empty()) {
+            continue;
+        }
+        std::string flag = "--" + std::string(key.env);
+        std::transform(flag.begin(), flag.end(), flag.begin(), [](unsigned char c) {
+            return c == '_' ? '-' : static_cast<char>(std::tolower(c));
+        });
+        const Setting* file = find_setting(kSensorSettings, std::string(key.env) + "_FILE");
+        for (const std::string& arg : args) {
+            if (arg == flag || arg.starts_with(flag + "=")) {
+                throw ConfigError(fmt::format(
+                    "{} is not a flag, to keep the key out of the process list: set {}{}", flag,
+                    key.env, file ? " or " + setting_name(*file) : ""));
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::string Config::bootstrap_servers() const {
@@ -386,60 +418,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         "pulse-sensor"};
     app.footer(kEnvironmentHelp);
     app.set_version_flag("--version", std::string("pulse-sensor ") + PULSE_VERSION);
-
-    std::optional<std::string> kvm_host, pause, bootstrap, topic, host_stats, debug, rates;
-    bool once = false;
-    std::optional<std::string> spool_dir, spool_max, shutdown, properties_file, config_file, format;
-    std::vector<std::string> properties;
-    bool check = false;
-    std::optional<std::string> metrics_addr, health_timeout;
-    bool healthcheck = false;
-    std::optional<std::string> cs_endpoint, cs_api_key_file, cs_secret_key_file, volumes_interval;
-    app.add_option("--kvm-host", kvm_host, "libvirt URI, or a comma-separated list (KVM_HOST)");
-    app.add_option("--config", config_file, "TOML configuration file (CONFIG_FILE)");
-    app.add_option("--pause", pause, "seconds between poll starts (PAUSE)");
-    app.add_option("--kafka-bootstrap", bootstrap, "Kafka bootstrap servers (KAFKA_BOOTSTRAP)");
-    app.add_option("--kafka-topic", topic, "Kafka topic (KAFKA_TOPIC)");
-    app.add_option("--gather-host-stats", host_stats,
-                   "emit nodeInfo: true|false (GATHER_HOST_STATS)")
-        ->expected(0, 1)
-        ->default_str("true");
-    app.add_option("--debug", debug, "indented output and debug logs: true|false (DEBUG)")
-        ->expected(0, 1)
-        ->default_str("true");
-    app.add_option("--rates", rates, "per-second rate points: true|false (RATES)")
-        ->expected(0, 1)
-        ->default_str("true");
-    app.add_option("--spool-dir", spool_dir, "on-disk buffer for Kafka, or off (SPOOL_DIR)");
-    app.add_option("--spool-max-bytes", spool_max, "bound on the spool (SPOOL_MAX_BYTES)");
-    app.add_option("--shutdown-timeout", shutdown,
-                   "seconds a stop waits for Kafka (SHUTDOWN_TIMEOUT)");
-    app.add_option("--kafka-properties-file", properties_file,
-                   "librdkafka properties, key=value lines (KAFKA_PROPERTIES_FILE)");
-    // No default_str or check that could echo a value: some properties are passwords.
-    app.add_option("--kafka-property", properties,
-                   "librdkafka property key=value, after the file; repeatable")
-        ->allow_extra_args(false);
-    app.add_option("--format", format, "message format: json or influx (FORMAT)");
-    app.add_flag("--once", once, "poll once, deliver, and exit");
-    app.add_flag("--check", check,
-                 "connect to libvirt (and Kafka when KAFKA_BOOTSTRAP is set), print one "
-                 "ok/FAIL line each, exit 0 only if all are ok");
-    app.add_option("--metrics-addr", metrics_addr,
-                   "serve /metrics and /healthz on host:port, or off (METRICS_ADDR)");
-    app.add_option("--health-delivery-timeout", health_timeout,
-                   "seconds without a delivery before /healthz fails (HEALTH_DELIVERY_TIMEOUT)");
-    app.add_option("--cs-endpoint", cs_endpoint,
-                   "CloudStack API URL: disks get their volume id (CS_ENDPOINT)");
-    app.add_option("--cs-api-key-file", cs_api_key_file,
-                   "file holding the CloudStack API key (CS_API_KEY_FILE)");
-    app.add_option("--cs-secret-key-file", cs_secret_key_file,
-                   "file holding the CloudStack secret key (CS_SECRET_KEY_FILE)");
-    app.add_option("--volumes-update-interval", volumes_interval,
-                   "seconds between listVolumes refreshes (VOLUMES_UPDATE_INTERVAL)");
-    app.add_flag("--healthcheck", healthcheck,
-                 "ask the METRICS_ADDR listener's /healthz, print the answer, exit 0 if healthy "
-                 "(or when METRICS_ADDR is off): a container HEALTHCHECK");
+    const Flags flags(app, kSensorSettings);
 
     // Everything after `import` is the importer's, parsed by parse_import_config.
     CLI::App* import = app.add_subcommand(
@@ -447,20 +426,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     import->prefix_command();
     import->set_help_flag();
 
-    // The keys have no flag, so that they never show in `ps`; say so instead of letting CLI11
-    // quote the key back in its "not expected" message.
-    for (const std::string& arg : args) {
-        for (const Setting* key : {&kCsApiKey, &kCsSecretKey}) {
-            const std::string flag = key == &kCsApiKey ? "--cs-api-key" : "--cs-secret-key";
-            if (arg == flag || arg.starts_with(flag + "=")) {
-                const Setting& file = key == &kCsApiKey ? kCsApiKeyFile : kCsSecretKeyFile;
-                throw ConfigError(fmt::format(
-                    "{} is not a flag, to keep the key out of the process list: set {} or {} "
-                    "({})",
-                    flag, key->env, file.env, file.flag));
-            }
-        }
-    }
+    refuse_secret_flags(args);
     // CLI11 wants argv order reversed when given a vector.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     try {
@@ -476,62 +442,43 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         return {ParseOutcome::import, {}, {}, import->remaining()};
     }
 
-    // A bare boolean flag ("--debug") means true.
-    auto flag_bool = [](std::optional<std::string>& v) {
-        if (v && v->empty()) {
-            v = "true";
-        }
-    };
-    flag_bool(host_stats);
-    flag_bool(debug);
-    flag_bool(rates);
-
     ParseResult result;
     Config& c = result.config;
-    if (healthcheck) {
+    if (flags.on(kHealthcheck)) {
         // A container HEALTHCHECK passes the container's environment as it is (an empty
         // KVM_HOST= included, which the entrypoint would have unset): read only what it needs.
         c.healthcheck = true;
-        c.metrics_addr = metrics_addr_setting(metrics_addr ? metrics_addr : env(kMetricsAddr.env));
+        auto addr = flags.value(kMetricsAddr);
+        c.metrics_addr = metrics_addr_setting(addr ? addr : env_of(env, kMetricsAddr));
         return result;
     }
     std::optional<ConfigFile> file;
-    if (auto path = config_file ? config_file : env(kConfigFile.env);
+    if (auto path = flags.value(kConfigFile) ? flags.value(kConfigFile) : env_of(env, kConfigFile);
         path && !trim(*path).empty()) {
         file = read_config_file(trim(*path));
     }
-    Layers layers(env, file ? &*file : nullptr);
-    c.pause = layers.setting(pause, kPause, [](const auto& v) {
-        return seconds_setting(v, kPause, 10, 1, kMaxPauseSeconds);
+    const Layers layers(flags, env, file ? &*file : nullptr);
+    c.pause = layers.setting(kPause, [](const auto& v) {
+        return seconds_setting(v.value(), kPause, 1, kMaxPauseSeconds);
     });
-    c.kafka_bootstrap = layers.setting(bootstrap, kBootstrap, kafka_bootstrap_setting);
-    c.kafka_topic = layers.setting(topic, kTopic, kafka_topic_setting);
+    c.kafka_bootstrap = layers.setting(kBootstrap, kafka_bootstrap_setting);
+    c.kafka_topic = layers.setting(kTopic, kafka_topic_setting);
     c.gather_host_stats = layers.setting(
-        host_stats, kHostStats, [](const auto& v) { return bool_setting(v, kHostStats, false); });
-    c.hosts = hosts_setting(layers, kvm_host, c);
-    c.debug =
-        layers.setting(debug, kDebug, [](const auto& v) { return bool_setting(v, kDebug, false); });
-    c.rates =
-        layers.setting(rates, kRates, [](const auto& v) { return bool_setting(v, kRates, false); });
+        kHostStats, [](const auto& v) { return bool_setting(v.value(), kHostStats); });
+    c.hosts = hosts_setting(layers, c);
+    c.debug = layers.setting(kDebug, [](const auto& v) { return bool_setting(v.value(), kDebug); });
+    c.rates = layers.setting(kRates, [](const auto& v) { return bool_setting(v.value(), kRates); });
     for (HostConfig& host : c.hosts) {
         host.rates = c.rates;
     }
-    c.once = once;
-    layers.setting(spool_dir, kSpoolDir, [&](const std::optional<std::string>& dir) {
-        if (!dir) {
-            return;
-        }
-        std::string text = trim(*dir);
-        if (text.empty()) {
-            invalid(kSpoolDir, *dir, "a directory path, or off");
-        }
-        c.spool_dir = text == "off" ? std::string() : text;
-        c.spool_dir_explicit = true;
-    });
-    c.spool_max_bytes = layers.setting(spool_max, kSpoolMax, spool_max_setting);
-    c.shutdown_timeout = layers.setting(shutdown, kShutdown, [](const auto& v) {
-        return seconds_setting(v, kShutdown, 5, 0, 3600);
-    });
+    c.once = flags.on(kOnce);
+    c.spool_dir =
+        layers.setting(kSpoolDir, [](const auto& v) { return spool_dir_setting(v.value()); });
+    c.spool_dir_explicit = layers.get(kSpoolDir).has_value();
+    c.spool_max_bytes =
+        layers.setting(kSpoolMax, [](const auto& v) { return spool_max_setting(v.value()); });
+    c.shutdown_timeout = layers.setting(
+        kShutdown, [](const auto& v) { return seconds_setting(v.value(), kShutdown, 0, 3600); });
     if (file) {
         for (const auto& [key, value] : file->kafka_properties) {
             add_property(fmt::format("{}={}", key, value.text),
@@ -539,29 +486,27 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
                          c.kafka_properties);
         }
     }
-    kafka_properties_setting(layers.get(properties_file, kPropertiesFile), properties,
+    kafka_properties_setting(layers.get(kPropertiesFile), flags.values(kProperty),
                              c.kafka_properties);
-    c.check = check;
-    c.metrics_addr = layers.setting(metrics_addr, kMetricsAddr, metrics_addr_setting);
-    c.health_delivery_timeout = layers.setting(health_timeout, kHealthTimeout, [](const auto& v) {
-        return seconds_setting(v, kHealthTimeout, 300, 1, kMaxPauseSeconds);
+    c.check = flags.on(kCheck);
+    c.metrics_addr = layers.setting(kMetricsAddr, metrics_addr_setting);
+    c.health_delivery_timeout = layers.setting(kHealthTimeout, [](const auto& v) {
+        return seconds_setting(v.value(), kHealthTimeout, 1, kMaxPauseSeconds);
     });
-    c.format = layers.setting(format, kFormat, format_setting);
-    c.cs_endpoint = layers.setting(cs_endpoint, kCsEndpoint, cs_endpoint_setting);
-    c.volumes_update_interval =
-        layers.setting(volumes_interval, kVolumesInterval, [](const auto& v) {
-            return seconds_setting(v, kVolumesInterval, 600, 1, kMaxPauseSeconds);
-        });
+    c.format = layers.setting(kFormat, [](const auto& v) { return format_setting(v.value()); });
+    c.cs_endpoint = layers.setting(kCsEndpoint, cs_endpoint_setting);
+    c.volumes_update_interval = layers.setting(kVolumesInterval, [](const auto& v) {
+        return seconds_setting(v.value(), kVolumesInterval, 1, kMaxPauseSeconds);
+    });
     if (c.use_cloudstack()) {
-        c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile, cs_api_key_file);
-        c.cs_secret_key =
-            cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile, cs_secret_key_file);
+        c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile);
+        c.cs_secret_key = cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile);
         for (const auto& [key, key_file] :
              {std::pair{&kCsApiKey, &kCsApiKeyFile}, std::pair{&kCsSecretKey, &kCsSecretKeyFile}}) {
             const std::string& value = key == &kCsApiKey ? c.cs_api_key : c.cs_secret_key;
             if (value.empty()) {
-                throw ConfigError(fmt::format("CS_ENDPOINT ({}) is set but {} is not (nor {})",
-                                              kCsEndpoint.flag, key->env, key_file->env));
+                throw ConfigError(fmt::format("{} is set but {} is not (nor {})",
+                                              setting_name(kCsEndpoint), key->env, key_file->env));
             }
         }
     }

@@ -11,24 +11,15 @@
 #include "pulse/config/error.hpp"
 #include "pulse/config/properties.hpp"
 #include "pulse/config/setting_file.hpp"
+#include "pulse/config/settings.hpp"
 #include "pulse/config/values.hpp"
 
 namespace pulse {
 namespace {
 
-struct Setting {
-    const char* env;
-    const char* flag;
-};
-
-constexpr Setting kBootstrap{"KAFKA_BOOTSTRAP", "--kafka-bootstrap"};
-constexpr Setting kTopic{"KAFKA_TOPIC", "--kafka-topic"};
-constexpr Setting kPropertiesFile{"KAFKA_PROPERTIES_FILE", "--kafka-properties-file"};
-
-[[noreturn]] void invalid(const Setting& s, const std::string& value, const std::string& accepted) {
-    throw ConfigError(
-        fmt::format("invalid {} ({}) '{}': expected {}", s.env, s.flag, value, accepted));
-}
+constexpr const Setting& kBootstrap = sensor_setting("KAFKA_BOOTSTRAP");
+constexpr const Setting& kTopic = sensor_setting("KAFKA_TOPIC");
+constexpr const Setting& kPropertiesFile = sensor_setting("KAFKA_PROPERTIES_FILE");
 
 bool valid_port(std::string_view text) {
     unsigned port = 0;
@@ -66,7 +57,7 @@ std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string
     for (std::string_view item : split_list(*value)) {
         std::string broker = trim(item);
         if (!valid_broker(broker)) {
-            invalid(
+            invalid_setting(
                 kBootstrap, *value,
                 "a comma-separated list of host:port (port 1-65535), e.g. kafka1:9092,kafka2:9092");
         }
@@ -77,7 +68,7 @@ std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string
 
 std::string kafka_topic_setting(const std::optional<std::string>& value) {
     if (!value) {
-        return "kvm-metrics";
+        return std::string(kTopic.default_value);
     }
     // Kafka's own rule for topic names.
     const std::string& topic = *value;
@@ -86,7 +77,8 @@ std::string kafka_topic_setting(const std::optional<std::string>& value) {
                      return std::isalnum(c) || c == '.' || c == '_' || c == '-';
                  });
     if (!legal) {
-        invalid(kTopic, topic, "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
+        invalid_setting(kTopic, topic,
+                        "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
     }
     return topic;
 }
