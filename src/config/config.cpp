@@ -327,43 +327,14 @@ std::string metrics_addr_setting(const std::optional<std::string>& value) {
     return text;
 }
 
-constexpr const char* kEnvironmentHelp = R"(
-Environment (a flag wins over its variable, a variable over the configuration file):
-  KVM_HOST           libvirt URI to watch, or a comma-separated list of them, each
-                     polled by a thread of its own          (default qemu:///system)
-  PAUSE              seconds between poll starts            (default 10)
-  KAFKA_BOOTSTRAP    Kafka brokers host:port[,host:port]    (unset: print to stdout)
-  KAFKA_TOPIC        topic to produce to                    (default kvm-metrics)
-  GATHER_HOST_STATS  also emit the host's nodeInfo point    (default false)
-  DEBUG              print messages indented, log more      (default false)
-  RATES              also emit cpuRate, diskRate and networkInterfaceRate
-                     per-second points from consecutive polls (default false)
-  SPOOL_DIR          on-disk buffer for Kafka, or "off"     (default /var/lib/pulse-sensor/spool)
-  SPOOL_MAX_BYTES    bound on the spool; K, M, G suffixes   (default 256M)
-  SHUTDOWN_TIMEOUT   seconds a stop waits for Kafka         (default 5)
-  METRICS_ADDR       host:port for /metrics and /healthz    (default off), e.g. :9464
-  HEALTH_DELIVERY_TIMEOUT  seconds messages may wait for Kafka, none
-                     acknowledged, before /healthz fails    (default 300)
-  FORMAT             json (the contract) or influx (InfluxDB line protocol, times in
-                     seconds)                               (default json)
-  CS_ENDPOINT        CloudStack API, e.g. http://cs:8080/client/api: disk points get
-                     their volume id as image, from listVolumes (default off)
-  CS_API_KEY, CS_SECRET_KEY  its keys; or CS_API_KEY_FILE, CS_SECRET_KEY_FILE naming
-                     files that hold them (the keys have no flag and are never shown)
-  VOLUMES_UPDATE_INTERVAL  seconds between listVolumes refreshes (default 600)
-  KAFKA_PROPERTIES_FILE  librdkafka properties, key=value lines, # comments; applied
-                     after the sensor's defaults, --kafka-property after the file.
-                     Values of secret properties (passwords, keys) are never printed.
-  CONFIG_FILE        TOML file with any of these settings in lower case (pause = 30,
-                     kvm_host = [...]), [[host]] tables with uri, pause and
-                     gather_host_stats each, and a [kafka_properties] table
-Booleans accept true/false, 1/0, yes/no, on/off in any case.
-
-`pulse-sensor import --help` describes the importer from Kafka into InfluxDB.
-
-Exit status: 0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check
-passed, 1 when --once could not poll or deliver or a --check failed, 2 for an invalid setting.
-)";
+// What --help says after the options.
+std::string help_footer() {
+    return fmt::format(
+        "\n{}\n{}\n\n`pulse-sensor import --help` describes the importer from Kafka into "
+        "InfluxDB.\n\n{}\n",
+        environment_help(kSensorSettings, fmt::format("Environment ({}):", kPrecedence)), kBooleans,
+        wrap(fmt::format("Exit status: {}", kExitStatus), 94));
+}
 
 // The keys have no flag, so that they never show in `ps`: a flag spelled after a variable
 // without one is refused with that reason, before CLI11 could quote the key back in its "not
@@ -412,11 +383,8 @@ EnvLookup process_env() {
 }
 
 ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
-    CLI::App app{
-        "pulse-sensor: streams libvirt/KVM host and VM resource usage to Kafka as "
-        "InfluxDB-style points.",
-        "pulse-sensor"};
-    app.footer(kEnvironmentHelp);
+    CLI::App app{fmt::format("pulse-sensor: {}.", kSensorSummary), "pulse-sensor"};
+    app.footer(help_footer());
     app.set_version_flag("--version", std::string("pulse-sensor ") + PULSE_VERSION);
     const Flags flags(app, kSensorSettings);
 

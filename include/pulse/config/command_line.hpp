@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pulse/config/settings.hpp"
@@ -40,6 +41,14 @@ class Flags {
     std::span<const Setting> rows_;
     std::unique_ptr<Given[]> given_;  // one per row; CLI11 writes into them
 };
+
+// The environment section of --help: each variable of `rows` with its flag and default (and
+// its help when it has no flag, the options list having none), under `heading`.
+std::string environment_help(std::span<const Setting> rows, std::string_view heading);
+
+// `text` in lines of at most `width` characters (a longer word stands alone), each after the
+// first starting with `indent`.
+std::string wrap(std::string_view text, std::size_t width, std::string_view indent = {});
 
 // CLI11's message for a bad command line, with any secret value masked.
 std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args);

@@ -190,13 +190,13 @@ inline constexpr Setting kSensorSettings[] = {
      .key = "cs_api_key",
      .arg = "KEY",
      .help = "the API key of a CloudStack user that may call listVolumes; required with "
-             "CS_ENDPOINT, never shown, no flag",
+             "CS_ENDPOINT, never shown",
      .doc = "the API key of a CloudStack user that may call `listVolumes`; required with "
             "`CS_ENDPOINT`, never printed; no flag, since `ps` would show it"},
     {.env = "CS_SECRET_KEY",
      .key = "cs_secret_key",
      .arg = "KEY",
-     .help = "that user's secret key; required with CS_ENDPOINT, never shown, no flag",
+     .help = "that user's secret key; required with CS_ENDPOINT, never shown",
      .doc = "that user's secret key; required with `CS_ENDPOINT`, never printed; no flag, since "
             "`ps` would show it"},
     {.env = "CS_API_KEY_FILE",
@@ -250,6 +250,18 @@ inline constexpr Setting kSensorSettings[] = {
      .doc = "ask the `METRICS_ADDR` listener's `/healthz`, print the answer, exit 0 if healthy "
             "or when `METRICS_ADDR` is off (the container's `HEALTHCHECK`)"},
 };
+
+// What --help and the manual say besides the rows.
+inline constexpr std::string_view kSensorSummary =
+    "streams libvirt/KVM host and VM resource usage to Kafka as InfluxDB-style points";
+inline constexpr std::string_view kPrecedence =
+    "a flag wins over its variable, a variable over the configuration file, the file over the "
+    "default";
+inline constexpr std::string_view kBooleans =
+    "Booleans accept true/false, 1/0, yes/no, on/off in any case.";
+inline constexpr std::string_view kExitStatus =
+    "0 after a clean stop (SIGTERM, SIGINT, or --once) or when every --check passed, 1 when "
+    "--once could not poll or deliver or a --check failed, 2 for an invalid setting.";
 
 // The index in `rows` of the row whose variable is `name`, or whose flag is for a row without
 // a variable; rows.size() when there is none. An index, not a pointer: GCC cannot compare a
