@@ -281,14 +281,39 @@ constexpr const Setting* find_setting(std::span<const Setting> rows, std::string
     return i < rows.size() ? &rows[i] : nullptr;
 }
 
-// The sensor's row named by its variable (or its flag, for a row without one). A name no row
+// The row of `rows` named by its variable (or its flag, for a row without one). A name no row
 // has is a compile error.
-consteval const Setting& sensor_setting(std::string_view name) {
-    const std::size_t i = setting_index(kSensorSettings, name);
-    if (i == std::size(kSensorSettings)) {
-        throw "no row of kSensorSettings has this name";
+consteval const Setting& setting_in(std::span<const Setting> rows, std::string_view name) {
+    const std::size_t i = setting_index(rows, name);
+    if (i == rows.size()) {
+        throw "no row of the table has this name";
     }
-    return kSensorSettings[i];
+    return rows[i];
+}
+
+consteval const Setting& sensor_setting(std::string_view name) {
+    return setting_in(kSensorSettings, name);
+}
+
+// What another program (the importer) says of a setting it reads as the sensor does.
+struct Rewording {
+    bool required = false;
+    std::string_view help{};  // empty: the sensor's
+    std::string_view doc{};   // empty: the sensor's
+};
+
+// `shared` for another program without a configuration file: the same variable, flag, kind
+// and validation, in that program's words.
+constexpr Setting reuse(const Setting& shared, const Rewording& words = {}) {
+    Setting row = shared;
+    row.key = {};
+    if (words.required) {
+        row.required = true;
+        row.default_value = {};
+    }
+    row.help = words.help.empty() ? shared.help : words.help;
+    row.doc = words.doc.empty() ? shared.doc : words.doc;
+    return row;
 }
 
 // How errors name a setting: "PAUSE (--pause)", or whichever of the two it has.
