@@ -57,14 +57,15 @@ constexpr Setting kImportSettings[] = {
      .arg = "LINES",
      .default_value = "5000",
      .help = "lines per write at most",
-     .doc = "a batch is written when it holds this many lines…"},
+     .doc = "a batch is written when it holds this many lines, or `IMPORT_BATCH_WAIT_MS` after "
+            "its first message"},
     {.env = "IMPORT_BATCH_WAIT_MS",
      .flag = "--batch-wait-ms",
      .kind = Kind::integer,
      .arg = "MS",
      .default_value = "1000",
      .help = "a batch is written this long after its first message at the latest",
-     .doc = "…or this long after its first message"},
+     .doc = "a batch is written this long after its first message at the latest"},
     reuse(sensor_setting("KAFKA_PROPERTIES_FILE"),
           {.help = "librdkafka consumer properties, key=value lines; --kafka-property after the "
                    "file",
