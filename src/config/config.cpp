@@ -93,6 +93,12 @@ class Layers {
         });
     }
 
+    // For a setting whose row has a default: `check(s, value)` with the value as text.
+    template <class Check>
+    auto value(const Setting& s, Check check) const {
+        return setting(s, [&](const std::optional<std::string>& v) { return check(s, v.value()); });
+    }
+
     // The same without the default: `check(std::nullopt)` when no layer has a value.
     template <class Check>
     auto given(const Setting& s, Check check) const {
@@ -124,7 +130,7 @@ class Layers {
     const ConfigFile* file_;
 };
 
-bool bool_setting(const std::string& value, const Setting& s) {
+bool boolean(const Setting& s, const std::string& value) {
     auto parsed = parse_bool(trim(value));
     if (!parsed) {
         invalid_setting(s, value, "one of true/false, 1/0, yes/no, on/off (any case)");
@@ -132,45 +138,46 @@ bool bool_setting(const std::string& value, const Setting& s) {
     return *parsed;
 }
 
-std::chrono::seconds seconds_setting(const std::string& value, const Setting& s, long min,
-                                     long max) {
-    const std::string text = trim(value);
-    long seconds = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || seconds < min ||
-        seconds > max) {
-        invalid_setting(s, value, fmt::format("whole seconds from {} to {}", min, max));
-    }
-    return std::chrono::seconds{seconds};
+// Whole seconds from `min` to `max`.
+auto seconds_from(long min, long max) {
+    return [=](const Setting& s, const std::string& value) {
+        const std::string text = trim(value);
+        long seconds = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+        if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
+            seconds < min || seconds > max) {
+            invalid_setting(s, value, fmt::format("whole seconds from {} to {}", min, max));
+        }
+        return std::chrono::seconds{seconds};
+    };
 }
 
-std::uint64_t spool_max_setting(const std::string& value) {
+std::uint64_t spool_max_setting(const Setting& s, const std::string& value) {
     constexpr std::uint64_t kMin = 64ULL << 10;
     auto bytes = parse_size(trim(value));
     if (!bytes || *bytes < kMin) {
-        invalid_setting(kSpoolMax, value,
-                        "a size of at least 64K: bytes, or a number with K, M or G");
+        invalid_setting(s, value, "a size of at least 64K: bytes, or a number with K, M or G");
     }
     return *bytes;
 }
 
 // Empty is not a directory; "off": no spool.
-std::string spool_dir_setting(const std::string& value) {
+std::string spool_dir_setting(const Setting& s, const std::string& value) {
     std::string text = trim(value);
     if (text.empty()) {
-        invalid_setting(kSpoolDir, value, "a directory path, or off");
+        invalid_setting(s, value, "a directory path, or off");
     }
     return text == "off" ? std::string() : text;
 }
 
-Encoding format_setting(const std::string& value) {
+Encoding format_setting(const Setting& s, const std::string& value) {
     if (trim(value) == "json") {
         return Encoding::json;
     }
     if (trim(value) == "influx") {
         return Encoding::line_protocol;
     }
-    invalid_setting(kFormat, value, "json (the default) or influx (InfluxDB line protocol)");
+    invalid_setting(s, value, "json (the default) or influx (InfluxDB line protocol)");
 }
 
 std::string cs_endpoint_setting(const std::optional<std::string>& value) {
@@ -296,13 +303,13 @@ std::vector<HostConfig> hosts_setting(const Layers& layers, const Config& c) {
             });
             if (table.pause) {
                 host.pause = layers.from_file("host.pause", *table.pause, [&] {
-                    return seconds_setting(table.pause->text, kPause, 1, kMaxPauseSeconds);
+                    return seconds_from(1, kMaxPauseSeconds)(kPause, table.pause->text);
                 });
             }
             if (table.gather_host_stats) {
                 host.gather_host_stats = layers.from_file(
                     "host.gather_host_stats", *table.gather_host_stats,
-                    [&] { return bool_setting(table.gather_host_stats->text, kHostStats); });
+                    [&] { return boolean(kHostStats, table.gather_host_stats->text); });
             }
             hosts.push_back(std::move(host));
         }
@@ -426,27 +433,21 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
         file = read_config_file(trim(*path));
     }
     const Layers layers(flags, env, file ? &*file : nullptr);
-    c.pause = layers.setting(kPause, [](const auto& v) {
-        return seconds_setting(v.value(), kPause, 1, kMaxPauseSeconds);
-    });
+    c.pause = layers.value(kPause, seconds_from(1, kMaxPauseSeconds));
     c.kafka_bootstrap = layers.setting(kBootstrap, kafka_bootstrap_setting);
     c.kafka_topic = layers.setting(kTopic, kafka_topic_setting);
-    c.gather_host_stats = layers.setting(
-        kHostStats, [](const auto& v) { return bool_setting(v.value(), kHostStats); });
+    c.gather_host_stats = layers.value(kHostStats, boolean);
     c.hosts = hosts_setting(layers, c);
-    c.debug = layers.setting(kDebug, [](const auto& v) { return bool_setting(v.value(), kDebug); });
-    c.rates = layers.setting(kRates, [](const auto& v) { return bool_setting(v.value(), kRates); });
+    c.debug = layers.value(kDebug, boolean);
+    c.rates = layers.value(kRates, boolean);
     for (HostConfig& host : c.hosts) {
         host.rates = c.rates;
     }
     c.once = flags.on(kOnce);
-    c.spool_dir =
-        layers.setting(kSpoolDir, [](const auto& v) { return spool_dir_setting(v.value()); });
+    c.spool_dir = layers.value(kSpoolDir, spool_dir_setting);
     c.spool_dir_explicit = layers.get(kSpoolDir).has_value();
-    c.spool_max_bytes =
-        layers.setting(kSpoolMax, [](const auto& v) { return spool_max_setting(v.value()); });
-    c.shutdown_timeout = layers.setting(
-        kShutdown, [](const auto& v) { return seconds_setting(v.value(), kShutdown, 0, 3600); });
+    c.spool_max_bytes = layers.value(kSpoolMax, spool_max_setting);
+    c.shutdown_timeout = layers.value(kShutdown, seconds_from(0, 3600));
     if (file) {
         for (const auto& [key, value] : file->kafka_properties) {
             add_property(fmt::format("{}={}", key, value.text),
@@ -458,14 +459,10 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
                              c.kafka_properties);
     c.check = flags.on(kCheck);
     c.metrics_addr = layers.setting(kMetricsAddr, metrics_addr_setting);
-    c.health_delivery_timeout = layers.setting(kHealthTimeout, [](const auto& v) {
-        return seconds_setting(v.value(), kHealthTimeout, 1, kMaxPauseSeconds);
-    });
-    c.format = layers.setting(kFormat, [](const auto& v) { return format_setting(v.value()); });
+    c.health_delivery_timeout = layers.value(kHealthTimeout, seconds_from(1, kMaxPauseSeconds));
+    c.format = layers.value(kFormat, format_setting);
     c.cs_endpoint = layers.setting(kCsEndpoint, cs_endpoint_setting);
-    c.volumes_update_interval = layers.setting(kVolumesInterval, [](const auto& v) {
-        return seconds_setting(v.value(), kVolumesInterval, 1, kMaxPauseSeconds);
-    });
+    c.volumes_update_interval = layers.value(kVolumesInterval, seconds_from(1, kMaxPauseSeconds));
     if (c.use_cloudstack()) {
         c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile);
         c.cs_secret_key = cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile);
