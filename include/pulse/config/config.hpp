@@ -1,14 +1,16 @@
 // Runtime configuration: one struct, built and validated in one place.
 //
 // Precedence, highest first: command-line flag, environment variable, configuration file
-// (--config / CONFIG_FILE, TOML, see config_file.hpp), built-in default. The hypervisors are one
+// (--config / CONFIG_FILE, TOML, see config_file.hpp), the default of its row in the table of
+// settings (settings.hpp, which also lists every variable, flag and key). The hypervisors are one
 // setting: KVM_HOST (a comma-separated list) replaces the file's kvm_host or [[host]] tables as a
 // whole. PAUSE and GATHER_HOST_STATS apply to every hypervisor except where a [[host]] table
 // sets its own; a [[host]] table's value is the most specific, so it wins over both.
 // Kafka properties: the file's [kafka_properties], then KAFKA_PROPERTIES_FILE, then each
 // --kafka-property, a later one winning.
-// The environment variable names are a public contract (see README); every one of them has a
-// flag of the same meaning. An invalid value is a ConfigError (error.hpp).
+// The environment variable names are a public contract (see docs/configuration.md); every one
+// of them but the secrets has a flag of the same meaning. An invalid value is a ConfigError
+// (error.hpp).
 #pragma once
 
 #include <chrono>
