@@ -1,76 +1,49 @@
 // The TOML configuration file, read with toml++; see config_file.hpp.
 //
-// Each known key has one TOML type (or two, where a list reads as naturally as a string); a key
-// of the right type becomes the text its environment variable would hold.
+// Each key of the table of settings has one TOML type by its row's kind (or two, where a list
+// reads as naturally as a string); a key of the right type becomes the text its environment
+// variable would hold.
 #include "pulse/config/config_file.hpp"
 
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <optional>
 
-#include "pulse/config/config.hpp"
+#include "pulse/config/error.hpp"
+#include "pulse/config/setting_file.hpp"
+#include "pulse/config/settings.hpp"
 
 namespace pulse {
 namespace {
 
-enum class Kind { string, integer, boolean, string_list, size };
-
 struct Key {
-    const char* name;
+    std::string_view name;
     Kind kind;
 };
 
-// Every setting of an environment variable has a key here, named after it in lower case.
-constexpr Key kTopLevelKeys[] = {
-    {"kvm_host", Kind::string_list},
-    {"pause", Kind::integer},
-    {"kafka_bootstrap", Kind::string_list},
-    {"kafka_topic", Kind::string},
-    {"gather_host_stats", Kind::boolean},
-    {"debug", Kind::boolean},
-    {"rates", Kind::boolean},
-    {"spool_dir", Kind::string},
-    {"spool_max_bytes", Kind::size},
-    {"shutdown_timeout", Kind::integer},
-    {"kafka_properties_file", Kind::string},
-    {"metrics_addr", Kind::string},
-    {"format", Kind::string},
-    {"health_delivery_timeout", Kind::integer},
-    {"cs_endpoint", Kind::string},
-    {"cs_api_key", Kind::string},
-    {"cs_secret_key", Kind::string},
-    {"cs_api_key_file", Kind::string},
-    {"cs_secret_key_file", Kind::string},
-    {"volumes_update_interval", Kind::integer},
-};
-
+// The top-level keys are the table's (settings.hpp); a [[host]] table takes these, the same
+// types as the settings they override.
 constexpr Key kHostKeys[] = {
-    {"uri", Kind::string},
-    {"pause", Kind::integer},
-    {"gather_host_stats", Kind::boolean},
+    {"uri", Kind::text},
+    {"pause", sensor_setting("PAUSE").kind},
+    {"gather_host_stats", sensor_setting("GATHER_HOST_STATS").kind},
 };
 
 const char* expected(Kind kind) {
     switch (kind) {
-        case Kind::string:
-            return "a string";
         case Kind::integer:
             return "an integer";
         case Kind::boolean:
             return "true or false";
-        case Kind::string_list:
+        case Kind::list:
             return "a string or an array of strings";
         case Kind::size:
             return "an integer (bytes) or a string such as \"256M\"";
+        default:
+            return "a string";
     }
-    return "";
 }
 
 std::uint32_t line_of(const toml::node& node) {
@@ -88,7 +61,7 @@ class Reader {
     // The value as text, or a ConfigError naming the key when it has the wrong type.
     FileValue text_of(std::string_view key, const toml::node& node, Kind kind) const {
         const std::uint32_t line = line_of(node);
-        if (kind == Kind::string || kind == Kind::string_list || kind == Kind::size) {
+        if (kind == Kind::text || kind == Kind::list || kind == Kind::size) {
             if (const auto* s = node.as_string()) {
                 return {s->get(), line};
             }
@@ -103,7 +76,7 @@ class Reader {
                 return {b->get() ? "true" : "false", line};
             }
         }
-        if (kind == Kind::string_list) {
+        if (kind == Kind::list) {
             if (const auto* array = node.as_array()) {
                 std::string joined;
                 for (const toml::node& item : *array) {
@@ -122,17 +95,29 @@ class Reader {
         fail(line, key, fmt::format("expected {}", expected(kind)));
     }
 
-    template <std::size_t N>
-    const Key* known(const Key (&keys)[N], std::string_view name) const {
-        auto it = std::find_if(std::begin(keys), std::end(keys),
-                               [&](const Key& k) { return name == k.name; });
-        return it == std::end(keys) ? nullptr : it;
+    static std::optional<Kind> host_key(std::string_view name) {
+        for (const Key& key : kHostKeys) {
+            if (key.name == name) {
+                return key.kind;
+            }
+        }
+        return std::nullopt;
+    }
+
+    // A top-level key: a row of the table with this key.
+    static std::optional<Kind> top_level_key(std::string_view name) {
+        for (const Setting& row : kSensorSettings) {
+            if (!row.key.empty() && row.key == name) {
+                return row.kind;
+            }
+        }
+        return std::nullopt;
     }
 
     // A scalar property value as librdkafka wants it: its text.
     FileValue property(std::string_view key, const toml::node& node) const {
         if (node.is_string()) {
-            return text_of(key, node, Kind::string);
+            return text_of(key, node, Kind::text);
         }
         if (node.is_integer()) {
             return text_of(key, node, Kind::integer);
@@ -152,12 +137,12 @@ class Reader {
         bool has_uri = false;
         for (const auto& [name, value] : *table) {
             const std::string qualified = fmt::format("host.{}", name.str());
-            const Key* key = known(kHostKeys, name.str());
-            if (!key) {
+            const std::optional<Kind> kind = host_key(name.str());
+            if (!kind) {
                 fail(line_of(value), qualified,
                      "unknown key (a [[host]] table takes uri, pause, gather_host_stats)");
             }
-            FileValue text = text_of(qualified, value, key->kind);
+            FileValue text = text_of(qualified, value, *kind);
             if (name.str() == "uri") {
                 host.uri = std::move(text);
                 has_uri = true;
@@ -197,8 +182,8 @@ class Reader {
                         this->property(fmt::format("kafka_properties.{}", property.str()),
                                        property_value));
                 }
-            } else if (const Key* known_key = known(kTopLevelKeys, key)) {
-                file.settings.emplace_back(std::string(key), text_of(key, value, known_key->kind));
+            } else if (const std::optional<Kind> kind = top_level_key(key)) {
+                file.settings.emplace_back(std::string(key), text_of(key, value, *kind));
             } else {
                 fail(line_of(value), key, "unknown key (see the example pulse-sensor.toml)");
             }

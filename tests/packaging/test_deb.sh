@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The Debian package: `cpack -G DEB` in the build directory makes a .deb that dpkg installs into
 # a scratch root (dpkg --root, dependencies not checked there: the scratch root has no
-# libraries; the binary runs against the host's), with the binary, the systemd unit and the
-# example environment where they belong, a binary that runs, and a unit systemd-analyze accepts
-# and rates as confined.
+# libraries; the binary runs against the host's), with the binary, the systemd unit, the
+# example environment and the manual page where they belong, a binary that runs, and a unit
+# systemd-analyze accepts and rates as confined.
 # Usage: test_deb.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -45,6 +45,7 @@ unit=$root/usr/lib/systemd/system/pulse-sensor.service
 [ -f "$root/etc/default/pulse-sensor" ] || fail "no /etc/default/pulse-sensor"
 [ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.env" ] || fail "no example env in the docs"
 [ -f "$root/usr/share/doc/pulse-sensor/pulse-sensor.toml" ] || fail "no example configuration file in the docs"
+[ -f "$root/usr/share/man/man8/pulse-sensor.8" ] || fail "no manual page /usr/share/man/man8/pulse-sensor.8"
 # The pages the unit's Documentation= names are in the package.
 for doc in $(sed -n 's|^Documentation=||p' "$unit"); do
     [ -f "$root${doc#file://}" ] || fail "the unit's Documentation= names $doc, which is not installed"

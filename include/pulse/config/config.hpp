@@ -1,15 +1,16 @@
 // Runtime configuration: one struct, built and validated in one place.
 //
 // Precedence, highest first: command-line flag, environment variable, configuration file
-// (--config / CONFIG_FILE, TOML, see config_file.hpp), built-in default. The hypervisors are one
+// (--config / CONFIG_FILE, TOML, see config_file.hpp), the default of its row in the table of
+// settings (settings.hpp, which also lists every variable, flag and key). The hypervisors are one
 // setting: KVM_HOST (a comma-separated list) replaces the file's kvm_host or [[host]] tables as a
 // whole. PAUSE and GATHER_HOST_STATS apply to every hypervisor except where a [[host]] table
 // sets its own; a [[host]] table's value is the most specific, so it wins over both.
 // Kafka properties: the file's [kafka_properties], then KAFKA_PROPERTIES_FILE, then each
 // --kafka-property, a later one winning.
-// The environment variable names are a public contract (see README); every one of them has a
-// flag of the same meaning. An invalid value is a ConfigError whose message names the variable
-// and the accepted values; main() prints it as one line and exits with status 2.
+// The environment variable names are a public contract (see docs/configuration.md); every one
+// of them but the secrets has a flag of the same meaning. An invalid value is a ConfigError
+// (error.hpp).
 #pragma once
 
 #include <chrono>
@@ -17,10 +18,10 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "pulse/config/error.hpp"
 #include "pulse/format/encoding.hpp"
 
 namespace pulse {
@@ -75,11 +76,6 @@ struct Config {
     std::string host_uris() const;          // the URIs joined with ", ", for the log
 };
 
-class ConfigError : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
-
 // What parse_config decided beyond the Config itself.
 // import: the `import` subcommand, whose own settings parse_import_config reads from `rest`.
 enum class ParseOutcome { run, exit_ok, import };
@@ -99,32 +95,5 @@ EnvLookup process_env();
 
 // Builds and validates the configuration. Throws ConfigError on any invalid value.
 ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env);
-
-// The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
-std::optional<bool> parse_bool(std::string_view text);
-
-// Reads `key=value` lines into `properties` (a later key wins); blank lines and lines starting
-// with '#' are skipped, spaces around key and value trimmed. `source` names the text in
-// errors ("KAFKA_PROPERTIES_FILE (--kafka-properties-file) '/etc/…' line 3"), which never
-// repeat a value. Throws ConfigError.
-void parse_properties(std::string_view text, const std::string& source,
-                      std::map<std::string, std::string>& properties);
-
-// Settings the importer shares with the sensor, validated the same way (import/config.cpp).
-std::vector<std::string> kafka_bootstrap_setting(const std::optional<std::string>& value);
-std::string kafka_topic_setting(const std::optional<std::string>& value);
-// KAFKA_PROPERTIES_FILE's lines (when `file` names one), then each --kafka-property.
-void kafka_properties_setting(const std::optional<std::string>& file,
-                              const std::vector<std::string>& properties,
-                              std::map<std::string, std::string>& out);
-// CLI11's message for a bad command line, with any secret value masked.
-std::string describe_parse_error(const std::string& message, const std::vector<std::string>& args);
-
-// The text of a small file a setting names (a properties or configuration file); `setting`
-// names it in errors ("CONFIG_FILE (--config)"). Throws ConfigError.
-std::string read_setting_file(const std::string& path, const std::string& setting);
-
-// A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
-std::optional<std::uint64_t> parse_size(std::string_view text);
 
 }  // namespace pulse

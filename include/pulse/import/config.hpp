@@ -6,10 +6,13 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pulse/config/config.hpp"
+#include "pulse/config/settings.hpp"
 
 namespace pulse {
 
@@ -32,6 +35,17 @@ struct ImportParseResult {
     ImportConfig config;
     std::string message;
 };
+
+// The importer's table of settings (config/settings.hpp), for --help and the manual.
+std::span<const Setting> import_settings();
+
+// What --help and the manual say besides the rows.
+inline constexpr std::string_view kImportSummary =
+    "reads the sensor's topic as a consumer group and writes the points into InfluxDB 1.x";
+inline constexpr std::string_view kImportFormats =
+    "Messages may be JSON (FORMAT=json) or line protocol (FORMAT=influx), mixed in one topic.";
+inline constexpr std::string_view kImportExitStatus =
+    "0 after SIGTERM or SIGINT, 1 when the consumer could not start, 2 for an invalid setting.";
 
 // Parses the arguments after `import`. Throws ConfigError naming the variable and its flag.
 ImportParseResult parse_import_config(const std::vector<std::string>& args, const EnvLookup& env);

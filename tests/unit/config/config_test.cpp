@@ -1,5 +1,6 @@
 // Configuration: defaults, environment, flags over environment, and one clear error per bad value.
 #include "pulse/config/config.hpp"
+#include "pulse/config/values.hpp"
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>

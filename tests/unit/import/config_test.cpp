@@ -100,6 +100,19 @@ TEST(ImportConfig, APasswordNeedsAUserAndIsNeverRepeatedInAnError) {
                 Not(HasSubstr(kSecret)));
 }
 
+TEST(ImportConfig, TheRowsItSharesAreTheSensors) {
+    for (const Setting& row : import_settings()) {
+        EXPECT_FALSE(row.help.empty()) << setting_name(row);
+        EXPECT_FALSE(row.doc.empty()) << setting_name(row);
+        EXPECT_TRUE(row.key.empty()) << setting_name(row) << ": the importer reads no file";
+        const Setting* shared = find_setting(kSensorSettings, row.env.empty() ? row.flag : row.env);
+        if (shared) {
+            EXPECT_EQ(row.flag, shared->flag) << row.env;
+            EXPECT_EQ(row.kind, shared->kind) << row.env;
+        }
+    }
+}
+
 TEST(ImportConfig, HelpIsAnExitNotAnError) {
     ImportParseResult r = parse_import_config({"--help"}, env_of({}));
     EXPECT_EQ(r.outcome, ParseOutcome::exit_ok);
