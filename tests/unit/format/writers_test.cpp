@@ -81,20 +81,20 @@ std::string without_trailing_newline(std::string text) {
     return text;
 }
 
-TEST(Serializer, PrettyOutputIsTheOldSensorsVmMessageByteForByte) {
+TEST(Json, PrettyOutputIsTheOldSensorsVmMessageByteForByte) {
     auto points = sample_vm_points();
     EXPECT_EQ(serialize_json_pretty(points),
               without_trailing_newline(read_fixture("sample-vm-message.json")));
 }
 
-TEST(Serializer, CompactOutputIsTheSameDocumentOnOneLine) {
+TEST(Json, CompactOutputIsTheSameDocumentOnOneLine) {
     auto points = sample_vm_points();
     std::string compact;
     serialize_json(points, compact);
     EXPECT_EQ(compact, nlohmann::json::parse(read_fixture("sample-vm-message.json")).dump());
 }
 
-TEST(Serializer, HostMessageMatchesTheOldSensor) {
+TEST(Json, HostMessageMatchesTheOldSensor) {
     Point p;
     p.measurement = "nodeInfo";
     p.time = kSampleTime;
@@ -112,7 +112,7 @@ TEST(Serializer, HostMessageMatchesTheOldSensor) {
     EXPECT_EQ(serialize_json_pretty({&p, 1}), without_trailing_newline(expected));
 }
 
-TEST(Serializer, AWholeFloatKeepsItsDecimalPointSoInfluxTypesItAsFloat) {
+TEST(Json, AWholeFloatKeepsItsDecimalPointSoInfluxTypesItAsFloat) {
     Point p = tagged("cpuTime");
     p.field("cpuTime", 1070.0).field("cpus", std::int64_t{2});
     std::string out;
@@ -124,7 +124,7 @@ TEST(Serializer, AWholeFloatKeepsItsDecimalPointSoInfluxTypesItAsFloat) {
     EXPECT_TRUE(parsed[0]["fields"]["cpus"].is_number_integer());
 }
 
-TEST(Serializer, StringsAreEscaped) {
+TEST(Json, StringsAreEscaped) {
     Point p = tagged("disk");
     p.tag("image", "a\"b\\c\nd\x01").field("x", std::int64_t{1});
     std::string out;
@@ -167,7 +167,7 @@ bool ascii_only(const std::string& text) {
                        [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-TEST(Serializer, NamesAreEscapedToAsciiExactlyAsPythonsJsonDumpsEscapesThem) {
+TEST(Json, NamesAreEscapedToAsciiExactlyAsPythonsJsonDumpsEscapesThem) {
     for (const PythonJson& c : kPythonJson) {
         Point p = tagged("disk");
         p.tag("image", c.name).field("x", std::int64_t{1});
@@ -182,7 +182,7 @@ TEST(Serializer, NamesAreEscapedToAsciiExactlyAsPythonsJsonDumpsEscapesThem) {
     }
 }
 
-TEST(Serializer, TheDebugFormEscapesNamesToAsciiLikeTheCompactForm) {
+TEST(Json, TheDebugFormEscapesNamesToAsciiLikeTheCompactForm) {
     for (const PythonJson& c : kPythonJson) {
         Point p = tagged("disk");
         p.tag("image", c.name).field("x", std::int64_t{1});
@@ -194,7 +194,7 @@ TEST(Serializer, TheDebugFormEscapesNamesToAsciiLikeTheCompactForm) {
     }
 }
 
-TEST(Serializer, EscapedNamesReadBackAsTheirUtf8) {
+TEST(Json, EscapedNamesReadBackAsTheirUtf8) {
     Point p = tagged("disk");
     p.tag("image", "caf\xC3\xA9-\xE2\x82\xAC-\xF0\x9F\x92\xBE")
         .tag("pool", "bad\xFF-\xC3-\xED\xA0\x80-\xC0\xAF")
@@ -211,7 +211,7 @@ TEST(Serializer, EscapedNamesReadBackAsTheirUtf8) {
     EXPECT_EQ(nlohmann::json::parse(pretty), compact);
 }
 
-TEST(Serializer, NonFiniteFloatsBecomeNullNotInvalidJson) {
+TEST(Json, NonFiniteFloatsBecomeNullNotInvalidJson) {
     Point p = tagged("cpuTime");
     p.field("cpuTime", std::numeric_limits<double>::quiet_NaN());
     std::string out;
@@ -219,13 +219,13 @@ TEST(Serializer, NonFiniteFloatsBecomeNullNotInvalidJson) {
     EXPECT_TRUE(nlohmann::json::accept(out)) << out;
 }
 
-TEST(Serializer, AnEmptyMessageIsAnEmptyArray) {
+TEST(Json, AnEmptyMessageIsAnEmptyArray) {
     std::string out;
     serialize_json({}, out);
     EXPECT_EQ(out, "[]");
 }
 
-TEST(Serializer, SerializingAppendsToTheBuffer) {
+TEST(Json, SerializingAppendsToTheBuffer) {
     auto points = sample_vm_points();
     std::string out = "x";
     serialize_json(points, out);
@@ -237,7 +237,7 @@ TEST(Serializer, SerializingAppendsToTheBuffer) {
 // so the compact (Kafka) and indented (DEBUG) forms always carry the same values. (The digits of
 // a float may differ in the last place: both forms are exact, nlohmann's Grisu2 is just not
 // always the shortest.)
-TEST(Serializer, CompactWriterAgreesWithNlohmannOnRandomPoints) {
+TEST(Json, CompactWriterAgreesWithNlohmannOnRandomPoints) {
     std::mt19937_64 rng(42);
     std::uniform_int_distribution<std::int64_t> ints(std::numeric_limits<std::int64_t>::min(),
                                                      std::numeric_limits<std::int64_t>::max());

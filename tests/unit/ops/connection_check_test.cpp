@@ -16,14 +16,14 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-TEST(Check, ALineSaysOkOrFailThenTheTargetWhereAndWhat) {
+TEST(ConnectionCheck, ALineSaysOkOrFailThenTheTargetWhereAndWhat) {
     EXPECT_EQ(format_check({true, "libvirt", "test:///default", "1 domains", {}}),
               "ok   libvirt test:///default: 1 domains");
     EXPECT_EQ(format_check({false, "kafka", "k:9092", "Local: timed out", "broker up?"}),
               "FAIL kafka k:9092: Local: timed out (hint: broker up?)");
 }
 
-TEST(Check, AMessageOfSeveralLinesStaysOnTheTargetsLine) {
+TEST(ConnectionCheck, AMessageOfSeveralLinesStaysOnTheTargetsLine) {
     EXPECT_EQ(format_check({false, "libvirt", "qemu+ssh://hv/system",
                             "Warning: Identity file k not accessible.\nroot@hv: Permission denied",
                             "ssh key"}),
@@ -31,7 +31,7 @@ TEST(Check, AMessageOfSeveralLinesStaysOnTheTargetsLine) {
               "root@hv: Permission denied (hint: ssh key)");
 }
 
-TEST(Check, LibvirtHintsPointAtTheUsualCulprits) {
+TEST(ConnectionCheck, LibvirtHintsPointAtTheUsualCulprits) {
     const char* ssh = "qemu+ssh://root@hv1/system";
     EXPECT_THAT(libvirt_hint(ssh,
                              "Cannot recv data: Host key verification failed.: Connection reset "
@@ -56,7 +56,7 @@ TEST(Check, LibvirtHintsPointAtTheUsualCulprits) {
     EXPECT_EQ(libvirt_hint("test:///x.xml", "XML error: failed to parse xml document"), "");
 }
 
-TEST(Check, KafkaHintsPointAtTheUsualCulprits) {
+TEST(ConnectionCheck, KafkaHintsPointAtTheUsualCulprits) {
     EXPECT_THAT(kafka_hint(RdKafka::ERR_UNKNOWN_TOPIC_OR_PART, ""),
                 HasSubstr("topic missing and auto-creation off?"));
     EXPECT_THAT(kafka_hint(RdKafka::ERR__AUTHENTICATION, "SASL authentication error"),
@@ -70,7 +70,7 @@ TEST(Check, KafkaHintsPointAtTheUsualCulprits) {
                 HasSubstr("security.protocol"));
 }
 
-TEST(Check, AnUntrustedBrokerCertificatePointsAtTheCaAndTheHostName) {
+TEST(ConnectionCheck, AnUntrustedBrokerCertificatePointsAtTheCaAndTheHostName) {
     for (int code :
          {static_cast<int>(RdKafka::ERR__TRANSPORT), static_cast<int>(RdKafka::ERR__SSL)}) {
         EXPECT_THAT(
@@ -101,7 +101,7 @@ Config config_with_topic(const std::string& topic) {
     return config;
 }
 
-TEST(Check, AMissingTopicIsOkWhenTheBrokerCreatesItOnTheFirstWrite) {
+TEST(ConnectionCheck, AMissingTopicIsOkWhenTheBrokerCreatesItOnTheFirstWrite) {
     CheckResult r = missing_topic_verdict(config_with_topic("kvm-metrics"), {.producer_asks = true,
                                                                              .broker_creates = true,
                                                                              .why_unknown = {},
@@ -113,7 +113,7 @@ TEST(Check, AMissingTopicIsOkWhenTheBrokerCreatesItOnTheFirstWrite) {
               "the first write (auto.create.topics.enable=true), 3 brokers");
 }
 
-TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotCreateTopics) {
+TEST(ConnectionCheck, AMissingTopicFailsWhenTheBrokerDoesNotCreateTopics) {
     CheckResult r =
         missing_topic_verdict(config_with_topic("kvm-metrics"), {.producer_asks = true,
                                                                  .broker_creates = false,
@@ -125,7 +125,7 @@ TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotCreateTopics) {
     EXPECT_THAT(r.hint, HasSubstr("kafka-topics.sh --create --topic kvm-metrics"));
 }
 
-TEST(Check, AMissingTopicFailsWhenTheProducerMayNotAskForIt) {
+TEST(ConnectionCheck, AMissingTopicFailsWhenTheProducerMayNotAskForIt) {
     CheckResult r = missing_topic_verdict(
         config_with_topic("t"),
         {.producer_asks = false, .broker_creates = std::nullopt, .why_unknown = {}});
@@ -133,7 +133,7 @@ TEST(Check, AMissingTopicFailsWhenTheProducerMayNotAskForIt) {
     EXPECT_THAT(r.detail, HasSubstr("allow.auto.create.topics=false"));
 }
 
-TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotSayWhetherItCreatesIt) {
+TEST(ConnectionCheck, AMissingTopicFailsWhenTheBrokerDoesNotSayWhetherItCreatesIt) {
     CheckResult r = missing_topic_verdict(
         config_with_topic("t"),
         {.producer_asks = true,
@@ -145,14 +145,14 @@ TEST(Check, AMissingTopicFailsWhenTheBrokerDoesNotSayWhetherItCreatesIt) {
     EXPECT_THAT(r.hint, HasSubstr("create it"));
 }
 
-TEST(Check, TheTestDriverIsReachableAndItsDomainsAreCounted) {
+TEST(ConnectionCheck, TheTestDriverIsReachableAndItsDomainsAreCounted) {
     libvirt::silence_default_error_handler();
     CheckResult r = check_libvirt("test://" PULSE_FIXTURES "/cloudstack-node.xml");
     EXPECT_TRUE(r.ok) << r.detail;
     EXPECT_EQ(r.detail, "2 domains");
 }
 
-TEST(Check, AnUnreachableHypervisorFailsWithLibvirtsError) {
+TEST(ConnectionCheck, AnUnreachableHypervisorFailsWithLibvirtsError) {
     libvirt::silence_default_error_handler();
     CheckResult r = check_libvirt("test:///nonexistent/node.xml");
     EXPECT_FALSE(r.ok);
@@ -160,7 +160,7 @@ TEST(Check, AnUnreachableHypervisorFailsWithLibvirtsError) {
     EXPECT_THAT(r.detail, HasSubstr("/nonexistent/node.xml"));
 }
 
-TEST(Check, AHypervisorUriNeverShowsItsPassword) {
+TEST(ConnectionCheck, AHypervisorUriNeverShowsItsPassword) {
     libvirt::silence_default_error_handler();
     for (const char* uri : {"qemu+tcp://admin:Zq9-S3CRET@127.0.0.1:1/system",
                             "nosuch://admin:Zq9-S3CRET@127.0.0.1/system"}) {
@@ -172,7 +172,7 @@ TEST(Check, AHypervisorUriNeverShowsItsPassword) {
     }
 }
 
-TEST(Check, AClosedBrokerPortFailsQuicklyAndNeverShowsASecret) {
+TEST(ConnectionCheck, AClosedBrokerPortFailsQuicklyAndNeverShowsASecret) {
     Config config;
     config.kafka_bootstrap = {"127.0.0.1:9"};
     config.kafka_properties = {{"security.protocol", "SASL_PLAINTEXT"},

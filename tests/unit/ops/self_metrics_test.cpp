@@ -155,7 +155,7 @@ SinkCounters kafka(std::uint64_t produced, std::uint64_t delivered, std::uint64_
     return c;
 }
 
-TEST(Metrics, PollsAccumulatePerHostWithTheUriAsLabel) {
+TEST(SelfMetrics, PollsAccumulatePerHostWithTheUriAsLabel) {
     Metrics metrics;
     HostMetrics& a = metrics.add_host("qemu+ssh://root@hv1/system");
     HostMetrics& b = metrics.add_host("qemu:///system");
@@ -188,13 +188,13 @@ TEST(Metrics, PollsAccumulatePerHostWithTheUriAsLabel) {
     EXPECT_EQ(types["pulse_poll_duration_seconds"], "histogram");
 }
 
-TEST(Metrics, NoLastSuccessTimestampBeforeAPollSucceeded) {
+TEST(SelfMetrics, NoLastSuccessTimestampBeforeAPollSucceeded) {
     Metrics metrics;
     metrics.add_host("qemu:///system").record_poll(failed_poll(), kTime);
     EXPECT_THAT(metrics.render(), Not(HasSubstr("pulse_last_successful_poll_timestamp_seconds{")));
 }
 
-TEST(Metrics, OverrunsAndReconnectsAreCounted) {
+TEST(SelfMetrics, OverrunsAndReconnectsAreCounted) {
     Metrics metrics;
     HostMetrics& h = metrics.add_host("test:///default");
     h.record_overrun(2);
@@ -208,7 +208,7 @@ TEST(Metrics, OverrunsAndReconnectsAreCounted) {
               "1");
 }
 
-TEST(Metrics, PollDurationHistogramIsCumulativeAndEndsWithTheCount) {
+TEST(SelfMetrics, PollDurationHistogramIsCumulativeAndEndsWithTheCount) {
     Metrics metrics;
     HostMetrics& h = metrics.add_host("test:///default");
     h.record_poll(good_poll(1, milliseconds(3)), kTime);   // <= 0.005
@@ -232,7 +232,7 @@ TEST(Metrics, PollDurationHistogramIsCumulativeAndEndsWithTheCount) {
                      45.093);
 }
 
-TEST(Metrics, LabelValuesEscapeBackslashQuoteAndNewline) {
+TEST(SelfMetrics, LabelValuesEscapeBackslashQuoteAndNewline) {
     EXPECT_EQ(escape_label_value(R"(a\b"c)"
                                  "\nd"),
               R"(a\\b\"c\nd)");
@@ -242,14 +242,14 @@ TEST(Metrics, LabelValuesEscapeBackslashQuoteAndNewline) {
     EXPECT_EQ(value_of(samples, "pulse_polls_total", {{"host", "test:///a\"b\\c\nd"}}), "1");
 }
 
-TEST(Metrics, APasswordInTheUriNeverReachesALabel) {
+TEST(SelfMetrics, APasswordInTheUriNeverReachesALabel) {
     Metrics metrics;
     metrics.add_host("qemu+tcp://admin:Zq9-S3CRET@hv2/system").record_poll(failed_poll(), kTime);
     EXPECT_THAT(metrics.render(), Not(HasSubstr("Zq9-S3CRET")));
     EXPECT_THAT(metrics.health(kStart).reason, Not(HasSubstr("Zq9-S3CRET")));
 }
 
-TEST(Metrics, SinkCountersAreRenderedPerSinkAndTheSpoolOnlyWhereThereIsOne) {
+TEST(SelfMetrics, SinkCountersAreRenderedPerSinkAndTheSpoolOnlyWhereThereIsOne) {
     Metrics metrics;
     metrics.update_sink("kafka", kafka(10, 7, 3), kStart);
     SinkCounters out;
@@ -271,7 +271,7 @@ TEST(Metrics, SinkCountersAreRenderedPerSinkAndTheSpoolOnlyWhereThereIsOne) {
     }
 }
 
-TEST(Metrics, TheSpoolsFailedSegmentRollsAreACounterBesideItsRecordsAndBytes) {
+TEST(SelfMetrics, TheSpoolsFailedSegmentRollsAreACounterBesideItsRecordsAndBytes) {
     Metrics metrics;
     SinkCounters c = kafka(10, 7, 3);
     c.spool->failed_rolls = 5;
@@ -285,7 +285,7 @@ TEST(Metrics, TheSpoolsFailedSegmentRollsAreACounterBesideItsRecordsAndBytes) {
     EXPECT_THAT(text, Not(HasSubstr("pulse_spool_failed_rolls_total{sink=\"stdout\"}")));
 }
 
-TEST(MetricsHealth, HealthyWhileStartingAndWhileAHostAnswers) {
+TEST(SelfMetricsHealth, HealthyWhileStartingAndWhileAHostAnswers) {
     Metrics metrics;
     HostMetrics& a = metrics.add_host("qemu+ssh://hv1/system");
     HostMetrics& b = metrics.add_host("qemu+ssh://hv2/system");
@@ -295,7 +295,7 @@ TEST(MetricsHealth, HealthyWhileStartingAndWhileAHostAnswers) {
     EXPECT_TRUE(metrics.health(kStart).ok);
 }
 
-TEST(MetricsHealth, UnhealthyWhenEveryPolledHostIsUnreachable) {
+TEST(SelfMetricsHealth, UnhealthyWhenEveryPolledHostIsUnreachable) {
     Metrics metrics;
     HostMetrics& a = metrics.add_host("qemu+ssh://root:pw@hv1/system");
     a.record_poll(good_poll(2), kTime);
@@ -311,7 +311,7 @@ TEST(MetricsHealth, UnhealthyWhenEveryPolledHostIsUnreachable) {
     EXPECT_TRUE(metrics.health(kStart).ok);
 }
 
-TEST(MetricsHealth, DeliveryStalledLongerThanTheTimeoutIsUnhealthy) {
+TEST(SelfMetricsHealth, DeliveryStalledLongerThanTheTimeoutIsUnhealthy) {
     Metrics metrics(seconds(60));
     metrics.update_sink("kafka", kafka(20, 10, 10), kStart);
     metrics.update_sink("kafka", kafka(20, 10, 10), kStart + seconds(30));
@@ -327,7 +327,7 @@ TEST(MetricsHealth, DeliveryStalledLongerThanTheTimeoutIsUnhealthy) {
     EXPECT_FALSE(metrics.health(kStart + seconds(151)).ok);
 }
 
-TEST(MetricsHealth, NothingOutstandingIsHealthyHoweverLongNothingWasDelivered) {
+TEST(SelfMetricsHealth, NothingOutstandingIsHealthyHoweverLongNothingWasDelivered) {
     Metrics metrics(seconds(60));
     metrics.update_sink("kafka", kafka(0, 0, 0), kStart);
     metrics.update_sink("kafka", kafka(0, 0, 0), kStart + hours(2));
@@ -337,7 +337,7 @@ TEST(MetricsHealth, NothingOutstandingIsHealthyHoweverLongNothingWasDelivered) {
     EXPECT_TRUE(metrics.health(kStart + hours(3) + seconds(59)).ok);
 }
 
-TEST(MetricsHealth, RefusalsWithNothingDeliveredAreUnhealthyEvenWithNothingOutstanding) {
+TEST(SelfMetricsHealth, RefusalsWithNothingDeliveredAreUnhealthyEvenWithNothingOutstanding) {
     // A broker that refuses every message for good leaves nothing pending: only the refusals
     // tell that nothing gets through.
     Metrics metrics(seconds(60));
@@ -366,7 +366,7 @@ TEST(MetricsHealth, RefusalsWithNothingDeliveredAreUnhealthyEvenWithNothingOutst
     EXPECT_TRUE(metrics.health(kStart + seconds(201)).ok);
 }
 
-TEST(Metrics, RefusalsKeptToRetryAreCounted) {
+TEST(SelfMetrics, RefusalsKeptToRetryAreCounted) {
     Metrics metrics;
     SinkCounters c = kafka(5, 0, 5);
     c.refused = 12;
@@ -375,7 +375,7 @@ TEST(Metrics, RefusalsKeptToRetryAreCounted) {
     EXPECT_EQ(value_of(samples, "pulse_sink_messages_refused_total", {{"sink", "kafka"}}), "12");
 }
 
-TEST(Metrics, ConcurrentPollersAndScrapesLoseNoCount) {
+TEST(SelfMetrics, ConcurrentPollersAndScrapesLoseNoCount) {
     Metrics metrics;
     std::vector<HostMetrics*> hosts;
     for (int i = 0; i < 4; ++i) {

@@ -31,7 +31,7 @@ bool has_field(const Point& p, const std::string& key) {
                        [&](const auto& f) { return f.first == key; });
 }
 
-TEST(Measurements, PointsComeInContractOrderWithTheSameTime) {
+TEST(ContractPoints, PointsComeInContractOrderWithTheSameTime) {
     DomainStats s = sample_stats();
     s.nets.push_back(s.nets[0]);
     s.nets[1].name = "vnet10";
@@ -49,7 +49,7 @@ TEST(Measurements, PointsComeInContractOrderWithTheSameTime) {
               (std::pair<std::string, std::string>{"mac", "06:f2:64:00:01:99"}));
 }
 
-TEST(Measurements, CdromsAreNotReportedEvenWhenTheyHaveStats) {
+TEST(ContractPoints, CdromsAreNotReportedEvenWhenTheyHaveStats) {
     DomainStats s = sample_stats();
     BlockStats cdrom;
     cdrom.name = "hdc";
@@ -62,7 +62,7 @@ TEST(Measurements, CdromsAreNotReportedEvenWhenTheyHaveStats) {
     EXPECT_TRUE(out.anomalies.empty());
 }
 
-TEST(Measurements, ADiskWithNoSourceIsSkippedAndSaidOnce) {
+TEST(ContractPoints, ADiskWithNoSourceIsSkippedAndSaidOnce) {
     DomainStats s = sample_stats();
     DomainDevices d = sample_devices();
     d.disks[0].source.clear();
@@ -73,7 +73,7 @@ TEST(Measurements, ADiskWithNoSourceIsSkippedAndSaidOnce) {
     EXPECT_THAT(out.anomalies[0].message, ::testing::HasSubstr("vda"));
 }
 
-TEST(Measurements, DevicesMissingFromTheXmlAreFlaggedAsStale) {
+TEST(ContractPoints, DevicesMissingFromTheXmlAreFlaggedAsStale) {
     DomainStats s = sample_stats();
     DomainDevices d;  // an XML that knows no devices
     DomainPoints out = domain_points(s, d, kHost, kTime);
@@ -82,7 +82,7 @@ TEST(Measurements, DevicesMissingFromTheXmlAreFlaggedAsStale) {
     EXPECT_EQ(out.anomalies.size(), 2u);
 }
 
-TEST(Measurements, SizesAreWholeGibRoundedDown) {
+TEST(ContractPoints, SizesAreWholeGibRoundedDown) {
     DomainStats s = sample_stats();
     s.blocks[0].capacity_bytes = 21474836480ULL;              // 20 GiB
     s.blocks[0].block_info_allocation_bytes = 2147483647ULL;  // 1 byte short of 2 GiB
@@ -94,7 +94,7 @@ TEST(Measurements, SizesAreWholeGibRoundedDown) {
     EXPECT_EQ(std::get<std::int64_t>(field(disk, "onDiskSpace")), 3);
 }
 
-TEST(Measurements, IoErrorsAreMinusOneUnlessTheDriverCountsThem) {
+TEST(ContractPoints, IoErrorsAreMinusOneUnlessTheDriverCountsThem) {
     DomainStats s = sample_stats();
     EXPECT_EQ(std::get<std::int64_t>(field(
                   domain_points(s, sample_devices(), kHost, kTime).points.back(), "ioErrors")),
@@ -105,14 +105,14 @@ TEST(Measurements, IoErrorsAreMinusOneUnlessTheDriverCountsThem) {
               4);
 }
 
-TEST(Measurements, CpuTimeIsAFloatInSeconds) {
+TEST(ContractPoints, CpuTimeIsAFloatInSeconds) {
     DomainStats s = sample_stats();
     s.cpu_time_ns = 1070750000000ULL;
     DomainPoints out = domain_points(s, sample_devices(), kHost, kTime);
     EXPECT_DOUBLE_EQ(std::get<double>(field(out.points[0], "cpuTime")), 1070.75);
 }
 
-TEST(Measurements, UnreportedValuesAreLeftOutNotZeroed) {
+TEST(ContractPoints, UnreportedValuesAreLeftOutNotZeroed) {
     DomainStats s = sample_stats();
     s.rss_kib.reset();
     s.nets[0].rx_drop.reset();
@@ -122,7 +122,7 @@ TEST(Measurements, UnreportedValuesAreLeftOutNotZeroed) {
     EXPECT_FALSE(has_field(out.points[2], "readDrops"));
 }
 
-TEST(Measurements, CountersBeyondInt64AreClampedNotWrappedNegative) {
+TEST(ContractPoints, CountersBeyondInt64AreClampedNotWrappedNegative) {
     DomainStats s = sample_stats();
     s.nets[0].rx_bytes = UINT64_MAX;
     DomainPoints out = domain_points(s, sample_devices(), kHost, kTime);
