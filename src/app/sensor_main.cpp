@@ -202,6 +202,9 @@ int run_once(HostThreads& hosts, Outputs& out, StopSignals& signals,
 }  // namespace
 
 int sensor_main(const Config& config) {
+    // A write to a peer that went away (an ssh transport whose ssh already exited, a closed
+    // socket) must fail with EPIPE, not kill the process: --check and --healthcheck too.
+    std::signal(SIGPIPE, SIG_IGN);
     if (config.healthcheck) {
         return run_healthcheck(config, stdout);
     }
@@ -225,7 +228,6 @@ int sensor_main(const Config& config) {
     }
     // Before any thread starts (libvirt's event loop, librdkafka's), so all inherit the mask.
     StopSignals signals;
-    std::signal(SIGPIPE, SIG_IGN);
 
     Outputs out;
     Metrics metrics(config.health_delivery_timeout);
