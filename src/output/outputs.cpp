@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 namespace pulse {
@@ -32,8 +33,9 @@ void Outputs::add(Encoding encoding, std::unique_ptr<ByteSink> sink) {
 
 void Outputs::deliver(std::string_view key, std::span<const Point> points) {
     std::lock_guard lock(mutex_);
-    // Each encoding once per message, whatever the number of sinks that take it.
-    std::vector<std::optional<std::string_view>> encoded(encoders_.size());
+    // Each encoding once per message, whatever the number of sinks that take it. There is one
+    // encoder per encoding, so a fixed array holds them all without an allocation per message.
+    std::array<std::optional<std::string_view>, kEncodings> encoded;
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
         Encoder& encoder = encoders_[encoder_of_[i]];
         auto& message = encoded[encoder_of_[i]];

@@ -3,6 +3,7 @@
 // json_pretty.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 namespace pulse {
 
 enum class Encoding { json, json_pretty, line_protocol };
+inline constexpr std::size_t kEncodings = 3;
 
 // Encodes messages in one encoding, into a buffer reused from one message to the next.
 class Encoder {
