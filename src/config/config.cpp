@@ -50,6 +50,10 @@ constexpr const Setting& kCsSecretKey = sensor_setting("CS_SECRET_KEY");
 constexpr const Setting& kCsApiKeyFile = sensor_setting("CS_API_KEY_FILE");
 constexpr const Setting& kCsSecretKeyFile = sensor_setting("CS_SECRET_KEY_FILE");
 constexpr const Setting& kVolumesInterval = sensor_setting("VOLUMES_UPDATE_INTERVAL");
+constexpr const Setting& kFleetGroup = sensor_setting("FLEET_GROUP");
+constexpr const Setting& kFleetTopic = sensor_setting("FLEET_TOPIC");
+constexpr const Setting& kFleetPartitions = sensor_setting("FLEET_PARTITIONS");
+constexpr const Setting& kFleetSession = sensor_setting("FLEET_SESSION_TIMEOUT");
 constexpr const Setting& kConfigFile = sensor_setting("CONFIG_FILE");
 constexpr const Setting& kOnce = sensor_setting("--once");
 constexpr const Setting& kCheck = sensor_setting("--check");
@@ -321,6 +325,45 @@ std::vector<HostConfig> hosts_setting(const Layers& layers, const Config& c) {
 }
 
 // Empty or "off": no listener.
+// FLEET_*: only with Kafka, whose group it joins, and not for --once, which polls everything.
+FleetConfig fleet_setting(const Layers& layers, const Config& c) {
+    FleetConfig fleet;
+    fleet.group = layers.setting(kFleetGroup, [](const std::optional<std::string>& value) {
+        const std::string group = value ? trim(*value) : std::string();
+        // A group id is any string to Kafka; one a log line or a label can show plainly.
+        if (group.size() > 249 || std::any_of(group.begin(), group.end(), [](unsigned char ch) {
+                return ch <= ' ' || ch >= 0x7f;
+            })) {
+            invalid_setting(kFleetGroup, *value,
+                            "up to 249 printable ASCII characters without spaces, or empty");
+        }
+        return group;
+    });
+    fleet.partitions = layers.value(kFleetPartitions, [](const Setting& s, const std::string& v) {
+        const std::string text = trim(v);
+        int n = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || n < 1 ||
+            n > 10000) {
+            invalid_setting(s, v, "a whole number from 1 to 10000");
+        }
+        return n;
+    });
+    fleet.session_timeout = layers.value(kFleetSession, seconds_from(1, 3600));
+    fleet.topic = layers.setting(kFleetTopic, [&](const std::optional<std::string>& value) {
+        return value ? topic_name(kFleetTopic, trim(*value)) : c.kafka_topic + ".fleet";
+    });
+    if (fleet.enabled() && !c.use_kafka()) {
+        throw ConfigError(fmt::format("{} needs {}: the fleet is a Kafka consumer group",
+                                      setting_name(kFleetGroup), setting_name(kBootstrap)));
+    }
+    if (fleet.enabled() && c.once) {
+        throw ConfigError(fmt::format("--once polls every hypervisor: unset {} to use it",
+                                      setting_name(kFleetGroup)));
+    }
+    return fleet;
+}
+
 std::string metrics_addr_setting(const std::optional<std::string>& value) {
     const std::string text = value ? trim(*value) : std::string();
     if (text.empty() || text == "off") {
@@ -463,6 +506,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.format = layers.value(kFormat, format_setting);
     c.cs_endpoint = layers.setting(kCsEndpoint, cs_endpoint_setting);
     c.volumes_update_interval = layers.value(kVolumesInterval, seconds_from(1, kMaxPauseSeconds));
+    c.fleet = fleet_setting(layers, c);
     if (c.use_cloudstack()) {
         c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile);
         c.cs_secret_key = cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile);

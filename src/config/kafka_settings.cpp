@@ -70,15 +70,17 @@ std::string kafka_topic_setting(const std::optional<std::string>& value) {
     if (!value) {
         return std::string(kTopic.default_value);
     }
+    return topic_name(kTopic, *value);
+}
+
+std::string topic_name(const Setting& row, const std::string& topic) {
     // Kafka's own rule for topic names.
-    const std::string& topic = *value;
     bool legal = !topic.empty() && topic.size() <= 249 && topic != "." && topic != ".." &&
                  std::all_of(topic.begin(), topic.end(), [](unsigned char c) {
                      return std::isalnum(c) || c == '.' || c == '_' || c == '-';
                  });
     if (!legal) {
-        invalid_setting(kTopic, topic,
-                        "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
+        invalid_setting(row, topic, "1 to 249 characters from a-z A-Z 0-9 . _ - (not '.' or '..')");
     }
     return topic;
 }

@@ -34,6 +34,17 @@ struct HostConfig {
     bool rates = false;  // RATES, the same for every host
 };
 
+// Fleet mode (FLEET_GROUP): sensors with the same group and hypervisor list share the
+// hypervisors out through a Kafka consumer group; see docs/operations.md#fleet-mode.
+struct FleetConfig {
+    std::string group;    // empty: no fleet, every hypervisor is polled
+    std::string topic;    // the coordination topic; FLEET_TOPIC or KAFKA_TOPIC + ".fleet"
+    int partitions = 64;  // for a topic the sensor creates
+    std::chrono::seconds session_timeout{10};
+
+    bool enabled() const { return !group.empty(); }
+};
+
 // What a Kafka message holds: the contract's JSON array, or InfluxDB line protocol.
 struct Config {
     std::vector<HostConfig> hosts{HostConfig{}};  // never empty, no URI twice
@@ -68,6 +79,7 @@ struct Config {
     std::string cs_api_key;
     std::string cs_secret_key;
     std::chrono::seconds volumes_update_interval{600};
+    FleetConfig fleet;
 
     bool use_cloudstack() const { return !cs_endpoint.empty(); }
 

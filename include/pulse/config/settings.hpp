@@ -221,6 +221,50 @@ inline constexpr Setting kSensorSettings[] = {
      .default_value = "600",
      .help = "seconds between listVolumes refreshes",
      .doc = "seconds (1–86400) between `listVolumes` refreshes"},
+    {.env = "FLEET_GROUP",
+     .flag = "--fleet-group",
+     .key = "fleet_group",
+     .arg = "GROUP",
+     .example = "pulse-rack-a",
+     .help = "fleet mode: share the hypervisor list with every sensor of this Kafka consumer "
+             "group, each polling those of the partitions it holds; unset: poll them all",
+     .doc = "fleet mode: every sensor started with the same group and the same hypervisor list "
+            "joins this Kafka consumer group, and polls only the hypervisors of the coordination "
+            "topic's partitions it holds; a dead sensor's hypervisors move to the others (see "
+            "[Fleet mode](operations.md#fleet-mode)); unset or empty: poll every hypervisor"},
+    {.env = "FLEET_TOPIC",
+     .flag = "--fleet-topic",
+     .key = "fleet_topic",
+     .arg = "TOPIC",
+     .help = "fleet mode's coordination topic (default: KAFKA_TOPIC with .fleet appended), "
+             "created when missing",
+     .doc = "fleet mode's coordination topic, created when missing and the broker allows it; "
+            "unset: `KAFKA_TOPIC` followed by `.fleet`. No message is ever written to it: its "
+            "partitions are what the group shares out"},
+    {.env = "FLEET_PARTITIONS",
+     .flag = "--fleet-partitions",
+     .key = "fleet_partitions",
+     .kind = Kind::integer,
+     .arg = "N",
+     .default_value = "64",
+     .help = "partitions of a coordination topic the sensor creates, 1 to 10000; an existing "
+             "topic's own count is used",
+     .doc = "partitions of the coordination topic when the sensor creates it (1–10000); a "
+            "hypervisor belongs to partition `murmur2(URI) % N`, the hash of Kafka's own "
+            "partitioner, with `N` the existing topic's partition count. Keep it well above the "
+            "number of sensors"},
+    {.env = "FLEET_SESSION_TIMEOUT",
+     .flag = "--fleet-session-timeout",
+     .key = "fleet_session_timeout",
+     .kind = Kind::integer,
+     .arg = "SECONDS",
+     .default_value = "10",
+     .help = "seconds after which the group gives a silent sensor's hypervisors to the others, "
+             "1 to 3600 (within the broker's group.min/max.session.timeout.ms)",
+     .doc = "seconds without a heartbeat after which the group gives a dead sensor's "
+            "hypervisors to the others: their points resume within this plus `2×PAUSE`. "
+            "1–3600, and within the broker's `group.min.session.timeout.ms` (6 s by default) "
+            "and `group.max.session.timeout.ms`"},
     {.env = "CONFIG_FILE",
      .flag = "--config",
      .arg = "FILE",
