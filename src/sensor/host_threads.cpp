@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "pulse/base/uri.hpp"
 #include "pulse/sensor/schedule.hpp"
@@ -37,6 +38,7 @@ struct HostThreads::Host {
     // host's thread, read by report_stalls().
     std::atomic<std::int64_t> busy_since{0};
     std::int64_t stall_reported{0};  // the busy_since reported as stuck; main thread only
+    bool stop = false;               // this host only (run_only); guarded by Shared::mutex
     bool finished = false;           // guarded by Shared::mutex
     std::thread thread;
 
@@ -51,11 +53,15 @@ struct HostThreads::Host {
 
 HostThreads::HostThreads(const std::vector<HostConfig>& hosts, PointSink& out, HostHooks hooks,
                          Metrics* metrics, VolumeIds* volumes)
-    : hooks_(std::move(hooks)) {
-    for (const HostConfig& host : hosts) {
-        hosts_.push_back(std::make_shared<Host>(
-            host, out, metrics ? &metrics->add_host(host.uri) : nullptr, volumes));
+    : hooks_(std::move(hooks)), configs_(hosts), out_(out), volumes_(volumes) {
+    for (std::size_t i = 0; i < configs_.size(); ++i) {
+        metrics_.push_back(metrics ? &metrics->add_host(configs_[i].uri) : nullptr);
+        hosts_.push_back(make_host(i));
     }
+}
+
+std::shared_ptr<HostThreads::Host> HostThreads::make_host(std::size_t i) const {
+    return std::make_shared<Host>(configs_[i], out_, metrics_[i], volumes_);
 }
 
 HostThreads::~HostThreads() {
@@ -65,7 +71,7 @@ HostThreads::~HostThreads() {
 void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host, HostHooks hooks) {
     FixedRateSchedule schedule(host->config.pause, Clock::now());
     std::unique_lock lock(shared->mutex);
-    while (!shared->stop) {
+    while (!shared->stop && !host->stop) {
         lock.unlock();
         const auto started = Clock::now();
         const auto skipped_before = schedule.missed_ticks();
@@ -83,16 +89,77 @@ void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started));
         }
         lock.lock();
-        shared->wake.wait_until(lock, schedule.next_tick(), [&] { return shared->stop; });
+        shared->wake.wait_until(lock, schedule.next_tick(),
+                                [&] { return shared->stop || host->stop; });
     }
     host->finished = true;
     shared->wake.notify_all();
 }
 
 void HostThreads::start() {
+    std::lock_guard guard(hosts_mutex_);
     for (auto& host : hosts_) {
         host->thread = std::thread(run, shared_, host, hooks_);
     }
+}
+
+std::vector<std::string> HostThreads::retire(const std::vector<std::size_t>& which,
+                                             std::chrono::milliseconds grace) {
+    if (which.empty()) {
+        return {};
+    }
+    std::unique_lock lock(shared_->mutex);
+    for (std::size_t i : which) {
+        hosts_[i]->stop = true;
+    }
+    shared_->wake.notify_all();
+    shared_->wake.wait_until(lock, Clock::now() + grace, [&] {
+        return std::all_of(which.begin(), which.end(),
+                           [&](std::size_t i) { return hosts_[i]->finished; });
+    });
+    std::vector<std::size_t> finished;
+    std::vector<std::string> stuck;
+    for (std::size_t i : which) {
+        if (hosts_[i]->finished) {
+            finished.push_back(i);
+        } else {
+            stuck.push_back(hosts_[i]->label);
+        }
+    }
+    lock.unlock();
+    for (std::size_t i : which) {
+        std::shared_ptr<Host> old = std::exchange(hosts_[i], make_host(i));
+        if (std::find(finished.begin(), finished.end(), i) != finished.end()) {
+            old->thread.join();
+        } else {
+            old->thread.detach();  // it holds its own reference to the Host
+        }
+    }
+    return stuck;
+}
+
+HostThreads::Change HostThreads::run_only(const std::set<std::string>& uris,
+                                          std::chrono::milliseconds grace) {
+    std::lock_guard guard(hosts_mutex_);
+    Change change;
+    if (stopped_) {
+        return change;
+    }
+    std::vector<std::size_t> leaving;
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        if (!uris.contains(configs_[i].uri) && hosts_[i]->thread.joinable()) {
+            leaving.push_back(i);
+            change.stopped.push_back(hosts_[i]->label);
+        }
+    }
+    change.stuck = retire(leaving, grace);
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+        if (uris.contains(configs_[i].uri) && !hosts_[i]->thread.joinable()) {
+            hosts_[i]->thread = std::thread(run, shared_, hosts_[i], hooks_);
+            change.started.push_back(hosts_[i]->label);
+        }
+    }
+    return change;
 }
 
 OnceOutcome HostThreads::poll_once(std::chrono::milliseconds grace,
@@ -156,6 +223,7 @@ OnceOutcome HostThreads::poll_once(std::chrono::milliseconds grace,
 }
 
 void HostThreads::report_stalls() {
+    std::lock_guard guard(hosts_mutex_);
     const auto now = Clock::now();
     for (auto& host : hosts_) {
         const std::int64_t since = host->busy_since;
@@ -180,6 +248,8 @@ void HostThreads::report_stalls() {
 }
 
 std::vector<std::string> HostThreads::stop(std::chrono::milliseconds grace) {
+    std::lock_guard guard(hosts_mutex_);
+    stopped_ = true;
     std::unique_lock lock(shared_->mutex);
     shared_->stop = true;
     shared_->wake.notify_all();

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,19 @@ class HostThreads {
     // Starts one thread per host, polling on its schedule until stop().
     void start();
 
+    // What run_only() changed, by URI without password.
+    struct Change {
+        std::vector<std::string> started;
+        std::vector<std::string> stopped;
+        std::vector<std::string> stuck;  // stopped, but still inside a libvirt call
+    };
+    // Polls exactly the hosts whose URI is in `uris` (fleet mode): starts a thread for each one
+    // not running, and stops the others, waiting up to `grace` for a poll in progress, so that
+    // a stopped host is polled no more when this returns (one stuck in libvirt is left to its
+    // thread, whose late points may still come). A stopped host's connection is closed; it
+    // starts afresh, with a new connection and no rates yet, when it is given back. Thread-safe.
+    Change run_only(const std::set<std::string>& uris, std::chrono::milliseconds grace);
+
     // Polls every host once, all at the same time (--once), and waits for them: each host for
     // at most its PAUSE plus `grace`, and all of them only until `sleep_until` (called to sleep
     // until a time point; true when a stop was requested) says stop. A host still in its poll
@@ -78,7 +92,7 @@ class HostThreads {
     // still inside a libvirt call at the deadline; those threads are left to the process's exit.
     std::vector<std::string> stop(std::chrono::milliseconds grace);
 
-    std::size_t size() const { return hosts_.size(); }
+    std::size_t size() const { return configs_.size(); }
 
   private:
     struct Host;
@@ -89,10 +103,21 @@ class HostThreads {
     };
 
     static void run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host, HostHooks hooks);
+    std::shared_ptr<Host> make_host(std::size_t i) const;
+    // Asks the threads of `which` to finish and waits up to `grace`; joins those that did and
+    // replaces every one of them with a fresh, idle Host. Returns the labels of those stuck.
+    std::vector<std::string> retire(const std::vector<std::size_t>& which,
+                                    std::chrono::milliseconds grace);
 
     std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
     HostHooks hooks_;
+    std::vector<HostConfig> configs_;
+    PointSink& out_;
+    std::vector<HostMetrics*> metrics_;  // per host, may be null
+    VolumeIds* volumes_;
+    std::mutex hosts_mutex_;  // hosts_ itself: run_only() may come from another thread
     std::vector<std::shared_ptr<Host>> hosts_;
+    bool stopped_ = false;  // guarded by hosts_mutex_
 };
 
 }  // namespace pulse
