@@ -87,6 +87,39 @@ void render_volume_ids(Writer& w, const VolumeIdsSnapshot& v) {
     }
 }
 
+void render_fleet(Writer& w, const FleetSnapshot& f) {
+    const std::string group = label("group", f.group);
+    w.family("pulse_fleet_member", "gauge",
+             "1 while this sensor is a member of its fleet's group (FLEET_GROUP) with an "
+             "assignment, else 0; member_id is its id in the group.");
+    w.sample(
+        "pulse_fleet_member",
+        fmt::format("{},{},{}", group, label("topic", f.topic), label("member_id", f.member_id)),
+        f.member ? 1U : 0U);
+    w.family("pulse_fleet_partitions", "gauge",
+             "Partitions of the coordination topic: a hypervisor belongs to partition "
+             "murmur2(URI) % this.");
+    w.sample("pulse_fleet_partitions", group, static_cast<std::uint64_t>(f.partitions));
+    w.family("pulse_fleet_partitions_held", "gauge",
+             "Partitions of the coordination topic this sensor holds.");
+    w.sample("pulse_fleet_partitions_held", group, f.held.size());
+    w.family("pulse_fleet_partition_held", "gauge", "1 for each partition this sensor holds.");
+    for (int p : f.held) {
+        w.sample("pulse_fleet_partition_held", fmt::format("{},partition=\"{}\"", group, p), 1);
+    }
+    w.family("pulse_fleet_assignment_changes_total", "counter",
+             "Changes of this sensor's assignment: partitions given, revoked or lost.");
+    w.sample("pulse_fleet_assignment_changes_total", group, f.changes);
+    w.family("pulse_fleet_host_polled", "gauge",
+             "Per configured hypervisor, with its partition: 1 when this sensor polls it now. "
+             "Summed over the fleet, each hypervisor's is 1.");
+    for (const FleetSnapshot::Host& h : f.hosts) {
+        w.sample("pulse_fleet_host_polled",
+                 fmt::format("{},partition=\"{}\"", label("host", h.label), h.partition),
+                 h.polled ? 1U : 0U);
+    }
+}
+
 // One per-host family: a sample per host from `value`.
 void host_family(Writer& w, const std::vector<HostSnapshot>& hosts, std::string_view name,
                  std::string_view type, std::string_view help,
@@ -224,6 +257,7 @@ std::string Metrics::render() const {
     std::vector<HostSnapshot> hosts;
     std::map<std::string, SinkState> sinks;
     VolumeIdsSnapshot volume_ids;
+    FleetSnapshot fleet;
     {
         std::lock_guard lock(mutex_);
         for (const HostMetrics& h : hosts_) {
@@ -231,6 +265,7 @@ std::string Metrics::render() const {
         }
         sinks = sinks_;
         volume_ids = volume_ids_;
+        fleet = fleet_;
     }
     Writer w;
     w.family("pulse_build_info", "gauge", "Always 1; the version label says which sensor runs.");
@@ -314,7 +349,15 @@ std::string Metrics::render() const {
     if (volume_ids.enabled) {
         render_volume_ids(w, volume_ids);
     }
+    if (fleet.enabled) {
+        render_fleet(w, fleet);
+    }
     return w.take();
+}
+
+void Metrics::update_fleet(FleetSnapshot fleet) {
+    std::lock_guard lock(mutex_);
+    fleet_ = std::move(fleet);
 }
 
 void Metrics::enable_volume_ids() {
@@ -343,6 +386,12 @@ Health Metrics::health(SteadyClock::time_point now) const {
         HostSnapshot s = h.snapshot();
         if (s.polls == 0) {
             continue;  // starting: not yet known to be down
+        }
+        if (fleet_.enabled && std::none_of(fleet_.hosts.begin(), fleet_.hosts.end(),
+                                           [&](const FleetSnapshot::Host& f) {
+                                               return f.polled && f.label == s.label;
+                                           })) {
+            continue;  // another sensor of the fleet polls it now
         }
         ++polled;
         if (s.up) {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pulse/ops/poll_report.hpp"
 #include "pulse/output/byte_sink.hpp"
@@ -76,6 +77,24 @@ struct VolumeIdsSnapshot {
     Timestamp last_success{};  // zero until a refresh succeeded
 };
 
+// Fleet mode (FLEET_GROUP): this sensor's place in the group, rendered once enabled.
+struct FleetSnapshot {
+    bool enabled = false;
+    std::string group;
+    std::string topic;
+    std::string member_id;      // empty while not a member
+    bool member = false;        // joined, holding the assignment the group gave it
+    int partitions = 0;         // the topic's partition count, 0 until known
+    std::vector<int> held;      // the partitions this sensor holds
+    std::uint64_t changes = 0;  // assignment changes (given, revoked, lost)
+    struct Host {
+        std::string label;  // the URI without a password
+        int partition = -1;
+        bool polled = false;  // by this sensor, now
+    };
+    std::vector<Host> hosts;  // every configured hypervisor
+};
+
 struct Health {
     bool ok = true;
     std::string reason;  // one line, empty when ok
@@ -101,6 +120,10 @@ class Metrics {
     // One refresh of the map ended at `time`; `volumes` is the map's size after it.
     void record_volume_refresh(bool ok, std::size_t volumes, Timestamp time);
 
+    // Fleet mode's state, replacing the previous one. In fleet mode, health() looks only at
+    // the hypervisors this sensor polls now.
+    void update_fleet(FleetSnapshot fleet);
+
     // Every metric in the Prometheus text format 0.0.4.
     std::string render() const;
 
@@ -123,6 +146,7 @@ class Metrics {
     std::deque<HostMetrics> hosts_;  // a deque: references stay valid as hosts are added
     std::map<std::string, SinkState> sinks_;
     VolumeIdsSnapshot volume_ids_;
+    FleetSnapshot fleet_;
 };
 
 // A label value escaped for the text format: backslash, double quote and newline.
