@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "logging.hpp"
 #include "pulse/base/secrets.hpp"
 #include "pulse/base/uri.hpp"
 #include "pulse/cloudstack/api.hpp"
 #include "pulse/config/config.hpp"
+#include "pulse/fleet/fleet.hpp"
 #include "pulse/kafka/sink.hpp"
 #include "pulse/kafka/spool.hpp"
 #include "pulse/libvirt/handles.hpp"
@@ -259,10 +261,14 @@ int sensor_main(const Config& config) {
                               host.pause.count(), skipped);
              }},
         &metrics, cloudstack.volumes.get());
-    spdlog::info("pulse-sensor {} watching {}; output: {}", PULSE_VERSION, describe_hosts(config),
-                 config.use_kafka() ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(),
-                                                  config.kafka_topic)
-                                    : std::string("stdout"));
+    spdlog::info(
+        "pulse-sensor {} watching {}{}; output: {}", PULSE_VERSION, describe_hosts(config),
+        config.fleet.enabled()
+            ? fmt::format(" (fleet {}: only those of the partitions it holds)", config.fleet.group)
+            : std::string(),
+        config.use_kafka()
+            ? fmt::format("Kafka {} topic {}", config.bootstrap_servers(), config.kafka_topic)
+            : std::string("stdout"));
     if (!config.kafka_properties.empty()) {
         spdlog::info("Kafka properties{}: {}", config.use_kafka() ? "" : " (unused: no Kafka)",
                      describe_properties(config.kafka_properties));
@@ -280,7 +286,30 @@ int sensor_main(const Config& config) {
     if (cloudstack.volumes) {
         cloudstack.volumes->start();
     }
-    hosts.start();
+    // A stop waits this long for a poll in progress; so does a hypervisor handed over.
+    const auto poll_grace =
+        std::max<std::chrono::milliseconds>(config.shutdown_timeout, std::chrono::seconds(1));
+    std::unique_ptr<Fleet> fleet;
+    if (config.fleet.enabled()) {
+        try {
+            fleet =
+                std::make_unique<Fleet>(config, metrics, [&](const std::set<std::string>& uris) {
+                    HostThreads::Change change = hosts.run_only(uris, poll_grace);
+                    if (!change.stuck.empty()) {
+                        spdlog::warn(
+                            "fleet: {} handed over while still in a libvirt call: a poll "
+                            "of it may still be delivered",
+                            fmt::join(change.stuck, ", "));
+                    }
+                });
+        } catch (const std::invalid_argument& e) {
+            spdlog::critical("{}", e.what());
+            return 2;
+        }
+        fleet->start();
+    } else {
+        hosts.start();
+    }
     // The main thread serves the outputs' delivery callbacks and watches for hosts stuck in a
     // libvirt call while the host threads poll.
     constexpr auto kIdleEvery = std::chrono::milliseconds(200);
@@ -305,10 +334,13 @@ int sensor_main(const Config& config) {
             "spool keeps every message not yet acknowledged)",
             fatal);
     }
+    // Hands this sensor's hypervisors to the rest of the fleet, their polls stopped first.
+    if (fleet) {
+        fleet->stop();
+    }
     // A poll in progress normally ends in milliseconds; one stuck in libvirt gets as long as
     // Kafka does, and at least a second.
-    std::vector<std::string> stuck = hosts.stop(
-        std::max<std::chrono::milliseconds>(config.shutdown_timeout, std::chrono::seconds(1)));
+    std::vector<std::string> stuck = hosts.stop(poll_grace);
     if (cloudstack.volumes && stuck.empty()) {
         cloudstack.volumes->stop();  // interrupts a listing in progress
     }
