@@ -19,6 +19,7 @@
 #include "pulse/cloudstack/api.hpp"
 #include "pulse/config/config.hpp"
 #include "pulse/fleet/fleet.hpp"
+#include "pulse/fleet/fleet_check.hpp"
 #include "pulse/kafka/sink.hpp"
 #include "pulse/kafka/spool.hpp"
 #include "pulse/libvirt/handles.hpp"
@@ -222,7 +223,15 @@ int sensor_main(const Config& config) {
     // Before the stop signals are blocked: Ctrl-C ends a check that waits for a broker.
     if (config.check) {
         try {
-            return run_checks(config, stdout);
+            int status = run_checks(config, stdout);
+            if (config.fleet.enabled()) {
+                for (const CheckResult& result : check_fleet(config, std::chrono::seconds(10))) {
+                    std::fprintf(stdout, "%s\n", format_check(result).c_str());
+                    status = result.ok ? status : 1;
+                }
+                std::fflush(stdout);
+            }
+            return status;
         } catch (const std::invalid_argument& e) {
             spdlog::critical("{}", e.what());
             return 2;
