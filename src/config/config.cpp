@@ -507,6 +507,9 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     c.cs_endpoint = layers.setting(kCsEndpoint, cs_endpoint_setting);
     c.volumes_update_interval = layers.value(kVolumesInterval, seconds_from(1, kMaxPauseSeconds));
     c.fleet = fleet_setting(layers, c);
+    for (HostConfig& host : c.hosts) {
+        host.wall_clock_ticks = c.fleet.enabled();
+    }
     if (c.use_cloudstack()) {
         c.cs_api_key = cs_key_setting(layers, kCsApiKey, kCsApiKeyFile);
         c.cs_secret_key = cs_key_setting(layers, kCsSecretKey, kCsSecretKeyFile);

@@ -69,9 +69,20 @@ HostThreads::~HostThreads() {
 }
 
 void HostThreads::run(std::shared_ptr<Shared> shared, std::shared_ptr<Host> host, HostHooks hooks) {
-    FixedRateSchedule schedule(host->config.pause, Clock::now());
+    const auto now = Clock::now();
+    FixedRateSchedule schedule(
+        host->config.pause,
+        host->config.wall_clock_ticks
+            ? first_tick_on_wall_clock(host->config.pause, now, std::chrono::system_clock::now())
+            : now);
     std::unique_lock lock(shared->mutex);
     while (!shared->stop && !host->stop) {
+        if (Clock::now() < schedule.next_tick()) {
+            // The first tick on the wall clock's grid is still ahead.
+            shared->wake.wait_until(lock, schedule.next_tick(),
+                                    [&] { return shared->stop || host->stop; });
+            continue;
+        }
         lock.unlock();
         const auto started = Clock::now();
         const auto skipped_before = schedule.missed_ticks();

@@ -47,6 +47,17 @@ Timestamp PollClock::stamp(SteadyTime tick, std::chrono::system_clock::time_poin
     return on_grid;
 }
 
+SteadyTime first_tick_on_wall_clock(std::chrono::seconds period, SteadyTime steady_now,
+                                    std::chrono::system_clock::time_point wall_now) {
+    const auto since = wall_now.time_since_epoch() % period;
+    if (since == since.zero()) {
+        return steady_now;
+    }
+    // A millisecond past the boundary, so that the stamp's second is the boundary's even when
+    // the steady and the wall clocks tick a hair apart.
+    return steady_now + (period - since) + std::chrono::milliseconds(1);
+}
+
 Timestamp poll_timestamp() {
     return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }

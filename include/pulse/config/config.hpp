@@ -32,6 +32,9 @@ struct HostConfig {
     std::chrono::seconds pause{10};
     bool gather_host_stats = false;
     bool rates = false;  // RATES, the same for every host
+    // Ticks on the wall clock's multiples of PAUSE rather than from start-up (fleet mode), so
+    // that a sensor taking a hypervisor over polls on the grid its previous one used.
+    bool wall_clock_ticks = false;
 };
 
 // Fleet mode (FLEET_GROUP): sensors with the same group and hypervisor list share the

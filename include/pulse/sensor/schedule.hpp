@@ -33,6 +33,12 @@ class FixedRateSchedule {
     std::uint64_t missed_ = 0;
 };
 
+// The first tick at or after `steady_now` that falls on a multiple of `period` of the wall
+// clock (read as `wall_now` at the same moment): sensors whose clocks agree (NTP) then tick
+// together, whenever each started.
+SteadyTime first_tick_on_wall_clock(std::chrono::seconds period, SteadyTime steady_now,
+                                    std::chrono::system_clock::time_point wall_now);
+
 // The time one hypervisor's polls are stamped with: whole seconds, strictly increasing, and on
 // the fixed-rate grid.
 //
