@@ -361,6 +361,14 @@ FleetConfig fleet_setting(const Layers& layers, const Config& c) {
         throw ConfigError(fmt::format("--once polls every hypervisor: unset {} to use it",
                                       setting_name(kFleetGroup)));
     }
+    // A FLEET_TOPIC given was checked above; the default may outgrow Kafka's 249 characters,
+    // and a broker would refuse it only when the sensor runs, polling nothing meanwhile.
+    if (fleet.enabled() && fleet.topic.size() > 249) {
+        throw ConfigError(fmt::format(
+            "{} is unset and its default, {} followed by .fleet, is {} characters, longer than "
+            "Kafka's 249: set it",
+            setting_name(kFleetTopic), setting_name(kTopic), fleet.topic.size()));
+    }
     return fleet;
 }
 

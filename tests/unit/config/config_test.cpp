@@ -731,6 +731,27 @@ TEST(Config, AFleetGroupRefusesOnce) {
     EXPECT_THAT(error, HasSubstr("FLEET_GROUP (--fleet-group)"));
 }
 
+// Kafka takes topic names of up to 249 characters: the default fleet topic, KAFKA_TOPIC with
+// ".fleet" appended, may be longer than a KAFKA_TOPIC that is not.
+TEST(Config, AFleetTopicDefaultTooLongForKafkaIsRefusedUntilFleetTopicIsSet) {
+    const std::map<std::string, std::string> fleet{{"KAFKA_BOOTSTRAP", "kafka1:9092"},
+                                                   {"FLEET_GROUP", "rack-a"}};
+    auto env = fleet;
+    env["KAFKA_TOPIC"] = std::string(243, 't');
+    EXPECT_EQ(parse({}, env).fleet.topic.size(), 249u);
+    env["KAFKA_TOPIC"] = std::string(244, 't');
+    const std::string error = error_of({}, env);
+    EXPECT_THAT(error, HasSubstr("FLEET_TOPIC (--fleet-topic)"));
+    EXPECT_THAT(error, HasSubstr("KAFKA_TOPIC"));
+    env["FLEET_TOPIC"] = "pulse.fleet";
+    EXPECT_EQ(parse({}, env).fleet.topic, "pulse.fleet");
+    // Without a fleet the topic is not used, and KAFKA_TOPIC may take all 249 characters.
+    EXPECT_EQ(
+        parse({}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"KAFKA_TOPIC", std::string(249, 't')}})
+            .kafka_topic.size(),
+        249u);
+}
+
 TEST(Config, FleetSettingsComeFromTheConfigurationFile) {
     const std::string file = write_file("fleet.toml",
                                         "kafka_bootstrap = \"kafka1:9092\"\n"
