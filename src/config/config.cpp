@@ -324,7 +324,6 @@ std::vector<HostConfig> hosts_setting(const Layers& layers, const Config& c) {
     return hosts;
 }
 
-// Empty or "off": no listener.
 // FLEET_*: only with Kafka, whose group it joins, and not for --once, which polls everything.
 FleetConfig fleet_setting(const Layers& layers, const Config& c) {
     FleetConfig fleet;
@@ -372,6 +371,7 @@ FleetConfig fleet_setting(const Layers& layers, const Config& c) {
     return fleet;
 }
 
+// Empty or "off": no listener.
 std::string metrics_addr_setting(const std::optional<std::string>& value) {
     const std::string text = value ? trim(*value) : std::string();
     if (text.empty() || text == "off") {
