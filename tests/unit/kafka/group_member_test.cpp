@@ -118,5 +118,16 @@ TEST(GroupMember, IsCreatedAndClosedWithoutABrokerAndWithoutARebalance) {
     EXPECT_EQ(changes, 0);
 }
 
+// FLEET_SESSION_TIMEOUT takes up to an hour; librdkafka refuses a consumer whose session
+// timeout is longer than max.poll.interval.ms (5 minutes by default).
+TEST(GroupMember, TakesEverySessionTimeoutTheConfigurationAllows) {
+    for (auto timeout : {std::chrono::seconds(1), std::chrono::seconds(300),
+                         std::chrono::seconds(301), std::chrono::seconds(3600)}) {
+        GroupSettings settings = settings_with({});
+        settings.session_timeout = timeout;
+        EXPECT_NO_THROW(GroupMember(settings, {})) << timeout.count() << " s";
+    }
+}
+
 }  // namespace
 }  // namespace pulse
