@@ -324,7 +324,6 @@ std::vector<HostConfig> hosts_setting(const Layers& layers, const Config& c) {
     return hosts;
 }
 
-// Empty or "off": no listener.
 // FLEET_*: only with Kafka, whose group it joins, and not for --once, which polls everything.
 FleetConfig fleet_setting(const Layers& layers, const Config& c) {
     FleetConfig fleet;
@@ -361,9 +360,18 @@ FleetConfig fleet_setting(const Layers& layers, const Config& c) {
         throw ConfigError(fmt::format("--once polls every hypervisor: unset {} to use it",
                                       setting_name(kFleetGroup)));
     }
+    // A FLEET_TOPIC given was checked above; the default may outgrow Kafka's 249 characters,
+    // and a broker would refuse it only when the sensor runs, polling nothing meanwhile.
+    if (fleet.enabled() && fleet.topic.size() > 249) {
+        throw ConfigError(fmt::format(
+            "{} is unset and its default, {} followed by .fleet, is {} characters, longer than "
+            "Kafka's 249: set it",
+            setting_name(kFleetTopic), setting_name(kTopic), fleet.topic.size()));
+    }
     return fleet;
 }
 
+// Empty or "off": no listener.
 std::string metrics_addr_setting(const std::optional<std::string>& value) {
     const std::string text = value ? trim(*value) : std::string();
     if (text.empty() || text == "off") {

@@ -115,6 +115,10 @@ GroupMember::GroupMember(const GroupSettings& settings, Listener listener)
     // properties may change that, not what makes the fleet a fleet.
     set("heartbeat.interval.ms",
         std::to_string(std::clamp<long>(settings.session_timeout.count() / 5, 100, 1000)));
+    // librdkafka refuses a session timeout longer than this (5 minutes by default); poll()
+    // comes every fraction of a second in fleet mode, so it never runs out either way.
+    set("max.poll.interval.ms",
+        std::to_string(std::max<long>(300000, settings.session_timeout.count())));
     for (const auto& [key, value] : settings.properties) {
         set(key, value);
     }

@@ -187,7 +187,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"CS_ENDPOINT", "ftp://cloudstack/client/api", "http://host[:port][/path]"},
         BadValue{"CS_ENDPOINT", "http://cs:8080/client/api?x=1", "http://host[:port][/path]"},
         BadValue{"VOLUMES_UPDATE_INTERVAL", "0", "whole seconds from 1 to 86400"},
-        BadValue{"VOLUMES_UPDATE_INTERVAL", "10m", "whole seconds"}));
+        BadValue{"VOLUMES_UPDATE_INTERVAL", "10m", "whole seconds"},
+        BadValue{"FLEET_GROUP", "rack a", "printable ASCII characters without spaces"},
+        BadValue{"FLEET_TOPIC", "a b", "a-z A-Z 0-9 . _ -"},
+        BadValue{"FLEET_TOPIC", "", "a-z A-Z 0-9 . _ -"},
+        BadValue{"FLEET_PARTITIONS", "0", "a whole number from 1 to 10000"},
+        BadValue{"FLEET_PARTITIONS", "10001", "a whole number from 1 to 10000"},
+        BadValue{"FLEET_PARTITIONS", "x", "a whole number from 1 to 10000"},
+        BadValue{"FLEET_PARTITIONS", "", "a whole number from 1 to 10000"},
+        BadValue{"FLEET_SESSION_TIMEOUT", "0", "whole seconds from 1 to 3600"},
+        BadValue{"FLEET_SESSION_TIMEOUT", "3601", "whole seconds from 1 to 3600"}));
 
 TEST(Config, AKvmHostErrorQuotesTheUrisWithoutTheirPasswords) {
     for (const char* value :
@@ -626,6 +635,140 @@ TEST(Config, TheCloudStackKeysHaveNoFlagAndHelpShowsNoKey) {
         EXPECT_THAT(r.message, HasSubstr(name));
     }
     EXPECT_THAT(r.message, Not(HasSubstr(kSecret)));
+}
+
+TEST(Config, WithoutFleetGroupThereIsNoFleet) {
+    for (const Config& c : {parse({}), parse({}, {{"FLEET_GROUP", ""}}),
+                            parse({}, {{"FLEET_GROUP", "  "}, {"FLEET_PARTITIONS", "12"}})}) {
+        EXPECT_FALSE(c.fleet.enabled());
+        EXPECT_EQ(c.fleet.group, "");
+    }
+    // Nor does it need Kafka, or refuse --once.
+    EXPECT_FALSE(parse({"--once"}).fleet.enabled());
+}
+
+TEST(Config, FleetDefaults) {
+    Config c = parse({}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"FLEET_GROUP", "rack-a"}});
+    EXPECT_TRUE(c.fleet.enabled());
+    EXPECT_EQ(c.fleet.group, "rack-a");
+    EXPECT_EQ(c.fleet.topic, "kvm-metrics.fleet");
+    EXPECT_EQ(c.fleet.partitions, 64);
+    EXPECT_EQ(c.fleet.session_timeout, std::chrono::seconds(10));
+}
+
+TEST(Config, TheFleetTopicDefaultsToTheKafkaTopicWithFleetAppended) {
+    const std::map<std::string, std::string> fleet{{"KAFKA_BOOTSTRAP", "kafka1:9092"},
+                                                   {"FLEET_GROUP", "rack-a"}};
+    auto env = fleet;
+    env["KAFKA_TOPIC"] = "metrics.kvm_v2";
+    EXPECT_EQ(parse({}, env).fleet.topic, "metrics.kvm_v2.fleet");
+    EXPECT_EQ(parse({"--kafka-topic", "from-flag"}, env).fleet.topic, "from-flag.fleet");
+    env["FLEET_TOPIC"] = " pulse-coordination ";
+    EXPECT_EQ(parse({}, env).fleet.topic, "pulse-coordination");
+    EXPECT_EQ(parse({"--fleet-topic", "t2"}, env).fleet.topic, "t2");
+}
+
+TEST(Config, FleetSettingsComeFromTheEnvironmentAndTheFlags) {
+    const std::map<std::string, std::string> env{{"KAFKA_BOOTSTRAP", "kafka1:9092"},
+                                                 {"FLEET_GROUP", " rack-a "},
+                                                 {"FLEET_PARTITIONS", "12"},
+                                                 {"FLEET_SESSION_TIMEOUT", "30"}};
+    Config c = parse({}, env);
+    EXPECT_EQ(c.fleet.group, "rack-a");
+    EXPECT_EQ(c.fleet.partitions, 12);
+    EXPECT_EQ(c.fleet.session_timeout, std::chrono::seconds(30));
+    Config f = parse(
+        {"--fleet-group", "rack-b", "--fleet-partitions", "10000", "--fleet-session-timeout=3600"},
+        env);
+    EXPECT_EQ(f.fleet.group, "rack-b");
+    EXPECT_EQ(f.fleet.partitions, 10000);
+    EXPECT_EQ(f.fleet.session_timeout, std::chrono::seconds(3600));
+    EXPECT_EQ(parse({"--fleet-partitions", "1"}, env).fleet.partitions, 1);
+}
+
+TEST(Config, ABadFleetValueNamesTheVariableAndTheFlag) {
+    const std::map<std::string, std::string> fleet{{"KAFKA_BOOTSTRAP", "kafka1:9092"},
+                                                   {"FLEET_GROUP", "rack-a"}};
+    struct Case {
+        const char* variable;
+        const char* value;
+        const char* named;
+    };
+    for (const Case& bad :
+         {Case{"FLEET_PARTITIONS", "0", "FLEET_PARTITIONS (--fleet-partitions)"},
+          Case{"FLEET_PARTITIONS", "10001", "FLEET_PARTITIONS (--fleet-partitions)"},
+          Case{"FLEET_PARTITIONS", "x", "FLEET_PARTITIONS (--fleet-partitions)"},
+          Case{"FLEET_SESSION_TIMEOUT", "0", "FLEET_SESSION_TIMEOUT (--fleet-session-timeout)"},
+          Case{"FLEET_TOPIC", "a b", "FLEET_TOPIC (--fleet-topic)"},
+          Case{"FLEET_GROUP", "rack a", "FLEET_GROUP (--fleet-group)"}}) {
+        auto env = fleet;
+        env[bad.variable] = bad.value;
+        EXPECT_THAT(error_of({}, env),
+                    HasSubstr(fmt::format("invalid {} '{}': expected", bad.named, bad.value)));
+    }
+    EXPECT_THAT(error_of({"--fleet-partitions", "0"}, fleet),
+                HasSubstr("FLEET_PARTITIONS (--fleet-partitions) '0'"));
+    EXPECT_THAT(
+        error_of({}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"FLEET_GROUP", std::string(250, 'g')}}),
+        HasSubstr("FLEET_GROUP (--fleet-group)"));
+    EXPECT_EQ(
+        parse({}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"FLEET_GROUP", std::string(249, 'g')}})
+            .fleet.group.size(),
+        249u);
+}
+
+TEST(Config, AFleetGroupNeedsKafka) {
+    const std::string error = error_of({}, {{"FLEET_GROUP", "rack-a"}});
+    EXPECT_THAT(error, HasSubstr("FLEET_GROUP (--fleet-group)"));
+    EXPECT_THAT(error, HasSubstr("KAFKA_BOOTSTRAP (--kafka-bootstrap)"));
+    EXPECT_THAT(error_of({"--fleet-group", "rack-a"}, {}), HasSubstr("KAFKA_BOOTSTRAP"));
+}
+
+TEST(Config, AFleetGroupRefusesOnce) {
+    const std::string error =
+        error_of({"--once"}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"FLEET_GROUP", "rack-a"}});
+    EXPECT_THAT(error, HasSubstr("--once"));
+    EXPECT_THAT(error, HasSubstr("FLEET_GROUP (--fleet-group)"));
+}
+
+// Kafka takes topic names of up to 249 characters: the default fleet topic, KAFKA_TOPIC with
+// ".fleet" appended, may be longer than a KAFKA_TOPIC that is not.
+TEST(Config, AFleetTopicDefaultTooLongForKafkaIsRefusedUntilFleetTopicIsSet) {
+    const std::map<std::string, std::string> fleet{{"KAFKA_BOOTSTRAP", "kafka1:9092"},
+                                                   {"FLEET_GROUP", "rack-a"}};
+    auto env = fleet;
+    env["KAFKA_TOPIC"] = std::string(243, 't');
+    EXPECT_EQ(parse({}, env).fleet.topic.size(), 249u);
+    env["KAFKA_TOPIC"] = std::string(244, 't');
+    const std::string error = error_of({}, env);
+    EXPECT_THAT(error, HasSubstr("FLEET_TOPIC (--fleet-topic)"));
+    EXPECT_THAT(error, HasSubstr("KAFKA_TOPIC"));
+    env["FLEET_TOPIC"] = "pulse.fleet";
+    EXPECT_EQ(parse({}, env).fleet.topic, "pulse.fleet");
+    // Without a fleet the topic is not used, and KAFKA_TOPIC may take all 249 characters.
+    EXPECT_EQ(
+        parse({}, {{"KAFKA_BOOTSTRAP", "kafka1:9092"}, {"KAFKA_TOPIC", std::string(249, 't')}})
+            .kafka_topic.size(),
+        249u);
+}
+
+TEST(Config, FleetSettingsComeFromTheConfigurationFile) {
+    const std::string file = write_file("fleet.toml",
+                                        "kafka_bootstrap = \"kafka1:9092\"\n"
+                                        "fleet_group = \"rack-a\"\n"
+                                        "fleet_topic = \"pulse.fleet\"\n"
+                                        "fleet_partitions = 12\n"
+                                        "fleet_session_timeout = 30\n");
+    Config c = parse({"--config", file});
+    EXPECT_EQ(c.fleet.group, "rack-a");
+    EXPECT_EQ(c.fleet.topic, "pulse.fleet");
+    EXPECT_EQ(c.fleet.partitions, 12);
+    EXPECT_EQ(c.fleet.session_timeout, std::chrono::seconds(30));
+    Config env_over_file = parse({"--config", file}, {{"FLEET_PARTITIONS", "16"}});
+    EXPECT_EQ(env_over_file.fleet.partitions, 16);
+    EXPECT_EQ(env_over_file.fleet.group, "rack-a");
+    EXPECT_THAT(error_of({"--config", write_file("fleet-bad.toml", "fleet_partitions = 0\n")}, {}),
+                HasSubstr("fleet_partitions"));
 }
 
 }  // namespace

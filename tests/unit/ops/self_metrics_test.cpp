@@ -407,5 +407,133 @@ TEST(SelfMetrics, ConcurrentPollersAndScrapesLoseNoCount) {
     }
 }
 
+FleetSnapshot fleet_of(std::vector<FleetSnapshot::Host> hosts) {
+    FleetSnapshot f;
+    f.enabled = true;
+    f.group = "rack-a";
+    f.topic = "kvm-metrics.fleet";
+    f.member_id = "rdkafka-4a1c";
+    f.member = true;
+    f.partitions = 8;
+    f.held = {1, 5};
+    f.changes = 3;
+    f.hosts = std::move(hosts);
+    return f;
+}
+
+TEST(SelfMetricsFleet, NoFleetFamilyUntilFleetModeIsOn) {
+    Metrics metrics;
+    metrics.add_host("qemu+ssh://root@hv1/system").record_poll(good_poll(1), kTime);
+    EXPECT_THAT(metrics.render(), Not(HasSubstr("pulse_fleet_")));
+    FleetSnapshot off = fleet_of({{"qemu+ssh://root@hv1/system", 1, true}});
+    off.enabled = false;
+    metrics.update_fleet(off);
+    EXPECT_THAT(metrics.render(), Not(HasSubstr("pulse_fleet_")));
+    metrics.update_fleet(fleet_of({{"qemu+ssh://root@hv1/system", 1, true}}));
+    EXPECT_THAT(metrics.render(), HasSubstr("pulse_fleet_"));
+}
+
+TEST(SelfMetricsFleet, FamiliesShowTheMembershipThePartitionsAndEveryHost) {
+    Metrics metrics;
+    metrics.update_fleet(fleet_of({{"qemu+ssh://root@hv1/system", 1, true},
+                                   {"qemu+ssh://root@hv2/system", 2, false},
+                                   {"test:///a\"b\\c\nd", 5, true}}));
+    std::map<std::string, std::string> types;
+    auto samples = parse_exposition(metrics.render(), &types);
+    const std::map<std::string, std::string> group{{"group", "rack-a"}};
+    EXPECT_EQ(
+        value_of(
+            samples, "pulse_fleet_member",
+            {{"group", "rack-a"}, {"topic", "kvm-metrics.fleet"}, {"member_id", "rdkafka-4a1c"}}),
+        "1");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_partitions", group), "8");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_partitions_held", group), "2");
+    EXPECT_EQ(
+        value_of(samples, "pulse_fleet_partition_held", {{"group", "rack-a"}, {"partition", "1"}}),
+        "1");
+    EXPECT_EQ(
+        value_of(samples, "pulse_fleet_partition_held", {{"group", "rack-a"}, {"partition", "5"}}),
+        "1");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_assignment_changes_total", group), "3");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_host_polled",
+                       {{"host", "qemu+ssh://root@hv1/system"}, {"partition", "1"}}),
+              "1");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_host_polled",
+                       {{"host", "qemu+ssh://root@hv2/system"}, {"partition", "2"}}),
+              "0");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_host_polled",
+                       {{"host", "test:///a\"b\\c\nd"}, {"partition", "5"}}),
+              "1");
+    std::map<std::string, int> count;
+    for (const Sample& s : samples) {
+        ++count[s.name];
+    }
+    EXPECT_EQ(count["pulse_fleet_partition_held"], 2) << "one sample per partition held";
+    EXPECT_EQ(count["pulse_fleet_host_polled"], 3) << "one sample per configured host";
+    EXPECT_EQ(types["pulse_fleet_member"], "gauge");
+    EXPECT_EQ(types["pulse_fleet_partitions_held"], "gauge");
+    EXPECT_EQ(types["pulse_fleet_host_polled"], "gauge");
+    EXPECT_EQ(types["pulse_fleet_assignment_changes_total"], "counter");
+}
+
+TEST(SelfMetricsFleet, NotAMemberHoldsNothingAndLabelValuesAreEscaped) {
+    Metrics metrics;
+    FleetSnapshot f = fleet_of({{"qemu+ssh://root@hv1/system", -1, false}});
+    f.group = "rack \"a\"\\1";
+    f.member = false;
+    f.member_id = "";
+    f.partitions = 0;
+    f.held.clear();
+    metrics.update_fleet(f);
+    const std::string text = metrics.render();
+    EXPECT_THAT(text, HasSubstr("group=\"rack \\\"a\\\"\\\\1\""));
+    auto samples = parse_exposition(text);
+    EXPECT_EQ(value_of(samples, "pulse_fleet_member", {{"group", f.group}, {"member_id", ""}}),
+              "0");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_partitions_held", {{"group", f.group}}), "0");
+    EXPECT_EQ(value_of(samples, "pulse_fleet_host_polled",
+                       {{"host", "qemu+ssh://root@hv1/system"}, {"partition", "-1"}}),
+              "0");
+    for (const Sample& s : samples) {
+        EXPECT_NE(s.name, "pulse_fleet_partition_held") << "no partition held, no sample";
+    }
+}
+
+TEST(SelfMetricsFleetHealth, AHostAnotherSensorPollsDoesNotMakeThisOneUnhealthy) {
+    Metrics metrics;
+    // hv1 went down while this sensor polled it, then was handed over; hv2 is this sensor's
+    // now and not yet polled.
+    HostMetrics& hv1 = metrics.add_host("qemu+ssh://root:pw@hv1/system");
+    HostMetrics& hv2 = metrics.add_host("qemu+ssh://root@hv2/system");
+    hv1.record_poll(failed_poll(), kTime);
+    EXPECT_FALSE(metrics.health(kStart).ok) << "without a fleet, every host counts";
+
+    metrics.update_fleet(fleet_of(
+        {{"qemu+ssh://root@hv1/system", 1, false}, {"qemu+ssh://root@hv2/system", 5, true}}));
+    EXPECT_TRUE(metrics.health(kStart).ok) << metrics.health(kStart).reason;
+
+    // The only host this sensor polls is down: that is unhealthy, and only it counts.
+    hv2.record_poll(failed_poll(), kTime);
+    Health h = metrics.health(kStart);
+    EXPECT_FALSE(h.ok);
+    EXPECT_EQ(h.reason, "hypervisor unreachable: qemu+ssh://root@hv2/system");
+    hv2.record_poll(good_poll(1), kTime + seconds(10));
+    EXPECT_TRUE(metrics.health(kStart).ok);
+}
+
+TEST(SelfMetricsFleetHealth, AHostThisSensorPollsIsMatchedWithoutItsPassword) {
+    Metrics metrics;
+    HostMetrics& hv1 = metrics.add_host("qemu+ssh://root:pw@hv1/system");
+    hv1.record_poll(failed_poll(), kTime);
+    // The fleet labels its hosts as the metrics do: without the password.
+    metrics.update_fleet(fleet_of({{"qemu+ssh://root@hv1/system", 1, true}}));
+    Health h = metrics.health(kStart);
+    EXPECT_FALSE(h.ok);
+    EXPECT_EQ(h.reason, "hypervisor unreachable: qemu+ssh://root@hv1/system");
+    // Handed over: no longer this sensor's to answer for.
+    metrics.update_fleet(fleet_of({{"qemu+ssh://root@hv1/system", 1, false}}));
+    EXPECT_TRUE(metrics.health(kStart).ok);
+}
+
 }  // namespace
 }  // namespace pulse
