@@ -234,7 +234,12 @@ OnceOutcome HostThreads::poll_once(std::chrono::milliseconds grace,
 }
 
 void HostThreads::report_stalls() {
-    std::lock_guard guard(hosts_mutex_);
+    // Busy means a run_only() waiting for a handed-over host's poll: the main thread, which
+    // also serves the outputs, does not wait for it; the next call looks again.
+    std::unique_lock guard(hosts_mutex_, std::try_to_lock);
+    if (!guard) {
+        return;
+    }
     const auto now = Clock::now();
     for (auto& host : hosts_) {
         const std::int64_t since = host->busy_since;

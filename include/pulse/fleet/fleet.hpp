@@ -10,8 +10,10 @@
 //
 // Handover: with the cooperative-sticky assignor a partition moves only after its old holder
 // gave it up, and this sensor stops polling a hypervisor (its poll in progress finished) before
-// it gives its partition up. A planned handover (a sensor stops, or one joins) thus never
-// duplicates a poll; it delays the moved hypervisor's next poll by the rest of the rebalance.
+// it gives its partition up. Every sensor of a fleet ticks on the wall clock's multiples of PAUSE
+// (HostConfig::wall_clock_ticks), so the new holder's first poll is the first tick of the common
+// grid after it got the partition. A planned handover (a sensor stops, or one joins) thus never
+// duplicates a poll; it skips at most the one tick that falls within the rebalance.
 // A sensor that loses the group (its heartbeats did not reach the coordinator within the
 // session timeout) keeps polling what it had until it rejoins: during a broker outage that
 // keeps every hypervisor polled, at the price of duplicates if the others took over.

@@ -21,6 +21,21 @@ TEST(FixedRateSchedule, TicksStayOnTheGridWhenPollsAreShort) {
     EXPECT_EQ(s.missed_ticks(), 0u);
 }
 
+TEST(FirstTickOnWallClock, IsTheNextMultipleOfThePeriodOnTheWallClock) {
+    const SteadyTime steady{1000s};
+    using Wall = std::chrono::system_clock::time_point;
+    // 1,700,000,001.25 s: the next multiple of 10 s is 8.75 s away, plus the millisecond that
+    // keeps the stamp's second on the boundary.
+    const Wall wall{std::chrono::duration_cast<Wall::duration>(1'700'000'001'250ms)};
+    EXPECT_EQ(first_tick_on_wall_clock(10s, steady, wall), steady + 8751ms);
+    // Two sensors started at different times land on the same wall-clock tick.
+    const Wall later{std::chrono::duration_cast<Wall::duration>(1'700'000'007'500ms)};
+    EXPECT_EQ(first_tick_on_wall_clock(10s, steady + 6250ms, later), steady + 8751ms);
+    // On the boundary itself: now.
+    const Wall on{std::chrono::duration_cast<Wall::duration>(1'700'000'010'000ms)};
+    EXPECT_EQ(first_tick_on_wall_clock(10s, steady, on), steady);
+}
+
 TEST(FixedRateSchedule, AnOverrunSkipsTheMissedTicksInsteadOfBunchingThem) {
     SteadyTime start{};
     FixedRateSchedule s(10s, start);
