@@ -323,10 +323,15 @@ int sensor_main(const Config& config) {
     // libvirt call while the host threads poll.
     constexpr auto kIdleEvery = std::chrono::milliseconds(200);
     std::string fatal;
+    int setting_refused = 0;
     while (!signals.wait_until(std::chrono::steady_clock::now() + kIdleEvery)) {
         out.poll();
         fatal = record_outputs(metrics, out);
         if (!fatal.empty()) {
+            break;
+        }
+        if (fleet && !(fatal = fleet->fatal_error()).empty()) {
+            setting_refused = 2;  // as for any invalid setting
             break;
         }
         hosts.report_stalls();
@@ -334,9 +339,11 @@ int sensor_main(const Config& config) {
     // A fatal producer error (the idempotent producer lost its guarantees) cannot be undone
     // in this process: exit non-zero for the supervisor to restart the sensor, whose new
     // producer then sends what the spool kept.
-    const int status = fatal.empty() ? 0 : 1;
+    const int status = fatal.empty() ? 0 : std::max(setting_refused, 1);
     if (fatal.empty()) {
         spdlog::info("stopping on {}", signals.last_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+    } else if (setting_refused != 0) {
+        spdlog::critical("{}", fatal);
     } else {
         spdlog::critical(
             "{}; stopping with exit status 1 so that the service is restarted (the "

@@ -115,6 +115,11 @@ void Fleet::stop() {
     }
 }
 
+std::string Fleet::fatal_error() {
+    std::lock_guard lock(mutex_);
+    return fatal_;
+}
+
 bool Fleet::sleep_for(std::chrono::milliseconds duration) {
     std::unique_lock lock(mutex_);
     return wake_.wait_for(lock, duration, [this] { return stop_; });
@@ -160,6 +165,15 @@ void Fleet::run() {
             }
         }
         std::string error = member_->poll(kPollEvery);
+        if (member_->session_timeout_refused()) {
+            std::lock_guard lock(mutex_);
+            fatal_ = fmt::format(
+                "invalid FLEET_SESSION_TIMEOUT (--fleet-session-timeout) '{}': the broker refuses "
+                "it (outside its group.min.session.timeout.ms and group.max.session.timeout.ms, 6 "
+                "and 1800 s by default)",
+                config_.session_timeout.count());
+            break;
+        }
         if (!error.empty()) {
             if (auto count = limiter.due("group")) {
                 spdlog::warn("fleet: group {}: {} ({} so far)", config_.group, error, *count);

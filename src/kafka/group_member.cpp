@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -79,12 +80,21 @@ class GroupMember::Callbacks : public RdKafka::RebalanceCb, public RdKafka::Even
 
     void event_cb(RdKafka::Event& event) override {
         if (event.type() == RdKafka::Event::EVENT_ERROR) {
+            note(event.err());
             record(mask_secrets(event.str(), properties_));
         } else if (event.type() == RdKafka::Event::EVENT_LOG) {
             spdlog::debug("librdkafka fleet {}: {}", event.fac(),
                           mask_secrets(event.str(), properties_));
         }
     }
+
+    // Errors no retry can cure, which the member's owner must hear of.
+    void note(RdKafka::ErrorCode err) {
+        if (err == RdKafka::ERR_INVALID_SESSION_TIMEOUT) {
+            session_timeout_refused = true;
+        }
+    }
+    std::atomic<bool> session_timeout_refused{false};
 
     std::string take_error() {
         std::lock_guard lock(mutex_);
@@ -254,6 +264,7 @@ std::string GroupMember::poll(std::chrono::milliseconds timeout) {
     if (message && message->err() != RdKafka::ERR_NO_ERROR &&
         message->err() != RdKafka::ERR__TIMED_OUT &&
         message->err() != RdKafka::ERR__PARTITION_EOF) {
+        callbacks_->note(message->err());
         return mask_secrets(message->errstr(), settings_.properties);
     }
     return callbacks_->take_error();
@@ -265,6 +276,10 @@ void GroupMember::close() {
     }
     closed_ = true;
     consumer_->close();
+}
+
+bool GroupMember::session_timeout_refused() const {
+    return callbacks_->session_timeout_refused;
 }
 
 std::string GroupMember::member_id() const {

@@ -20,6 +20,7 @@ are stopped. Checked on the data topic and on each sensor's /metrics:
     and at most one PAUSE of gap (consecutive points at most 2 x PAUSE apart), and the ones
     that did not move keep every tick (cooperative rebalancing moves only what must move).
 Stamps are whole wall-clock seconds, so every bound allows the one second of rounding.
+A FLEET_SESSION_TIMEOUT the broker refuses exits 2 naming the setting.
 """
 
 import re
@@ -36,7 +37,7 @@ from lib.common import HERE, STATE, free_port, read_env_file
 from lib.influx import topic_points
 from lib.kafka import KAFKA_SH, new_topic, read_topic
 from lib.lab import release, require_lab
-from lib.sensor import SENSOR, Sensor, bad_stderr_lines, sensor_env
+from lib.sensor import SENSOR, Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 PAUSE = 3
 SESSION = 6                    # the broker's group.min.session.timeout.ms
@@ -199,6 +200,41 @@ class Fleet(unittest.TestCase):
         return {(name, labels["host"]): value for name, text in self.metrics(names).items()
                 for labels, value in samples(text, "pulse_polls_total")}
 
+    def check_agrees(self, names, owners):
+        """--check describes the group without joining it: one member line per sensor (its
+        client id ends with its pid), naming the hypervisors its /metrics say it polls."""
+        env = sensor_env(KVM_HOST=",".join(self.uris), KAFKA_BOOTSTRAP=BOOTSTRAP,
+                         KAFKA_TOPIC=self.topic, FLEET_GROUP=self.group)
+        p = run_sensor(["--check"], env, timeout=120)
+        problems = [] if p.returncode == 0 else [f"--check exit status {p.returncode}:\n"
+                                                 f"{p.stdout}{p.stderr}"]
+        members = {}
+        for line in p.stdout.splitlines():
+            found = re.match(r"ok   fleet member pulse-sensor@\S+:(\d+) \(.*?\): partitions "
+                             r"\S+: \d+ of 12 hypervisors: (.*)$", line)
+            if found:
+                members[int(found.group(1))] = set(found.group(2).split(", "))
+        for name in names:
+            said = members.get(self.sensors[name].proc.pid)
+            polled = {u for u in self.uris if owners[u] == [name]}
+            if said != polled:
+                problems.append(f"--check says {name} polls {sorted(said or [])}, its /metrics "
+                                f"{sorted(polled)}:\n{p.stdout}")
+        if not re.search(r"^ok   fleet .*group Stable with 3 member\(s\), every hypervisor "
+                         r"polled$", p.stdout, re.M):
+            problems.append(f"--check's group line:\n{p.stdout}")
+        return problems
+
+    def test_a_session_timeout_the_broker_refuses_exits_2_naming_the_setting(self):
+        # 3 s is below the broker's group.min.session.timeout.ms (6 s).
+        p = run_sensor([], sensor_env(
+            own_spool=True, KVM_HOST=self.uris[2], KAFKA_BOOTSTRAP=BOOTSTRAP,
+            KAFKA_TOPIC=self.topic, FLEET_GROUP=self.group, FLEET_SESSION_TIMEOUT=3), timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("invalid FLEET_SESSION_TIMEOUT (--fleet-session-timeout) '3'", p.stderr)
+        self.assertEqual(len([l for l in p.stderr.splitlines() if "[critical]" in l]), 1,
+                         p.stderr)
+
     def test_three_sensors_share_twelve_hypervisors_through_a_kill_and_a_join(self):
         problems = []
         three = ["a", "b", "c"]
@@ -226,6 +262,7 @@ class Fleet(unittest.TestCase):
                                     f"/metrics say it {'does' if name in owners[uri] else 'does not'}")
         if any(not [u for u in self.uris if owners[u] == [n]] for n in three):
             problems.append(f"a sensor holds no hypervisor: {owners}")
+        problems += self.check_agrees(three, owners)
 
         # ---- SIGKILL of one
         victim = "c"

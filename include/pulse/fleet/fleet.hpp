@@ -62,6 +62,9 @@ class Fleet {
     void start();
     // Leaves the group after stopping every poll, so that the others take over at once.
     void stop();
+    // Why the fleet cannot go on (a setting the broker refuses), empty while it can. The
+    // thread has ended then, polling nothing.
+    std::string fatal_error();
 
   private:
     void run();
@@ -83,6 +86,7 @@ class Fleet {
     std::set<std::string> polled_;
     bool member_now_ = false;
     std::uint64_t changes_ = 0;
+    std::string fatal_;
     std::thread thread_;
 };
 

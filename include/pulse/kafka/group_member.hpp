@@ -78,6 +78,9 @@ class GroupMember {
     void close();
 
     std::string member_id() const;  // empty until the first join completed
+    // The broker refused to join the member with its session timeout (outside its
+    // group.min/max.session.timeout.ms): no retry can succeed.
+    bool session_timeout_refused() const;
     const GroupSettings& settings() const { return settings_; }
 
   private:
