@@ -18,30 +18,8 @@ constexpr auto kPollEvery = std::chrono::milliseconds(200);
 constexpr auto kRetryEvery = std::chrono::seconds(5);
 constexpr auto kMetadataTimeout = std::chrono::seconds(5);
 
-// "0-2,7,9-10": partitions as an operator reads them.
-std::string spell(const std::set<int>& partitions) {
-    std::vector<std::string> runs;
-    for (auto it = partitions.begin(); it != partitions.end();) {
-        const int first = *it;
-        int last = first;
-        while (++it != partitions.end() && *it == last + 1) {
-            last = *it;
-        }
-        runs.push_back(first == last ? std::to_string(first) : fmt::format("{}-{}", first, last));
-    }
-    return runs.empty() ? "none" : fmt::format("{}", fmt::join(runs, ","));
-}
-
 std::string spell(const std::vector<std::int32_t>& partitions) {
-    return spell(std::set<int>(partitions.begin(), partitions.end()));
-}
-
-std::string labels(const std::set<std::string>& uris) {
-    std::vector<std::string> out;
-    for (const std::string& uri : uris) {
-        out.push_back(uri_without_password(uri));
-    }
-    return out.empty() ? "none" : fmt::format("{}", fmt::join(out, ", "));
+    return spell_partitions(std::set<int>(partitions.begin(), partitions.end()));
 }
 
 std::string this_host() {
@@ -54,6 +32,27 @@ std::string this_host() {
 }
 
 }  // namespace
+
+std::string spell_partitions(const std::set<int>& partitions) {
+    std::vector<std::string> runs;
+    for (auto it = partitions.begin(); it != partitions.end();) {
+        const int first = *it;
+        int last = first;
+        while (++it != partitions.end() && *it == last + 1) {
+            last = *it;
+        }
+        runs.push_back(first == last ? std::to_string(first) : fmt::format("{}-{}", first, last));
+    }
+    return runs.empty() ? "none" : fmt::format("{}", fmt::join(runs, ","));
+}
+
+std::string spell_hosts(const std::set<std::string>& uris) {
+    std::vector<std::string> out;
+    for (const std::string& uri : uris) {
+        out.push_back(uri_without_password(uri));
+    }
+    return out.empty() ? "none" : fmt::format("{}", fmt::join(out, ", "));
+}
 
 int fleet_partition_of(const std::string& uri, int partitions) {
     return kafka_partition_of(uri_without_password(uri), partitions);
@@ -226,7 +225,7 @@ void Fleet::changed(const GroupChange& change) {
             "FLEET_SESSION_TIMEOUT ({} s), the group may have given them to another "
             "sensor; polling {} on until the group answers again",
             spell(change.partitions), config_.group, config_.session_timeout.count(),
-            labels(polled_));
+            spell_hosts(polled_));
         publish();
         return;
     }
@@ -252,12 +251,12 @@ void Fleet::changed(const GroupChange& change) {
                            : spdlog::level::info;
     spdlog::log(level,
                 "fleet: {} partitions {}, holding {} of {}; polling {} of {} hypervisors{}{}",
-                assigned ? "given" : "gave up", spell(change.partitions), spell(held), partitions,
-                poll.size(), hosts_.size(),
+                assigned ? "given" : "gave up", spell(change.partitions), spell_partitions(held),
+                partitions, poll.size(), hosts_.size(),
                 started.empty() ? "" : fmt::format(", started {}", fmt::join(started, ", ")),
                 stopped.empty() ? "" : fmt::format(", stopped {}", fmt::join(stopped, ", ")));
     spdlog::debug("fleet: member {} of group {} polls {}", member_->member_id(), config_.group,
-                  labels(poll));
+                  spell_hosts(poll));
     polled_ = std::move(poll);
     partitions_ = partitions;
     if (assigned) {

@@ -21,27 +21,6 @@ using QueuePtr = CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
 using EventPtr = CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
 using OptionsPtr = CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
 
-std::string spell_partitions(const std::set<int>& partitions) {
-    std::vector<std::string> runs;
-    for (auto it = partitions.begin(); it != partitions.end();) {
-        const int first = *it;
-        int last = first;
-        while (++it != partitions.end() && *it == last + 1) {
-            last = *it;
-        }
-        runs.push_back(first == last ? std::to_string(first) : fmt::format("{}-{}", first, last));
-    }
-    return runs.empty() ? "none" : fmt::format("{}", fmt::join(runs, ","));
-}
-
-std::string spell_hosts(const std::set<std::string>& uris) {
-    std::vector<std::string> out;
-    for (const std::string& uri : uris) {
-        out.push_back(uri_without_password(uri));
-    }
-    return out.empty() ? "none" : fmt::format("{}", fmt::join(out, ", "));
-}
-
 // The topic's partition count from the cluster's metadata (all topics: asking for one through
 // a producer's topic handle could create it); 0 when it does not exist, -1 on failure.
 int topic_partitions(RdKafka::Producer& producer, const std::string& topic,

@@ -25,7 +25,6 @@ A FLEET_SESSION_TIMEOUT the broker refuses exits 2 naming the setting.
 
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 import unittest
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from lib.common import HERE, STATE, free_port, read_env_file
 from lib.influx import topic_points
-from lib.kafka import KAFKA_SH, new_topic, read_topic
+from lib.kafka import new_topic, plain_broker_down, plain_broker_up, read_topic
 from lib.lab import release, require_lab
 from lib.sensor import SENSOR, Sensor, bad_stderr_lines, run_sensor, sensor_env
 
@@ -56,15 +55,11 @@ def setUpModule():
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR}")
     _started.extend(require_lab(ssh=True))
-    env_file = STATE / "kafka.env"
-    _started_broker = not env_file.exists()
-    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
-    BOOTSTRAP = read_env_file(env_file)["KAFKA_BOOTSTRAP"]
+    BOOTSTRAP, _started_broker = plain_broker_up()
 
 
 def tearDownModule():
-    if _started_broker:
-        subprocess.run([str(KAFKA_SH), "down"], timeout=60)
+    plain_broker_down(_started_broker)
     release(_started)
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from lib import pulse_check
 from lib.common import ROOT, STATE, free_port, read_env_file
 from lib.contract import ContractChecks
-from lib.kafka import KAFKA_SH, consume, new_topic
+from lib.kafka import consume, new_topic, plain_broker_down, plain_broker_up
 from lib.lab import TEST_URI, lab_env, live_domains
 from lib.sensor import SENSOR, assert_no_crash, run_once, run_until_sigterm, sensor_env
 
@@ -53,15 +53,11 @@ def setUpModule():
     global _started_broker, BOOTSTRAP
     if not SENSOR.exists():
         raise unittest.SkipTest(f"no sensor binary at {SENSOR} (build it or set PULSE_SENSOR)")
-    env_file = STATE / "kafka.env"
-    _started_broker = not env_file.exists()
-    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
-    BOOTSTRAP = read_env_file(env_file)["KAFKA_BOOTSTRAP"]
+    BOOTSTRAP, _started_broker = plain_broker_up()
 
 
 def tearDownModule():
-    if _started_broker:
-        subprocess.run([str(KAFKA_SH), "down"], timeout=60)
+    plain_broker_down(_started_broker)
 
 
 # ------------------------------------------------------------------ tests

@@ -43,6 +43,12 @@ int fleet_partition_of(const std::string& uri, int partitions);
 std::set<std::string> fleet_hosts_of(const std::vector<HostConfig>& hosts,
                                      const std::set<int>& held, int partitions);
 
+// Partitions as an operator reads them, "0-2,7,9-10", or "none".
+std::string spell_partitions(const std::set<int>& partitions);
+
+// The URIs without their passwords, joined with ", ", or "none".
+std::string spell_hosts(const std::set<std::string>& uris);
+
 // The group member settings fleet mode uses for `config`.
 GroupSettings fleet_group_settings(const Config& config);
 

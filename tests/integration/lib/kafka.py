@@ -50,6 +50,20 @@ class Broker:
 PLAIN = Broker(STATE)   # `kafka.sh up`: the broker most modules share (auto-creates topics)
 
 
+def plain_broker_up():
+    """The plain broker, started unless it runs (then it is left as found): (its bootstrap,
+    whether this started it)."""
+    started = not (PLAIN.state / "kafka.env").exists()
+    subprocess.run([str(KAFKA_SH), "up"], check=True, timeout=120)
+    return PLAIN.env()["KAFKA_BOOTSTRAP"], started
+
+
+def plain_broker_down(started):
+    """Stops the plain broker if plain_broker_up() started it."""
+    if started:
+        subprocess.run([str(KAFKA_SH), "down"], timeout=60)
+
+
 def new_topic(partitions=1):
     """A topic of its own on the plain broker."""
     return PLAIN.new_topic(partitions)

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <map>
 
+#include "env_lookup.hpp"
+
 namespace pulse {
 namespace {
 
@@ -25,15 +27,7 @@ std::string write_file(const std::string& name, const std::string& text) {
     return path;
 }
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-    return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-        auto it = vars.find(name);
-        if (it == vars.end()) {
-            return std::nullopt;
-        }
-        return it->second;
-    };
-}
+using testing::env_of;
 
 Config parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
     ParseResult r = parse_config(args, env_of(std::move(env)));

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "env_lookup.hpp"
 #include "pulse/config/config.hpp"
 #include "pulse/kafka/group_member.hpp"
 #include "pulse/ops/self_metrics.hpp"
@@ -25,15 +26,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-    return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-        auto it = vars.find(name);
-        if (it == vars.end()) {
-            return std::nullopt;
-        }
-        return it->second;
-    };
-}
+using testing::env_of;
 
 Config parse(std::map<std::string, std::string> env) {
     ParseResult r = parse_config({}, env_of(std::move(env)));

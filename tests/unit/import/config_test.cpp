@@ -7,6 +7,8 @@
 
 #include <map>
 
+#include "env_lookup.hpp"
+
 namespace pulse {
 namespace {
 
@@ -15,12 +17,7 @@ using ::testing::Not;
 
 constexpr const char* kSecret = "Zq9-distinctive-S3CRET-value";
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-    return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-        auto it = vars.find(name);
-        return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
-    };
-}
+using testing::env_of;
 
 const std::map<std::string, std::string> kMinimal = {{"KAFKA_BOOTSTRAP", "k:9092"},
                                                      {"INFLUXDB_DB", "kvm"}};
