@@ -142,17 +142,23 @@ bool boolean(const Setting& s, const std::string& value) {
     return *parsed;
 }
 
+// A whole number from `min` to `max`, or the error that says so in `what` ("whole seconds").
+long whole_number(const Setting& s, const std::string& value, long min, long max,
+                  std::string_view what) {
+    const std::string text = trim(value);
+    long n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || n < min ||
+        n > max) {
+        invalid_setting(s, value, fmt::format("{} from {} to {}", what, min, max));
+    }
+    return n;
+}
+
 // Whole seconds from `min` to `max`.
 auto seconds_from(long min, long max) {
     return [=](const Setting& s, const std::string& value) {
-        const std::string text = trim(value);
-        long seconds = 0;
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-        if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
-            seconds < min || seconds > max) {
-            invalid_setting(s, value, fmt::format("whole seconds from {} to {}", min, max));
-        }
-        return std::chrono::seconds{seconds};
+        return std::chrono::seconds{whole_number(s, value, min, max, "whole seconds")};
     };
 }
 
@@ -338,16 +344,10 @@ FleetConfig fleet_setting(const Layers& layers, const Config& c) {
         }
         return group;
     });
-    fleet.partitions = layers.value(kFleetPartitions, [](const Setting& s, const std::string& v) {
-        const std::string text = trim(v);
-        int n = 0;
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-        if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || n < 1 ||
-            n > 10000) {
-            invalid_setting(s, v, "a whole number from 1 to 10000");
-        }
-        return n;
-    });
+    fleet.partitions =
+        static_cast<int>(layers.value(kFleetPartitions, [](const Setting& s, const std::string& v) {
+            return whole_number(s, v, 1, 10000, "a whole number");
+        }));
     fleet.session_timeout = layers.value(kFleetSession, seconds_from(1, 3600));
     fleet.topic = layers.setting(kFleetTopic, [&](const std::optional<std::string>& value) {
         return value ? topic_name(kFleetTopic, trim(*value)) : c.kafka_topic + ".fleet";

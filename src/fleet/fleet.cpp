@@ -10,6 +10,7 @@
 
 #include "pulse/base/log_once.hpp"
 #include "pulse/base/uri.hpp"
+#include "pulse/config/settings.hpp"
 
 namespace pulse {
 namespace {
@@ -167,9 +168,9 @@ void Fleet::run() {
         if (member_->session_timeout_refused()) {
             std::lock_guard lock(mutex_);
             fatal_ = fmt::format(
-                "invalid FLEET_SESSION_TIMEOUT (--fleet-session-timeout) '{}': the broker refuses "
-                "it (outside its group.min.session.timeout.ms and group.max.session.timeout.ms, 6 "
-                "and 1800 s by default)",
+                "invalid {} '{}': the broker refuses it (outside its group.min.session.timeout.ms "
+                "and group.max.session.timeout.ms, 6 and 1800 s by default)",
+                setting_name(sensor_setting("FLEET_SESSION_TIMEOUT")),
                 config_.session_timeout.count());
             break;
         }
