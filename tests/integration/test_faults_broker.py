@@ -1,4 +1,4 @@
-"""pulse-sensor under faults: a broker outage, and a SIGKILL during one.
+"""pulse-sensor under faults: a broker outage, a SIGKILL during one, and a fleet sensor through one.
 
     tests/integration/run faults
     # or by hand, with the lab up (libvirt-lab.sh up) and the Kafka jars installed:
@@ -13,6 +13,9 @@ The lab, the fault modules' own broker, the sensors and the checks they share: l
   2  the same outage (run side by side with 1, own topic and spool): the sensor is SIGKILLed
      about half-way into it and started again on the same SPOOL_DIR; everything produced before
      the kill (but the last poll) arrives; duplicates are allowed across the restart only
+  3  the same outage under a sensor in fleet mode (FLEET_GROUP, alone in its group): it says it
+     lost its partitions, polls on through the outage as if it held them (no poll time missing),
+     is given them again once the broker is back, and every message arrives exactly once
 
 The module takes about 2.5 minutes (2 of them the outage; PULSE_IT_OUTAGE_S shortens it, only
 to try the test logic out).
@@ -21,6 +24,7 @@ to try the test logic out).
 import time
 import unittest
 import types
+import uuid
 from collections import Counter
 
 from lib import faults
@@ -32,6 +36,13 @@ from lib.faults import (OUTAGE_S, PAUSE, SpoolWatch, bad_lines, create_topics, e
                         topic_messages, topic_pairs)
 
 CATCH_UP_BOUND_S = 120.0     # delivery must catch up within this after the broker is back
+FLEET_SESSION_S = 6          # the broker's smallest group.min.session.timeout.ms allows
+GIVEN = "fleet: given partitions"
+LOST = "fleet: lost partitions"
+
+
+def given_lines(sensor):
+    return [line for line in sensor.err_lines() if GIVEN in line]
 
 
 def setUpModule():
@@ -44,25 +55,34 @@ def tearDownModule():
 
 # ------------------------------------------------------------------ 1 and 2: broker outage
 class Test12BrokerOutage(faults.FaultTest):
-    """One outage of >= 120 s for two sensors side by side: A runs throughout (test 1), B is
-    SIGKILLed half-way into the outage and started again on its spool (test 2)."""
+    """One outage of >= 120 s for three sensors side by side: A runs throughout (test 1), B is
+    SIGKILLed half-way into the outage and started again on its spool (test 2), C is A in fleet
+    mode (test 3)."""
 
     @classmethod
     def setUpClass(cls):
         r = cls.r = types.SimpleNamespace(catch_up={})
-        r.topic_a, r.topic_b = create_topics(2)
+        r.topic_a, r.topic_b, r.topic_c = create_topics(3)
         r.spool_a, r.spool_b = faults.TMP / "spool-1", faults.TMP / "spool-2"
+        r.spool_c = faults.TMP / "spool-3"
         r.live_before = live_uuids()
         r.a = start_sensor("A (test 1)", r.spool_a, r.topic_a, faults.BOOTSTRAP,
                            SHUTDOWN_TIMEOUT=20)
         r.b1 = start_sensor("B1 (test 2, killed)", r.spool_b, r.topic_b, faults.BOOTSTRAP,
                             SHUTDOWN_TIMEOUT=20)
+        # Its coordination topic (<topic>.fleet) is created by the sensor itself.
+        r.c = start_sensor("C (test 3, fleet)", r.spool_c, r.topic_c, faults.BOOTSTRAP,
+                           SHUTDOWN_TIMEOUT=20, FLEET_GROUP=f"pulse-faults-{uuid.uuid4().hex[:10]}",
+                           FLEET_PARTITIONS="4", FLEET_SESSION_TIMEOUT=str(FLEET_SESSION_S))
         r.b2 = None
         r.watch_a, r.watch_b = SpoolWatch(r.spool_a), SpoolWatch(r.spool_b)
         broker_down = False
         try:
-            if not wait_until(lambda: len(poll_lines(r.a)) >= 3 and len(poll_lines(r.b1)) >= 3, 30):
-                raise AssertionError(f"the sensors did not poll 3 times in 30 s:\n{tail(r.a)}\n{tail(r.b1)}")
+            if not wait_until(lambda: len(poll_lines(r.a)) >= 3 and len(poll_lines(r.b1)) >= 3
+                              and len(poll_lines(r.c)) >= 3, 60):
+                raise AssertionError(f"the sensors did not poll 3 times in 60 s:\n{tail(r.a)}\n"
+                                     f"{tail(r.b1)}\n{tail(r.c)}")
+            r.c_given_before = len(given_lines(r.c))
             r.t_stop0 = time.time()
             broker_down = True
             faults.BROKER.sh("stop")
@@ -74,7 +94,9 @@ class Test12BrokerOutage(faults.FaultTest):
             r.b2 = start_sensor("B2 (test 2, restarted)", r.spool_b, r.topic_b, faults.BOOTSTRAP,
                           SHUTDOWN_TIMEOUT=20)
             sleep_until(r.t_down + OUTAGE_S)
-            r.a_alive, r.b2_alive = r.a.alive(), r.b2.alive()
+            r.a_alive, r.b2_alive, r.c_alive = r.a.alive(), r.b2.alive(), r.c.alive()
+            r.c_lost = [line for line in r.c.err_lines() if LOST in line]
+            r.c_given_during = len(given_lines(r.c)) - r.c_given_before
             r.spool_at_start = (r.watch_a.sample(), r.watch_b.sample())
             r.t_start0 = time.time()
             faults.BROKER.sh("start")
@@ -84,25 +106,30 @@ class Test12BrokerOutage(faults.FaultTest):
             # caught up: everything required from before the broker came back is on the topic,
             # and so is a poll stamped after it
             need_a = [p for p in produced_pairs(r.a) if p[1] <= up]
+            need_c = [p for p in produced_pairs(r.c) if p[1] <= up]
+            c_given_up = len(given_lines(r.c))
             b1_produced = produced_pairs(r.b1)
             r.b1_last = max((t for _, t in b1_produced), default=None)
             need_b = [p for p in b1_produced if p[1] != r.b1_last] + \
                      [p for p in produced_pairs(r.b2) if p[1] <= up]
-            pending = {"A": (r.topic_a, need_a), "B": (r.topic_b, need_b)}
+            pending = {"A": (r.topic_a, need_a), "B": (r.topic_b, need_b),
+                       "C": (r.topic_c, need_c)}
             deadline = r.t_up + CATCH_UP_BOUND_S
-            while pending and time.time() < deadline:
+            while (pending or len(given_lines(r.c)) == c_given_up) and time.time() < deadline:
                 for name, (topic, need) in list(pending.items()):
                     have = topic_pairs(topic_messages(topic))
                     if all(have[p] for p in need) and any(t and t > up for _, t in have):
                         r.catch_up[name] = time.time() - r.t_up
                         del pending[name]
                 time.sleep(2)
+            r.c_given_after = given_lines(r.c)[c_given_up:]
             time.sleep(2)   # a poll or two after catching up
             r.rc_a, r.stop_a = r.a.stop(timeout=40)
             r.rc_b2, r.stop_b2 = r.b2.stop(timeout=40)
+            r.rc_c, r.stop_c = r.c.stop(timeout=40)
             r.t_end = time.time()
         finally:
-            for s in (r.a, r.b1, r.b2):
+            for s in (r.a, r.b1, r.b2, r.c):
                 if s is not None:
                     s.close()
             r.watch_a.stop()
@@ -111,23 +138,21 @@ class Test12BrokerOutage(faults.FaultTest):
                 faults.BROKER.sh("start")
         r.msgs_a = topic_messages(r.topic_a)
         r.msgs_b = topic_messages(r.topic_b)
+        r.msgs_c = topic_messages(r.topic_c)
         r.live_after = live_uuids()
         r.stable = stable_lab_uuids(r.live_before, r.live_after)
 
-    def test_1_outage_every_poll_arrives_once_and_in_order(self):
+    def once_through_the_outage(self, sensor, msgs, name):
+        """What tests 1 and 3 ask of a sensor that ran through the whole outage: problems, and
+        the figures for the summary line."""
         r = self.r
-        a = r.a
         problems = []
-        if not r.a_alive:
-            problems.append(f"the sensor exited during the outage: {a.proc.returncode}")
-        if r.rc_a != 0:
-            problems.append(f"exit status after SIGTERM: {r.rc_a}, expected 0")
-        problems += [f"stderr: {line}" for line in bad_lines(a)]
-        problems += [f"stdout not JSON: {b}" for b in a.bad_stdout[:3]]
+        problems += [f"stderr: {line}" for line in bad_lines(sensor)]
+        problems += [f"stdout not JSON: {b}" for b in sensor.bad_stdout[:3]]
         if not r.stable:
             problems.append("no lab domain ran for the whole test")
-        produced = Counter(produced_pairs(a))
-        on_topic = topic_pairs(r.msgs_a)
+        produced = Counter(produced_pairs(sensor))
+        on_topic = topic_pairs(msgs)
         lost = sorted(produced - on_topic)
         twice = sorted((p, n) for p, n in on_topic.items() if n > 1)
         extra = sorted(on_topic - produced)
@@ -143,43 +168,82 @@ class Test12BrokerOutage(faults.FaultTest):
         problems += poll_problems(on_topic.elements(), r.stable)
         times = {t for _, t in produced}
         gaps = missing_seconds(times)
-        skipped = skipped_ticks(a)
+        skipped = skipped_ticks(sensor)
         if sum(n for _, _, n in gaps) > skipped:
             problems.append(f"poll times missing: {fmt_gaps(gaps)}; the sensor logged "
-                            f"{skipped} skipped tick(s) (overruns); {len(poll_lines(a))} poll "
+                            f"{skipped} skipped tick(s) (overruns); {len(poll_lines(sensor))} poll "
                             f"lines, {len(times)} distinct poll times")
         outage_polls = {t for t in times if r.t_down <= epoch(t) < r.t_start0}
         if len(outage_polls) < (r.t_start0 - r.t_down - skipped) * 0.9 - 1:
             problems.append(f"only {len(outage_polls)} polls during the {r.t_start0 - r.t_down:.0f} s "
                             f"outage at PAUSE={PAUSE}")
-        problems += order_problems(r.msgs_a)
-        problems += shape_problems(r.msgs_a)
-        c = exit_counters(a.err_lines())
+        problems += order_problems(msgs)
+        problems += shape_problems(msgs)
+        c = exit_counters(sensor.err_lines())
         if c is None:
             problems.append("no exit line 'kafka: P messages produced, D delivered, ...'")
         else:
             if c["produced"] != sum(produced.values()):
                 problems.append(f"exit line: {c['produced']} produced, but {sum(produced.values())} "
                                 f"messages were printed (DEBUG)")
-            if c["delivered"] != len(r.msgs_a):
-                problems.append(f"exit line: {c['delivered']} delivered, but {len(r.msgs_a)} on the topic")
+            if c["delivered"] != len(msgs):
+                problems.append(f"exit line: {c['delivered']} delivered, but {len(msgs)} on the topic")
             if c["failed"] or c["dropped"] or c["left"]:
                 problems.append(f"exit line: {c['failed']} failed, {c['dropped']} dropped, "
                                 f"{c['left']} left in the spool; expected 0 each")
-        if "A" not in r.catch_up:
+        if name not in r.catch_up:
             problems.append(f"delivery did not catch up within {CATCH_UP_BOUND_S:.0f} s of the broker's return")
+        spooled = sum(n for (k, t), n in produced.items() if r.t_down <= epoch(t) < r.t_up)
+        return problems, types.SimpleNamespace(produced=sum(produced.values()), spooled=spooled,
+                                               outage_polls=len(outage_polls), skipped=skipped,
+                                               dropped=c["dropped"] if c else "?")
+
+    def test_1_outage_every_poll_arrives_once_and_in_order(self):
+        r = self.r
+        a = r.a
+        problems = []
+        if not r.a_alive:
+            problems.append(f"the sensor exited during the outage: {a.proc.returncode}")
+        if r.rc_a != 0:
+            problems.append(f"exit status after SIGTERM: {r.rc_a}, expected 0")
+        found, f = self.once_through_the_outage(a, r.msgs_a, "A")
+        problems += found
         if r.spool_at_start[0][0] == 0:
             problems.append("the spool directory had no segment bytes at the end of the outage")
-        spooled = sum(n for (k, t), n in produced.items() if r.t_down <= epoch(t) < r.t_up)
-        summary("1 (broker outage)", sum(produced.values()), len(r.msgs_a), spooled,
-                c["dropped"] if c else "?",
+        summary("1 (broker outage)", f.produced, len(r.msgs_a), f.spooled, f.dropped,
                 f"outage {r.t_up - r.t_stop0:.0f} s (broker stop {r.t_down - r.t_stop0:.1f} s, "
-                f"start {r.t_up - r.t_start0:.1f} s), {len(outage_polls)} polls during it, "
+                f"start {r.t_up - r.t_start0:.1f} s), {f.outage_polls} polls during it, "
                 f"spool peak {r.watch_a.max_total // 1024} KiB, caught up "
                 f"{r.catch_up.get('A', float('nan')):.1f} s after the broker answered, "
-                f"SIGTERM->exit {r.stop_a or 0:.1f} s, {skipped} skipped ticks, "
+                f"SIGTERM->exit {r.stop_a or 0:.1f} s, {f.skipped} skipped ticks, "
                 f"{len(r.stable)} stable lab domains")
         self.assertNoProblems(problems, "test 1 (broker outage)", [a])
+
+    def test_3_a_fleet_sensor_polls_on_through_a_lost_group(self):
+        r = self.r
+        c = r.c
+        problems = []
+        if not r.c_alive:
+            problems.append(f"the fleet sensor exited during the outage: {c.proc.returncode}")
+        if r.rc_c != 0:
+            problems.append(f"exit status after SIGTERM: {r.rc_c}, expected 0")
+        if r.c_given_before < 1:
+            problems.append(f"no '{GIVEN}' line before the outage")
+        if not r.c_lost:
+            problems.append(f"no '{LOST}' warning during the {OUTAGE_S:.0f} s outage "
+                            f"(FLEET_SESSION_TIMEOUT={FLEET_SESSION_S})")
+        if r.c_given_during:
+            problems.append(f"{r.c_given_during} '{GIVEN}' line(s) while the broker was down")
+        if not r.c_given_after:
+            problems.append(f"no '{GIVEN}' line within {CATCH_UP_BOUND_S:.0f} s of the broker's return")
+        found, f = self.once_through_the_outage(c, r.msgs_c, "C")
+        problems += found
+        rejoined = r.c_given_after[0].split("] ", 1)[-1] if r.c_given_after else "never"
+        summary("3 (fleet sensor, broker outage)", f.produced, len(r.msgs_c), f.spooled, f.dropped,
+                f"{f.outage_polls} polls during the outage, {f.skipped} skipped ticks, caught up "
+                f"{r.catch_up.get('C', float('nan')):.1f} s after the broker answered; "
+                f"lost: {len(r.c_lost)} line(s); after: {rejoined}")
+        self.assertNoProblems(problems, "test 3 (fleet sensor, broker outage)", [c])
 
     def test_2_sigkill_during_outage_loses_nothing(self):
         r = self.r
