@@ -9,6 +9,7 @@
 #                                --sasl-ssl: clients get a SASL_SSL listener only (see below)
 #                                --no-auto-create: auto.create.topics.enable=false
 #   kafka.sh create-topic NAME [PARTITIONS]
+#   kafka.sh add-partitions NAME PARTITIONS   grows a live topic
 #   kafka.sh acls ARGS...        kafka-acls.sh ARGS on the secured broker (e.g. --add
 #                                --deny-principal User:x --operation DescribeConfigs --cluster)
 #   kafka.sh stop                SIGTERM the broker but keep its data, config and kafka.env
@@ -421,6 +422,18 @@ cmd_create_topic() {
         --topic "$name" --partitions "$partitions" --replication-factor 1 >&2
 }
 
+# Partitions added to a live topic: what an operator does to a fleet's coordination topic.
+cmd_add_partitions() {
+    local name=${1:?usage: kafka.sh add-partitions NAME PARTITIONS} partitions=${2:?usage: kafka.sh add-partitions NAME PARTITIONS}
+    [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
+    # shellcheck disable=SC1090
+    . "$ENV_FILE"
+    timeout 60 java "$JVM_HEAP" -Dlog4j.configuration="file:$RUN_DIR/tools-log4j.properties" \
+        -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "${KAFKA_INTERNAL_BOOTSTRAP:-$KAFKA_BOOTSTRAP}" --alter \
+        --topic "$name" --partitions "$partitions" >&2
+}
+
 cmd_acls() {
     [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
     # shellcheck disable=SC1090
@@ -437,6 +450,7 @@ case "${1:-}" in
     stop) cmd_stop ;;
     start) cmd_start ;;
     create-topic) shift; cmd_create_topic "$@" ;;
+    add-partitions) shift; cmd_add_partitions "$@" ;;
     acls) shift; cmd_acls "$@" ;;
-    *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
 esac

@@ -18,7 +18,11 @@ are stopped. Checked on the data topic and on each sensor's /metrics:
     FLEET_SESSION_TIMEOUT + 2 x PAUSE of the kill, and the others keep every tick;
   * after the join: the fourth holds some hypervisors; the moved ones have no duplicated poll
     and at most one PAUSE of gap (consecutive points at most 2 x PAUSE apart), and the ones
-    that did not move keep every tick (cooperative rebalancing moves only what must move).
+    that did not move keep every tick (cooperative rebalancing moves only what must move);
+  * after partitions are added to the live coordination topic (12 -> 16): every sensor reads
+    the new count, each hypervisor is again polled by exactly one of them, at the partition
+    murmur2 gives for 16, and on the topic every hypervisor has a poll after that and no two
+    in one second (while the sensors remap, one may briefly be polled twice or not at all).
 Stamps are whole wall-clock seconds, so every bound allows the one second of rounding.
 A FLEET_SESSION_TIMEOUT the broker refuses exits 2 naming the setting.
 """
@@ -34,13 +38,14 @@ from pathlib import Path
 
 from lib.common import HERE, STATE, free_port, read_env_file
 from lib.influx import topic_points
-from lib.kafka import new_topic, plain_broker_down, plain_broker_up, read_topic
+from lib.kafka import PLAIN, new_topic, plain_broker_down, plain_broker_up, read_topic
 from lib.lab import release, require_lab
 from lib.sensor import SENSOR, Sensor, bad_stderr_lines, run_sensor, sensor_env
 
 PAUSE = 3
 SESSION = 6                    # the broker's group.min.session.timeout.ms
 PARTITIONS = 12
+GROWN = 16                     # the partition count an operator grows the topic to
 NODE = HERE.parent / "fixtures" / "cloudstack-node.xml"
 STEADY_S = 4 * PAUSE           # the window in which nothing may move
 SETTLE_TIMEOUT_S = 60          # for a rebalance to show in every sensor's /metrics
@@ -168,12 +173,15 @@ class Fleet(unittest.TestCase):
                     owners[labels["host"]].append(name)
         return owners, partitions
 
-    def settled(self, names):
-        """The owners once every hypervisor has exactly one and the assignment changes of
-        every sensor stayed put for a PAUSE."""
+    def settled(self, names, partitions=None):
+        """The owners once every hypervisor has exactly one (at its partition of `partitions`,
+        when given) and the assignment changes of every sensor stayed put for a PAUSE."""
         def one_each():
             got = self.owners(names)
             if got is None or any(len(got[0].get(u, [])) != 1 for u in self.uris):
+                return None
+            if partitions and any(got[1].get(u) != partition_of(u, partitions)
+                                  for u in self.uris):
                 return None
             return got
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -278,6 +286,18 @@ class Fleet(unittest.TestCase):
         if not joined:
             problems.append(f"the fourth sensor holds no hypervisor: {final}")
 
+        # ---- partitions added to the live topic
+        PLAIN.add_partitions(f"{self.topic}.fleet", GROWN)
+        t_grow = time.time()
+        self.settled(four, GROWN)
+        t_remapped = time.time()
+        time.sleep(2 * PAUSE)
+        t_after = time.time()
+        for name, text in self.metrics(four).items():
+            if samples(text, "pulse_fleet_partitions") != [({"group": self.group}, GROWN)]:
+                problems.append(f"{name}: pulse_fleet_partitions "
+                                f"{samples(text, 'pulse_fleet_partitions')}, expected {GROWN}")
+
         for name in four:
             rc, _ = self.sensors[name].stop(timeout=30)
             if rc != 0:
@@ -296,7 +316,8 @@ class Fleet(unittest.TestCase):
             return sorted(t for t in stamps[uri] if start <= t <= end)
 
         for uri in self.uris:
-            doubled = [t for t, n in stamps[uri].items() if n > 1]
+            doubled = [t for t, n in stamps[uri].items()
+                       if n > 1 and not t_grow <= t <= t_remapped]
             if doubled:
                 problems.append(f"{uri}: two polls stamped the same second: {doubled}")
             # One sensor polls it: stamps PAUSE apart, give or take the rounding; a second
@@ -336,6 +357,11 @@ class Fleet(unittest.TestCase):
             if uri in stayed and uri not in joined and any(g < PAUSE - 1 for g in gaps):
                 problems.append(f"{uri} (stayed): polled twice around the join: {seen}")
 
+        for uri in self.uris:
+            if not between(uri, t_remapped, t_after):
+                problems.append(f"{uri}: no poll after the sensors remapped it to "
+                                f"{GROWN} partitions")
+
         # What the bounds were measured against, for the log (pytest -s shows it).
         resumed = [min(t for t in stamps[u] if t > t_kill) - t_kill for u in victims
                    if any(t > t_kill for t in stamps[u])]
@@ -345,7 +371,8 @@ class Fleet(unittest.TestCase):
         print(f"fleet: {len(victims)} hypervisors resumed {min(resumed, default=0):.1f}-"
               f"{max(resumed, default=0):.1f} s after the kill (bound {bound} s); "
               f"{len(joined)} moved to the fourth sensor, largest gap {max(moved_gaps, default=0)}"
-              f" s (bound {2 * PAUSE} s)")
+              f" s (bound {2 * PAUSE} s); remapped to {GROWN} partitions "
+              f"{t_remapped - t_grow:.1f} s after they were added")
         if problems:
             self.fail(f"{len(problems)} problems:\n  " + "\n  ".join(problems)
                       + "".join(f"\n--- {n}\n{s.err_tail(20)}" for n, s in self.sensors.items()))

@@ -46,6 +46,10 @@ class Broker:
         self.sh("create-topic", name, str(partitions), timeout=90)
         return name
 
+    def add_partitions(self, name, partitions):
+        """Grows a live topic to `partitions`."""
+        self.sh("add-partitions", name, str(partitions), timeout=90)
+
 
 PLAIN = Broker(STATE)   # `kafka.sh up`: the broker most modules share (auto-creates topics)
 
