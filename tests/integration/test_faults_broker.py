@@ -13,7 +13,7 @@ The lab, the fault modules' own broker, the sensors and the checks they share: l
   2  the same outage (run side by side with 1, own topic and spool): the sensor is SIGKILLed
      about half-way into it and started again on the same SPOOL_DIR; everything produced before
      the kill (but the last poll) arrives; duplicates are allowed across the restart only
-  3  the same outage under a sensor in fleet mode (FLEET_GROUP, alone in its group): it says it
+  7  the same outage under a sensor in fleet mode (FLEET_GROUP, alone in its group): it says it
      lost its partitions, polls on through the outage as if it held them (no poll time missing),
      is given them again once the broker is back, and every message arrives exactly once
 
@@ -57,7 +57,7 @@ def tearDownModule():
 class Test12BrokerOutage(faults.FaultTest):
     """One outage of >= 120 s for three sensors side by side: A runs throughout (test 1), B is
     SIGKILLed half-way into the outage and started again on its spool (test 2), C is A in fleet
-    mode (test 3)."""
+    mode (test 7)."""
 
     @classmethod
     def setUpClass(cls):
@@ -71,7 +71,7 @@ class Test12BrokerOutage(faults.FaultTest):
         r.b1 = start_sensor("B1 (test 2, killed)", r.spool_b, r.topic_b, faults.BOOTSTRAP,
                             SHUTDOWN_TIMEOUT=20)
         # Its coordination topic (<topic>.fleet) is created by the sensor itself.
-        r.c = start_sensor("C (test 3, fleet)", r.spool_c, r.topic_c, faults.BOOTSTRAP,
+        r.c = start_sensor("C (test 7, fleet)", r.spool_c, r.topic_c, faults.BOOTSTRAP,
                            SHUTDOWN_TIMEOUT=20, FLEET_GROUP=f"pulse-faults-{uuid.uuid4().hex[:10]}",
                            FLEET_PARTITIONS="4", FLEET_SESSION_TIMEOUT=str(FLEET_SESSION_S))
         r.b2 = None
@@ -143,7 +143,7 @@ class Test12BrokerOutage(faults.FaultTest):
         r.stable = stable_lab_uuids(r.live_before, r.live_after)
 
     def once_through_the_outage(self, sensor, msgs, name):
-        """What tests 1 and 3 ask of a sensor that ran through the whole outage: problems, and
+        """What tests 1 and 7 ask of a sensor that ran through the whole outage: problems, and
         the figures for the summary line."""
         r = self.r
         problems = []
@@ -219,7 +219,7 @@ class Test12BrokerOutage(faults.FaultTest):
                 f"{len(r.stable)} stable lab domains")
         self.assertNoProblems(problems, "test 1 (broker outage)", [a])
 
-    def test_3_a_fleet_sensor_polls_on_through_a_lost_group(self):
+    def test_7_a_fleet_sensor_polls_on_through_a_lost_group(self):
         r = self.r
         c = r.c
         problems = []
@@ -239,11 +239,11 @@ class Test12BrokerOutage(faults.FaultTest):
         found, f = self.once_through_the_outage(c, r.msgs_c, "C")
         problems += found
         rejoined = r.c_given_after[0].split("] ", 1)[-1] if r.c_given_after else "never"
-        summary("3 (fleet sensor, broker outage)", f.produced, len(r.msgs_c), f.spooled, f.dropped,
+        summary("7 (fleet sensor, broker outage)", f.produced, len(r.msgs_c), f.spooled, f.dropped,
                 f"{f.outage_polls} polls during the outage, {f.skipped} skipped ticks, caught up "
                 f"{r.catch_up.get('C', float('nan')):.1f} s after the broker answered; "
                 f"lost: {len(r.c_lost)} line(s); after: {rejoined}")
-        self.assertNoProblems(problems, "test 3 (fleet sensor, broker outage)", [c])
+        self.assertNoProblems(problems, "test 7 (fleet sensor, broker outage)", [c])
 
     def test_2_sigkill_during_outage_loses_nothing(self):
         r = self.r
