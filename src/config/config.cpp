@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <set>
 
@@ -145,14 +144,11 @@ bool boolean(const Setting& s, const std::string& value) {
 // A whole number from `min` to `max`, or the error that says so in `what` ("whole seconds").
 long whole_number(const Setting& s, const std::string& value, long min, long max,
                   std::string_view what) {
-    const std::string text = trim(value);
-    long n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || n < min ||
-        n > max) {
+    const std::optional<long> n = parse_whole(trim(value), min, max);
+    if (!n) {
         invalid_setting(s, value, fmt::format("{} from {} to {}", what, min, max));
     }
-    return n;
+    return *n;
 }
 
 // Whole seconds from `min` to `max`.

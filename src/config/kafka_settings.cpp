@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <string_view>
 
 #include "pulse/config/error.hpp"
@@ -20,13 +19,6 @@ namespace {
 constexpr const Setting& kBootstrap = sensor_setting("KAFKA_BOOTSTRAP");
 constexpr const Setting& kTopic = sensor_setting("KAFKA_TOPIC");
 constexpr const Setting& kPropertiesFile = sensor_setting("KAFKA_PROPERTIES_FILE");
-
-bool valid_port(std::string_view text) {
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-    return !text.empty() && ec == std::errc{} && end == text.data() + text.size() && port >= 1 &&
-           port <= 65535;
-}
 
 // host:port, [v6addr]:port; librdkafka also takes a protocol prefix (SSL://host:port).
 bool valid_broker(std::string_view broker) {
@@ -44,7 +36,7 @@ bool valid_broker(std::string_view broker) {
     bool clean = std::none_of(host.begin(), host.end(), [](unsigned char c) {
         return std::isspace(c) || c == ',' || c == '/';
     });
-    return clean && valid_port(broker.substr(colon + 1));
+    return clean && parse_whole(broker.substr(colon + 1), 1, 65535).has_value();
 }
 
 }  // namespace

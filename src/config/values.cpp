@@ -41,6 +41,16 @@ std::optional<bool> parse_bool(std::string_view text) {
     return std::nullopt;
 }
 
+std::optional<long> parse_whole(std::string_view text, long min, long max) {
+    long number = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || number < min ||
+        number > max) {
+        return std::nullopt;
+    }
+    return number;
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     std::uint64_t number = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);

@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <optional>
 
 namespace pulse {
@@ -105,13 +104,11 @@ std::optional<std::string> resolve(const Flags& flags, const Setting& s, const E
 }
 
 long number_setting(const std::string& value, const Setting& s, long min, long max) {
-    long number = 0;
-    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-    if (value.empty() || ec != std::errc{} || end != value.data() + value.size() || number < min ||
-        number > max) {
+    const std::optional<long> number = parse_whole(value, min, max);
+    if (!number) {
         invalid_setting(s, value, fmt::format("a whole number from {} to {}", min, max));
     }
-    return number;
+    return *number;
 }
 
 // http://host:port with an optional path is all the client speaks (no TLS in this build).

@@ -18,6 +18,9 @@ std::vector<std::string_view> split_list(std::string_view text);
 // The accepted spellings of a boolean setting: true/false, 1/0, yes/no, on/off, any case.
 std::optional<bool> parse_bool(std::string_view text);
 
+// A whole number from `min` to `max`, nothing around it (no spaces, '+' or fraction).
+std::optional<long> parse_whole(std::string_view text, long min, long max);
+
 // A size in bytes: digits with an optional K, M or G (powers of 1024, "KiB"/"MB" spellings too).
 std::optional<std::uint64_t> parse_size(std::string_view text);
 

@@ -219,6 +219,20 @@ TEST(Config, SpoolSettings) {
     EXPECT_EQ(parse({}, {{"SPOOL_DIR", "off"}}).spool_dir, "");
 }
 
+TEST(Config, WholeNumbersAreDigitsWithinTheirRange) {
+    EXPECT_EQ(parse_whole("1", 1, 65535), 1);
+    EXPECT_EQ(parse_whole("65535", 1, 65535), 65535);
+    EXPECT_EQ(parse_whole("0", 0, 10), 0);
+    EXPECT_FALSE(parse_whole("0", 1, 65535));
+    EXPECT_FALSE(parse_whole("65536", 1, 65535));
+    EXPECT_FALSE(parse_whole("", 0, 10));
+    EXPECT_FALSE(parse_whole("-1", 0, 10));
+    EXPECT_FALSE(parse_whole("+1", 0, 10));
+    EXPECT_FALSE(parse_whole(" 1", 0, 10));
+    EXPECT_FALSE(parse_whole("1.5", 0, 10));
+    EXPECT_FALSE(parse_whole("99999999999999999999", 0, 10));
+}
+
 TEST(Config, SizesTakeBinarySuffixes) {
     EXPECT_EQ(parse_size("65536"), 65536u);
     EXPECT_EQ(parse_size("64K"), 65536u);
