@@ -409,29 +409,27 @@ cmd_start() {
     log "up again at $bootstrap (pid $pid) in $((SECONDS - t0)) s"
 }
 
-cmd_create_topic() {
-    local name=${1:?usage: kafka.sh create-topic NAME [PARTITIONS]} partitions=${2:-1}
+# kafka-topics.sh, whose main class moved from kafka.admin to the kafka-tools module in 3.6.
+# A secured broker is asked over its internal plaintext listener: no credentials needed.
+topic_command() {
     [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
     # shellcheck disable=SC1090
     . "$ENV_FILE"
-    # kafka-topics.sh's main class; it moved from kafka.admin to the kafka-tools module in 3.6.
-    # A secured broker is asked over its internal plaintext listener: no credentials needed.
     timeout 60 java "$JVM_HEAP" -Dlog4j.configuration="file:$RUN_DIR/tools-log4j.properties" \
         -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "${KAFKA_INTERNAL_BOOTSTRAP:-$KAFKA_BOOTSTRAP}" --create --if-not-exists \
-        --topic "$name" --partitions "$partitions" --replication-factor 1 >&2
+        --bootstrap-server "${KAFKA_INTERNAL_BOOTSTRAP:-$KAFKA_BOOTSTRAP}" "$@" >&2
+}
+
+cmd_create_topic() {
+    local name=${1:?usage: kafka.sh create-topic NAME [PARTITIONS]} partitions=${2:-1}
+    topic_command --create --if-not-exists --topic "$name" --partitions "$partitions" \
+        --replication-factor 1
 }
 
 # Partitions added to a live topic: what an operator does to a fleet's coordination topic.
 cmd_add_partitions() {
     local name=${1:?usage: kafka.sh add-partitions NAME PARTITIONS} partitions=${2:?usage: kafka.sh add-partitions NAME PARTITIONS}
-    [[ -f "$ENV_FILE" ]] || die "broker is not up (no $ENV_FILE)"
-    # shellcheck disable=SC1090
-    . "$ENV_FILE"
-    timeout 60 java "$JVM_HEAP" -Dlog4j.configuration="file:$RUN_DIR/tools-log4j.properties" \
-        -cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
-        --bootstrap-server "${KAFKA_INTERNAL_BOOTSTRAP:-$KAFKA_BOOTSTRAP}" --alter \
-        --topic "$name" --partitions "$partitions" >&2
+    topic_command --alter --topic "$name" --partitions "$partitions"
 }
 
 cmd_acls() {
