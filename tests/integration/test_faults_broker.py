@@ -142,11 +142,15 @@ class Test12BrokerOutage(faults.FaultTest):
         r.live_after = live_uuids()
         r.stable = stable_lab_uuids(r.live_before, r.live_after)
 
-    def once_through_the_outage(self, sensor, msgs, name):
-        """What tests 1 and 7 ask of a sensor that ran through the whole outage: problems, and
-        the figures for the summary line."""
+    def once_through_the_outage(self, sensor, msgs, name, alive, rc):
+        """What tests 1 and 7 ask of a sensor that ran through the whole outage (`alive` at its
+        end, exit status `rc` after SIGTERM): problems, and the figures for the summary line."""
         r = self.r
         problems = []
+        if not alive:
+            problems.append(f"the sensor exited during the outage: {sensor.proc.returncode}")
+        if rc != 0:
+            problems.append(f"exit status after SIGTERM: {rc}, expected 0")
         problems += [f"stderr: {line}" for line in bad_lines(sensor)]
         problems += [f"stdout not JSON: {b}" for b in sensor.bad_stdout[:3]]
         if not r.stable:
@@ -201,13 +205,7 @@ class Test12BrokerOutage(faults.FaultTest):
     def test_1_outage_every_poll_arrives_once_and_in_order(self):
         r = self.r
         a = r.a
-        problems = []
-        if not r.a_alive:
-            problems.append(f"the sensor exited during the outage: {a.proc.returncode}")
-        if r.rc_a != 0:
-            problems.append(f"exit status after SIGTERM: {r.rc_a}, expected 0")
-        found, f = self.once_through_the_outage(a, r.msgs_a, "A")
-        problems += found
+        problems, f = self.once_through_the_outage(a, r.msgs_a, "A", r.a_alive, r.rc_a)
         if r.spool_at_start[0][0] == 0:
             problems.append("the spool directory had no segment bytes at the end of the outage")
         summary("1 (broker outage)", f.produced, len(r.msgs_a), f.spooled, f.dropped,
@@ -222,11 +220,7 @@ class Test12BrokerOutage(faults.FaultTest):
     def test_7_a_fleet_sensor_polls_on_through_a_lost_group(self):
         r = self.r
         c = r.c
-        problems = []
-        if not r.c_alive:
-            problems.append(f"the fleet sensor exited during the outage: {c.proc.returncode}")
-        if r.rc_c != 0:
-            problems.append(f"exit status after SIGTERM: {r.rc_c}, expected 0")
+        problems, f = self.once_through_the_outage(c, r.msgs_c, "C", r.c_alive, r.rc_c)
         if r.c_given_before < 1:
             problems.append(f"no '{GIVEN}' line before the outage")
         if not r.c_lost:
@@ -236,8 +230,6 @@ class Test12BrokerOutage(faults.FaultTest):
             problems.append(f"{r.c_given_during} '{GIVEN}' line(s) while the broker was down")
         if not r.c_given_after:
             problems.append(f"no '{GIVEN}' line within {CATCH_UP_BOUND_S:.0f} s of the broker's return")
-        found, f = self.once_through_the_outage(c, r.msgs_c, "C")
-        problems += found
         rejoined = r.c_given_after[0].split("] ", 1)[-1] if r.c_given_after else "never"
         summary("7 (fleet sensor, broker outage)", f.produced, len(r.msgs_c), f.spooled, f.dropped,
                 f"{f.outage_polls} polls during the outage, {f.skipped} skipped ticks, caught up "
