@@ -371,8 +371,8 @@ class Fleet(unittest.TestCase):
         print(f"fleet: {len(victims)} hypervisors resumed {min(resumed, default=0):.1f}-"
               f"{max(resumed, default=0):.1f} s after the kill (bound {bound} s); "
               f"{len(joined)} moved to the fourth sensor, largest gap {max(moved_gaps, default=0)}"
-              f" s (bound {2 * PAUSE} s); remapped to {GROWN} partitions "
-              f"{t_remapped - t_grow:.1f} s after they were added")
+              f" s (bound {2 * PAUSE} s); settled on {GROWN} partitions (and stayed put for a "
+              f"PAUSE) {t_remapped - t_grow:.1f} s after they were added")
         if problems:
             self.fail(f"{len(problems)} problems:\n  " + "\n  ".join(problems)
                       + "".join(f"\n--- {n}\n{s.err_tail(20)}" for n, s in self.sensors.items()))
